@@ -1,0 +1,5 @@
+export * from './errors.js';
+export * from './ids.js';
+export * from './openapi.js';
+export * from './schemas.js';
+export * from './states.js';

@@ -1,0 +1,189 @@
+/**
+ * The wire schemas of the bsub.io API (see API.md). They are JSON Schema
+ * objects (TypeBox) so that the same definitions give TypeScript types,
+ * response validation in tests and the served OpenAPI document.
+ */
+import { type Static, Type } from '@sinclair/typebox';
+import { ERROR_CODES, JOB_STATES } from './states.js';
+
+const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()]);
+
+const Timestamp = (description: string) =>
+  Type.String({ format: 'date-time', description: `${description} (RFC 3339 UTC, milliseconds)` });
+
+export const JobStatusSchema = Type.Union(
+  JOB_STATES.map((s) => Type.Literal(s)),
+  { description: 'One of the eight job states; clients reject any other value.' },
+);
+
+export const JobErrorCodeSchema = Type.Union(
+  ERROR_CODES.map((c) => Type.Literal(c)),
+  { description: 'Why a failed job failed.' },
+);
+
+export const JobSchema = Type.Object(
+  {
+    id: Type.String({ format: 'uuid', description: 'UUIDv7, lower-case canonical form' }),
+    status: JobStatusSchema,
+    type: Type.String({ description: 'Processing type as given at creation (aliases stay as given)' }),
+    user_id: Type.String({ description: 'Owner; always a string' }),
+    upload_token: Type.Optional(Type.String({ description: 'Present only while status is created' })),
+    data_size: Type.Integer({ minimum: 0, description: 'Bytes uploaded; 0 before upload' }),
+    claimed_by: Type.Union([Type.String(), Type.Null()], { description: 'Worker id that claimed the job' }),
+    error_code: Type.Union([JobErrorCodeSchema, Type.Null()]),
+    error_message: Type.Union([Type.String(), Type.Null()], {
+      description: 'One sentence a person can act on',
+    }),
+    created_at: Timestamp('Creation time'),
+    updated_at: Timestamp('Last change'),
+    claimed_at: Nullable(Timestamp('When a worker claimed the job')),
+    finished_at: Nullable(Timestamp('When the job became finished or failed')),
+    // Extensions: unmodified clients ignore fields they do not know.
+    name: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'Extension: a label' })),
+    input_name: Type.Optional(
+      Type.Union([Type.String(), Type.Null()], { description: 'Extension: original file name' }),
+    ),
+    input_type: Type.Optional(
+      Type.Union([Type.String(), Type.Null()], {
+        description: 'Extension: content type sent with the upload',
+      }),
+    ),
+    output_size: Type.Optional(
+      Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], { description: 'Extension: bytes of output' }),
+    ),
+    attempts: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'Extension: times a worker claimed it' }),
+    ),
+    started_at: Type.Optional(
+      Nullable(Timestamp('Extension: when the tool started running (entered processing)')),
+    ),
+  },
+  { $id: 'Job' },
+);
+export type Job = Static<typeof JobSchema>;
+
+export const ErrorBodySchema = Type.Object(
+  {
+    success: Type.Literal(false),
+    error: Type.String({ description: 'A sentence that says what to fix' }),
+    code: Type.Optional(Type.String({ description: 'Machine-readable error kind' })),
+  },
+  { $id: 'Error' },
+);
+export type ErrorBody = Static<typeof ErrorBodySchema>;
+
+export const ParamSpecSchema = Type.Object(
+  {
+    name: Type.String(),
+    type: Type.Union([Type.Literal('integer'), Type.Literal('string'), Type.Literal('enum')]),
+    description: Type.String(),
+    minimum: Type.Optional(Type.Integer()),
+    maximum: Type.Optional(Type.Integer()),
+    values: Type.Optional(Type.Array(Type.String())),
+    pattern: Type.Optional(Type.String()),
+    default: Type.Optional(Type.Union([Type.String(), Type.Integer()])),
+  },
+  { $id: 'ParamSpec' },
+);
+export type ParamSpec = Static<typeof ParamSpecSchema>;
+
+export const ProcessingTypeSchema = Type.Object(
+  {
+    type: Type.String(),
+    name: Type.String(),
+    description: Type.String(),
+    input: Type.Object({ mime_in: Type.Array(Type.String()) }),
+    output: Type.Object({
+      mime_out: Type.Array(Type.String()),
+      ext: Type.String({ description: 'File extension of the output, with the dot' }),
+      display: Type.String({ description: 'How a client should show the output: text, json, image, ...' }),
+    }),
+    example: Type.Object({ cmd: Type.String(), desc: Type.String() }),
+    // Extensions.
+    available: Type.Optional(Type.Boolean({ description: 'Extension: whether the tool is installed here' })),
+    install_hint: Type.Optional(Type.String({ description: 'Extension: what to install when unavailable' })),
+    aliases: Type.Optional(Type.Array(Type.String(), { description: 'Extension: older names' })),
+    params: Type.Optional(Type.Array(ParamSpecSchema, { description: 'Extension: accepted params' })),
+  },
+  { $id: 'ProcessingType' },
+);
+export type ProcessingType = Static<typeof ProcessingTypeSchema>;
+
+export const CreateJobRequestSchema = Type.Object(
+  {
+    type: Type.String({ description: 'A processing type from /v1/types' }),
+    name: Type.Optional(Type.String({ maxLength: 200, description: 'Extension: a label' })),
+    params: Type.Optional(
+      Type.Record(Type.String(), Type.Union([Type.String(), Type.Integer()]), {
+        description: "Extension: values for the type's declared parameters",
+      }),
+    ),
+  },
+  { $id: 'CreateJobRequest' },
+);
+export type CreateJobRequest = Static<typeof CreateJobRequestSchema>;
+
+export const JobResponseSchema = Type.Object(
+  { success: Type.Literal(true), data: JobSchema },
+  { $id: 'JobResponse' },
+);
+export type JobResponse = Static<typeof JobResponseSchema>;
+
+export const ListJobsResponseSchema = Type.Object(
+  {
+    success: Type.Literal(true),
+    data: Type.Object({
+      jobs: Type.Array(JobSchema),
+      total: Type.Integer({ minimum: 0, description: 'Matching jobs before limit' }),
+    }),
+  },
+  { $id: 'ListJobsResponse' },
+);
+export type ListJobsResponse = Static<typeof ListJobsResponseSchema>;
+
+export const MessageResponseSchema = Type.Object(
+  { success: Type.Literal(true), message: Type.String() },
+  { $id: 'MessageResponse' },
+);
+export type MessageResponse = Static<typeof MessageResponseSchema>;
+
+export const UploadResponseSchema = Type.Object(
+  {
+    success: Type.Literal(true),
+    message: Type.String(),
+    data_size: Type.Integer({ minimum: 0 }),
+  },
+  { $id: 'UploadResponse' },
+);
+export type UploadResponse = Static<typeof UploadResponseSchema>;
+
+export const TypesResponseSchema = Type.Object(
+  { types: Type.Array(ProcessingTypeSchema) },
+  { $id: 'TypesResponse' },
+);
+export type TypesResponse = Static<typeof TypesResponseSchema>;
+
+export const VersionResponseSchema = Type.Object(
+  {
+    version: Type.String(),
+    server: Type.String(),
+    build: Type.String(),
+  },
+  { $id: 'VersionResponse' },
+);
+export type VersionResponse = Static<typeof VersionResponseSchema>;
+
+/** Every schema with an `$id`, in the order the OpenAPI document lists them. */
+export const NAMED_SCHEMAS = [
+  JobSchema,
+  ErrorBodySchema,
+  ParamSpecSchema,
+  ProcessingTypeSchema,
+  CreateJobRequestSchema,
+  JobResponseSchema,
+  ListJobsResponseSchema,
+  MessageResponseSchema,
+  UploadResponseSchema,
+  TypesResponseSchema,
+  VersionResponseSchema,
+] as const;

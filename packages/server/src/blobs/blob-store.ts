@@ -1,0 +1,147 @@
+/**
+ * Blob storage on the local file system: a job's input, output and logs are
+ * files under `<data-dir>/blobs/jobs/<job-id>/`. Every write goes to a
+ * temporary file, is fsynced, then renamed into place, so a reader (or a
+ * restart after a crash) never sees half a file.
+ */
+import { randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+export class BlobTooLargeError extends Error {
+  override name = 'BlobTooLargeError';
+  constructor(readonly limit: number) {
+    super(`blob is larger than ${limit} bytes`);
+  }
+}
+
+export interface StoredBlob {
+  size: number;
+}
+
+export class FsBlobStore {
+  private readonly root: string;
+  private readonly tmp: string;
+
+  constructor(dataDir: string) {
+    this.root = join(dataDir, 'blobs');
+    this.tmp = join(dataDir, 'tmp');
+  }
+
+  /** Create the directories and remove temporary files a crash left behind. */
+  async init(): Promise<void> {
+    await rm(this.tmp, { recursive: true, force: true });
+    await mkdir(this.tmp, { recursive: true });
+    await mkdir(this.root, { recursive: true });
+  }
+
+  /** A directory on the same file system as the blobs, for files that will be adopted. */
+  get scratchDir(): string {
+    return this.tmp;
+  }
+
+  private path(key: string): string {
+    if (!/^[A-Za-z0-9/_.-]+$/.test(key) || key.includes('..')) throw new Error(`bad blob key ${key}`);
+    return join(this.root, key);
+  }
+
+  /**
+   * Stream `source` into the blob `key`. Past `maxBytes` the write stops with
+   * BlobTooLargeError and nothing is kept.
+   */
+  async put(key: string, source: Readable, maxBytes = Number.POSITIVE_INFINITY): Promise<StoredBlob> {
+    const tmpPath = join(this.tmp, randomUUID());
+    let size = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        size += chunk.length;
+        if (size > maxBytes) done(new BlobTooLargeError(maxBytes));
+        else done(null, chunk);
+      },
+    });
+    try {
+      const file = createWriteStream(tmpPath, { flags: 'wx' });
+      await pipeline(source, counter, file);
+      await this.adopt(key, tmpPath);
+      return { size };
+    } catch (err) {
+      await unlink(tmpPath).catch(() => {});
+      throw err;
+    }
+  }
+
+  /** Move a finished local file (on the same file system) into the blob `key`. */
+  async adopt(key: string, filePath: string): Promise<StoredBlob> {
+    const handle = await open(filePath, 'r+');
+    let size: number;
+    try {
+      await handle.sync();
+      size = (await handle.stat()).size;
+    } finally {
+      await handle.close();
+    }
+    const target = this.path(key);
+    await mkdir(dirname(target), { recursive: true });
+    await rename(filePath, target);
+    await syncDir(dirname(target));
+    return { size };
+  }
+
+  async size(key: string): Promise<number | undefined> {
+    try {
+      return (await stat(this.path(key))).size;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** A stream of the blob, or undefined when it does not exist. */
+  async open(key: string): Promise<{ stream: Readable; size: number } | undefined> {
+    const path = this.path(key);
+    try {
+      const handle = await open(path, 'r');
+      const size = (await handle.stat()).size;
+      return { stream: handle.createReadStream({ autoClose: true }), size };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    const path = this.path(key);
+    await rm(path, { force: true });
+    await rmdir(dirname(path)).catch(() => {});
+  }
+
+  /** Remove every blob of a job. */
+  async deleteJob(jobId: string): Promise<void> {
+    await rm(this.path(`jobs/${jobId}`), { recursive: true, force: true });
+  }
+
+  /** Job ids that have blobs, for tests and consistency checks. */
+  async jobIds(): Promise<string[]> {
+    try {
+      return await readdir(join(this.root, 'jobs'));
+    } catch {
+      return [];
+    }
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+export function blobKey(jobId: string, kind: 'input' | 'output' | 'logs'): string {
+  return `jobs/${jobId}/${kind}-${randomUUID().slice(0, 8)}`;
+}

@@ -1,0 +1,150 @@
+/**
+ * The Fastify application: error shape, authentication and the routes.
+ * Routes only translate HTTP to service calls and back.
+ */
+
+import type { Catalog } from '@bsubio/worker';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { JobService } from '../services/job-service.js';
+import type { UserService } from '../services/user-service.js';
+import { ApiError } from './api-error.js';
+import { registerJobRoutes } from './routes/jobs.js';
+import { registerSystemRoutes } from './routes/system.js';
+import { registerUploadRoutes } from './routes/upload.js';
+
+export interface AppDeps {
+  jobs: JobService;
+  users: UserService;
+  catalog: Catalog;
+  version: { version: string; build: string };
+  maxUploadBytes: number;
+  logger?: FastifyServerOptions['logger'];
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The authenticated user, set by the auth hook. */
+    userId: string;
+  }
+  interface FastifyContextConfig {
+    /** `key`: a Bearer API key is required; `optional`: checked when sent; `none`: public. */
+    auth?: 'key' | 'optional' | 'none';
+  }
+}
+
+const BEARER_RE = /^Bearer\s+(\S+)\s*$/i;
+
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const app = Fastify({
+    logger: deps.logger ?? false,
+    // Request ids show on every log line; a caller may pass its own.
+    requestIdHeader: 'x-request-id',
+    genReqId: () => crypto.randomUUID(),
+    // Job ids are UUIDs; long garbage in a path is answered 404, not parsed.
+    routerOptions: { maxParamLength: 200 },
+  });
+  app.decorateRequest('userId', '');
+
+  // Upload bodies are streamed by their route, never parsed or buffered here.
+  app.addContentTypeParser(['multipart/form-data', 'application/octet-stream'], (_req, _payload, done) =>
+    done(null),
+  );
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+    const mode = request.routeOptions.config.auth ?? 'key';
+    if (mode === 'none') return;
+    const header = request.headers.authorization;
+    if (header === undefined) {
+      if (mode === 'optional') return;
+      throw new ApiError('unauthorized', 'Missing API key: send "Authorization: Bearer <api-key>".');
+    }
+    const match = BEARER_RE.exec(header);
+    if (!match) {
+      throw new ApiError(
+        'unauthorized',
+        'Malformed Authorization header: use "Authorization: Bearer <api-key>".',
+      );
+    }
+    const user = await deps.users.authenticate(match[1]!);
+    if (!user) {
+      throw new ApiError(
+        'unauthorized',
+        'The API key is not valid (unknown or revoked); check BSUBIO_API_KEY or your config.',
+      );
+    }
+    request.userId = user.userId;
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    if (error instanceof ApiError) {
+      reply.headers(error.headers);
+      if (error.statusCode >= 500) request.log.error({ err: error }, 'request failed');
+      return reply.code(error.statusCode).type('application/json').send(error.toBody());
+    }
+    const status = (error as { statusCode?: number }).statusCode ?? 500;
+    if (status >= 400 && status < 500) {
+      // Fastify's own client errors (bad JSON, wrong content type, body too large).
+      const message = clientErrorMessage(error as Error & { code?: string }, status);
+      return reply
+        .code(status)
+        .type('application/json')
+        .send({ success: false, error: message, code: codeFor(status) });
+    }
+    request.log.error({ err: error }, 'request failed');
+    return reply.code(500).type('application/json').send({
+      success: false,
+      error: 'The server failed to handle this request; it has been logged.',
+      code: 'internal',
+    });
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply
+      .code(404)
+      .type('application/json')
+      .send({
+        success: false,
+        error: `No such endpoint: ${request.method} ${request.url.split('?')[0]}.`,
+        code: 'not_found',
+      });
+  });
+
+  registerSystemRoutes(app, deps);
+  registerJobRoutes(app, deps);
+  registerUploadRoutes(app, deps);
+  return app;
+}
+
+function codeFor(status: number): string {
+  switch (status) {
+    case 401:
+      return 'unauthorized';
+    case 404:
+      return 'not_found';
+    case 413:
+      return 'payload_too_large';
+    case 415:
+      return 'unsupported_media_type';
+    case 429:
+      return 'rate_limited';
+    default:
+      return 'bad_request';
+  }
+}
+
+function clientErrorMessage(error: Error & { code?: string }, status: number): string {
+  switch (error.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return 'Unsupported Content-Type: send JSON (application/json), or for uploads multipart/form-data or application/octet-stream.';
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return 'The body is empty; send a JSON object like {"type": "passthru"}.';
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return 'The JSON body is too large.';
+    default:
+      if (error instanceof SyntaxError || /JSON/.test(error.message)) {
+        return `The body is not valid JSON: ${error.message}.`;
+      }
+      return status === 413 ? 'The request is too large.' : error.message;
+  }
+}

@@ -1,0 +1,138 @@
+/** The job endpoints of API.md. */
+import { basename, extname } from 'node:path';
+import { isJobState, type JobState, MESSAGES } from '@bsubio/protocol';
+import type { FastifyInstance } from 'fastify';
+import { toWireJob } from '../../services/job-service.js';
+import type { JobRow } from '../../store/job-repository.js';
+import { ApiError } from '../api-error.js';
+import type { AppDeps } from '../app.js';
+
+type IdParams = { jobId: string };
+const MAX_WAIT_SECONDS = 60;
+
+function parseListQuery(query: Record<string, unknown>): { status: JobState | undefined; limit: number } {
+  const { status, limit } = query;
+  if (status !== undefined && status !== '' && !isJobState(status)) {
+    throw new ApiError(
+      'bad_request',
+      `Unknown status "${String(status)}"; use one of created, loaded, pending, claimed, preparing, processing, finished, failed.`,
+    );
+  }
+  let parsedLimit = 20;
+  if (limit !== undefined && limit !== '') {
+    if (typeof limit !== 'string' || !/^\d+$/.test(limit) || Number(limit) < 1 || Number(limit) > 100) {
+      throw new ApiError(
+        'bad_request',
+        `The limit must be an integer from 1 to 100, not "${String(limit)}".`,
+      );
+    }
+    parsedLimit = Number(limit);
+  }
+  return { status: status === '' ? undefined : (status as JobState | undefined), limit: parsedLimit };
+}
+
+function parseWait(value: unknown): number {
+  if (value === undefined || value === '') return 0;
+  const seconds = Number(value);
+  if (typeof value !== 'string' || !Number.isFinite(seconds) || seconds < 0) {
+    throw new ApiError('bad_request', `The wait must be a number of seconds from 0 to ${MAX_WAIT_SECONDS}.`);
+  }
+  return Math.min(seconds, MAX_WAIT_SECONDS);
+}
+
+/** A file name for the output: the input's name with the type's extension. */
+function outputFileName(job: JobRow, ext: string): string {
+  const stem = job.input_name ? basename(job.input_name, extname(job.input_name)) : job.id;
+  const safe = stem.replace(/[^A-Za-z0-9._ -]/g, '_').slice(0, 100) || job.id;
+  return `${safe}${ext}`;
+}
+
+export function registerJobRoutes(app: FastifyInstance, { jobs, catalog }: AppDeps): void {
+  app.post('/v1/jobs', async (request, reply) => {
+    const row = await jobs.create(request.userId, request.body);
+    return reply.code(201).send({ success: true, data: toWireJob(row) });
+  });
+
+  app.get('/v1/jobs', async (request) => {
+    const { status, limit } = parseListQuery(request.query as Record<string, unknown>);
+    const { rows, total } = await jobs.list(request.userId, status, limit);
+    return { success: true, data: { jobs: rows.map(toWireJob), total } };
+  });
+
+  app.get<{ Params: IdParams; Querystring: { wait?: string } }>('/v1/jobs/:jobId', async (request) => {
+    const waitSeconds = parseWait(request.query.wait);
+    let row = await jobs.get(request.userId, request.params.jobId);
+    if (waitSeconds > 0 && !jobs.isTerminal(row)) {
+      row = await waitForTerminal(jobs, row, waitSeconds * 1000, request.raw);
+    }
+    return { success: true, data: toWireJob(row) };
+  });
+
+  app.delete<{ Params: IdParams }>('/v1/jobs/:jobId', async (request, reply) => {
+    await jobs.delete(request.userId, request.params.jobId);
+    return reply.code(204).send();
+  });
+
+  app.post<{ Params: IdParams }>('/v1/jobs/:jobId/submit', async (request) => {
+    await jobs.submit(request.userId, request.params.jobId);
+    return { success: true, message: MESSAGES.submitted };
+  });
+
+  app.post<{ Params: IdParams }>('/v1/jobs/:jobId/cancel', async (request) => {
+    await jobs.cancel(request.userId, request.params.jobId);
+    return { success: true, message: MESSAGES.cancelled };
+  });
+
+  app.get<{ Params: IdParams }>('/v1/jobs/:jobId/output', async (request, reply) => {
+    const { job, stream, size } = await jobs.output(request.userId, request.params.jobId);
+    const definition = catalog.resolve(job.type)?.definition;
+    const mime = definition?.mime_out[0] ?? 'application/octet-stream';
+    const fileName = outputFileName(job, definition?.ext ?? '.bin');
+    return reply
+      .header('content-type', mime)
+      .header('content-length', size)
+      .header('content-disposition', `attachment; filename="${fileName}"`)
+      .send(stream);
+  });
+
+  app.get<{ Params: IdParams }>('/v1/jobs/:jobId/logs', async (request, reply) => {
+    const blob = await jobs.logs(request.userId, request.params.jobId);
+    reply.header('content-type', 'text/plain; charset=utf-8');
+    if (!blob) return reply.header('content-length', 0).send('');
+    return reply.header('content-length', blob.size).send(blob.stream);
+  });
+}
+
+/** Resolve with the job once it is terminal, when time is up, or when the client goes away. */
+function waitForTerminal(
+  jobs: AppDeps['jobs'],
+  row: JobRow,
+  timeoutMs: number,
+  req: NodeJS.EventEmitter,
+): Promise<JobRow> {
+  return new Promise((resolve) => {
+    let latest = row;
+    const finish = () => {
+      clearTimeout(timer);
+      jobs.events.off('change', onChange);
+      req.off('close', finish);
+      resolve(latest);
+    };
+    const onChange = (changed: JobRow) => {
+      if (changed.id !== row.id) return;
+      latest = changed;
+      if (jobs.isTerminal(changed)) finish();
+    };
+    const timer = setTimeout(finish, timeoutMs);
+    jobs.events.on('change', onChange);
+    req.once('close', finish);
+    // The job may have changed between the read and the subscription.
+    jobs.get(row.user_id, row.id).then(
+      (fresh) => {
+        latest = fresh;
+        if (jobs.isTerminal(fresh)) finish();
+      },
+      () => finish(),
+    );
+  });
+}

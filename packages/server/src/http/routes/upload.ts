@@ -1,0 +1,61 @@
+/** `POST /v1/upload/{jobId}`: the input, streamed to storage (multipart, or a raw body as an extension). */
+import { MESSAGES } from '@bsubio/protocol';
+import type { FastifyInstance } from 'fastify';
+import { ApiError } from '../api-error.js';
+import type { AppDeps } from '../app.js';
+import { consumeFilePart } from '../multipart.js';
+
+export function registerUploadRoutes(app: FastifyInstance, { jobs, maxUploadBytes }: AppDeps): void {
+  app.post<{ Params: { jobId: string }; Querystring: { token?: string } }>(
+    '/v1/upload/:jobId',
+    { config: { auth: 'optional' } },
+    async (request, reply) => {
+      const callerUserId = request.userId || undefined;
+      const job = await jobs.authorizeUpload(request.params.jobId, request.query.token, callerUserId);
+      const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      // Whatever goes wrong past this point, the unread rest of the body is not worth reading.
+      const closing = (err: unknown) => {
+        reply.header('connection', 'close');
+        throw err;
+      };
+
+      let loaded: Awaited<ReturnType<typeof jobs.upload>> | undefined;
+      if (contentType === 'application/octet-stream') {
+        const declared = Number(request.headers['content-length']);
+        if (declared > maxUploadBytes) {
+          closing(
+            new ApiError(
+              'payload_too_large',
+              `The file is larger than the upload limit of ${maxUploadBytes} bytes.`,
+            ),
+          );
+        }
+        loaded = await jobs
+          .upload(job, { stream: request.raw, fileName: headerFileName(request.headers), contentType: null })
+          .catch(closing);
+      } else if (contentType === 'multipart/form-data') {
+        loaded = await consumeFilePart(request.raw, (part) => jobs.upload(job, part)).catch(closing);
+        if (!loaded) {
+          throw new ApiError(
+            'bad_request',
+            'The form has no part named "file"; send the input as the "file" field.',
+          );
+        }
+      } else {
+        throw new ApiError(
+          'unsupported_media_type',
+          'Send the file as multipart/form-data (a part named "file") or as application/octet-stream.',
+        );
+      }
+      return reply.send({ success: true, message: MESSAGES.uploaded, data_size: Number(loaded.data_size) });
+    },
+  );
+}
+
+/** A raw upload may name its file with `Content-Disposition: attachment; filename="..."`. */
+function headerFileName(headers: Record<string, string | string[] | undefined>): string | null {
+  const disposition = headers['content-disposition'];
+  if (typeof disposition !== 'string') return null;
+  const match = /filename="?([^";]+)"?/i.exec(disposition);
+  return match?.[1] ?? null;
+}

@@ -1,0 +1,60 @@
+/** The worker pool's view of the service when both run in one process. */
+import { createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import type { ClaimedJob, JobOutcome, WorkerBackend } from '@bsubio/worker';
+import type { JobService } from './job-service.js';
+
+export class EmbeddedBackend implements WorkerBackend {
+  constructor(private readonly service: JobService) {}
+
+  async claim(workerId: string, types: readonly string[], leaseMs: number): Promise<ClaimedJob | null> {
+    const row = await this.service.claim(workerId, types, leaseMs);
+    if (!row) return null;
+    return {
+      id: row.id,
+      type: row.type,
+      params: JSON.parse(row.params) as ClaimedJob['params'],
+      attempt: Number(row.attempts),
+      inputName: row.input_name,
+    };
+  }
+
+  waitForWork(timeoutMs: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.service.events.off('pending', done);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.service.events.on('pending', done);
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  renewLease(jobId: string, workerId: string, leaseMs: number): Promise<boolean> {
+    return this.service.renewLease(jobId, workerId, leaseMs);
+  }
+
+  advance(jobId: string, workerId: string, to: 'preparing' | 'processing'): Promise<boolean> {
+    return this.service.advance(jobId, workerId, to);
+  }
+
+  async fetchInput(jobId: string, destPath: string): Promise<void> {
+    await pipeline(await this.service.openInput(jobId), createWriteStream(destPath));
+  }
+
+  complete(jobId: string, workerId: string, outcome: JobOutcome): Promise<boolean> {
+    return this.service.complete(jobId, workerId, outcome);
+  }
+
+  async release(jobId: string, workerId: string): Promise<void> {
+    await this.service.release(jobId, workerId);
+  }
+
+  onCancel(listener: (jobId: string) => void): () => void {
+    this.service.events.on('cancel', listener);
+    return () => this.service.events.off('cancel', listener);
+  }
+}

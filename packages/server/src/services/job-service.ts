@@ -1,0 +1,441 @@
+/**
+ * The job state machine, in one place. Each public method is one transition
+ * (or a read), done as one guarded update; when the guard fails the current
+ * row is read again only to explain why, in a sentence the client can act on.
+ *
+ *   created ─upload→ loaded ─submit→ pending ─claim→ claimed ─→ preparing ─→ processing ─→ finished
+ *   any non-terminal ─cancel→ failed (ECANCELED)         leased ─lease lapsed→ pending | failed (ELOST)
+ */
+import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import {
+  isCanonicalUuid,
+  type Job,
+  type JobErrorCode,
+  type JobState,
+  LEASED_STATES,
+  TERMINAL_STATES,
+  toWireTime,
+  uuidv7,
+} from '@bsubio/protocol';
+import { type Catalog, checkParams, type JobOutcome } from '@bsubio/worker';
+import { BlobTooLargeError, blobKey, type FsBlobStore } from '../blobs/blob-store.js';
+import { ApiError, jobNotFound } from '../http/api-error.js';
+import type { JobRepository, JobRow } from '../store/job-repository.js';
+import type { JobEvents } from './job-events.js';
+import { secretsEqual } from './user-service.js';
+
+const NON_TERMINAL: readonly JobState[] = [
+  'created',
+  'loaded',
+  'pending',
+  'claimed',
+  'preparing',
+  'processing',
+];
+
+export interface JobServiceOptions {
+  maxUploadBytes: number;
+  /** Claims per job before a lost job fails with ELOST. */
+  maxAttempts: number;
+}
+
+export interface UploadInput {
+  stream: Readable;
+  fileName: string | null;
+  contentType: string | null;
+}
+
+/** The wire form of a job (API.md "The job object"). */
+export function toWireJob(row: JobRow): Job {
+  const job: Job = {
+    id: row.id,
+    status: row.status as JobState,
+    type: row.type,
+    user_id: String(row.user_id),
+    data_size: Number(row.data_size),
+    claimed_by: row.claimed_by,
+    error_code: row.error_code as JobErrorCode | null,
+    error_message: row.error_message,
+    created_at: toWireTime(Number(row.created_at)),
+    updated_at: toWireTime(Number(row.updated_at)),
+    claimed_at: row.claimed_at === null ? null : toWireTime(Number(row.claimed_at)),
+    finished_at: row.finished_at === null ? null : toWireTime(Number(row.finished_at)),
+    name: row.name,
+    input_name: row.input_name,
+    input_type: row.input_type,
+    output_size: row.output_size === null ? null : Number(row.output_size),
+    attempts: Number(row.attempts),
+    started_at: row.started_at === null ? null : toWireTime(Number(row.started_at)),
+  };
+  if (row.status === 'created' && row.upload_token) job.upload_token = row.upload_token;
+  return job;
+}
+
+export class JobService {
+  constructor(
+    private readonly jobs: JobRepository,
+    private readonly blobs: FsBlobStore,
+    private readonly catalog: Catalog,
+    readonly events: JobEvents,
+    private readonly options: JobServiceOptions,
+  ) {}
+
+  // ---- reads ---------------------------------------------------------------
+
+  async get(userId: string, id: string): Promise<JobRow> {
+    const row = isCanonicalUuid(id) ? await this.jobs.findForUser(userId, id) : undefined;
+    if (!row) throw jobNotFound(id);
+    return row;
+  }
+
+  async list(userId: string, status: JobState | undefined, limit: number) {
+    return this.jobs.list(userId, status, limit);
+  }
+
+  /** The job's stdout, only once finished. */
+  async output(userId: string, id: string): Promise<{ job: JobRow; stream: Readable; size: number }> {
+    const job = await this.get(userId, id);
+    if (job.status !== 'finished') {
+      throw new ApiError(
+        'conflict',
+        job.status === 'failed'
+          ? `Job ${id} failed (${job.error_code}), so it has no output; read its logs instead.`
+          : `Job ${id} is ${job.status}; output exists once it is finished.`,
+      );
+    }
+    const blob = job.output_key ? await this.blobs.open(job.output_key) : undefined;
+    if (!blob) throw new ApiError('internal', `The output of job ${id} is missing from storage.`);
+    return { job, ...blob };
+  }
+
+  /** The job's stderr; empty while there is none yet. */
+  async logs(userId: string, id: string): Promise<{ stream: Readable; size: number } | undefined> {
+    const job = await this.get(userId, id);
+    return job.log_key ? this.blobs.open(job.log_key) : undefined;
+  }
+
+  // ---- client transitions --------------------------------------------------
+
+  async create(userId: string, body: unknown): Promise<JobRow> {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new ApiError('bad_request', 'The body must be a JSON object like {"type": "passthru"}.');
+    }
+    const { type, name, params } = body as Record<string, unknown>;
+    if (typeof type !== 'string' || type === '') {
+      throw new ApiError(
+        'bad_request',
+        'The "type" field is required and must be a string; see GET /v1/types.',
+      );
+    }
+    const entry = this.catalog.resolve(type);
+    if (!entry) {
+      throw new ApiError('bad_request', `Unknown processing type "${type}"; GET /v1/types lists the types.`);
+    }
+    if (!entry.available) {
+      const pkg = entry.definition.package ? ` (Debian package ${entry.definition.package})` : '';
+      throw new ApiError(
+        'bad_request',
+        `The type "${type}" is not available on this server: ${entry.missing.join(', ')} is not installed${pkg}.`,
+      );
+    }
+    if (name !== undefined && (typeof name !== 'string' || name.length > 200)) {
+      throw new ApiError('bad_request', 'The "name" field must be a string of at most 200 characters.');
+    }
+    const checked = checkParams(entry.definition, params);
+    if (!checked.ok) throw new ApiError('bad_request', checked.error);
+
+    const now = Date.now();
+    const row = await this.jobs.insert({
+      id: uuidv7(now),
+      user_id: userId,
+      type,
+      status: 'created',
+      name: (name as string | undefined) ?? null,
+      params: JSON.stringify(checked.values),
+      upload_token: randomBytes(24).toString('base64url'),
+      data_size: 0,
+      input_name: null,
+      input_type: null,
+      input_key: null,
+      output_key: null,
+      log_key: null,
+      output_size: null,
+      claimed_by: null,
+      lease_expires_at: null,
+      error_code: null,
+      error_message: null,
+      created_at: now,
+      updated_at: now,
+      claimed_at: null,
+      started_at: null,
+      finished_at: null,
+      deleted_at: null,
+    });
+    this.events.emit('change', row);
+    return row;
+  }
+
+  /**
+   * Check that an upload may start, before a byte of the body is read.
+   * `callerUserId` is the Bearer key's user when one was sent.
+   */
+  async authorizeUpload(
+    id: string,
+    token: string | undefined,
+    callerUserId: string | undefined,
+  ): Promise<JobRow> {
+    if (!token) {
+      throw new ApiError(
+        'bad_request',
+        'The "token" query parameter is required: use the upload_token from create.',
+      );
+    }
+    const job = isCanonicalUuid(id) ? await this.jobs.findById(id) : undefined;
+    if (!job || (callerUserId !== undefined && job.user_id !== callerUserId)) throw jobNotFound(id);
+    if (job.status !== 'created') {
+      throw new ApiError(
+        'bad_request',
+        `Job ${id} is ${job.status} and already has its input; create a new job to upload another file.`,
+      );
+    }
+    if (!job.upload_token || !secretsEqual(job.upload_token, token)) {
+      throw new ApiError(
+        'unauthorized',
+        `The upload token is not valid for job ${id}; use the upload_token from create.`,
+      );
+    }
+    return job;
+  }
+
+  /** Stream the input to storage; on success the job is `loaded`. */
+  async upload(job: JobRow, input: UploadInput): Promise<JobRow> {
+    const key = blobKey(job.id, 'input');
+    let size: number;
+    try {
+      ({ size } = await this.blobs.put(key, input.stream, this.options.maxUploadBytes));
+    } catch (err) {
+      if (err instanceof BlobTooLargeError) {
+        throw new ApiError(
+          'payload_too_large',
+          `The file is larger than this server's upload limit of ${this.options.maxUploadBytes} bytes; nothing was stored.`,
+        );
+      }
+      throw err;
+    }
+    const now = Date.now();
+    const loaded = await this.jobs.transition(
+      { id: job.id, from: ['created'] },
+      'loaded',
+      {
+        input_key: key,
+        data_size: size,
+        input_name: input.fileName?.slice(0, 255) ?? null,
+        input_type: input.contentType?.slice(0, 255) ?? null,
+        upload_token: null,
+      },
+      now,
+    );
+    if (!loaded) {
+      // Another upload won, or the job was cancelled meanwhile: keep nothing of ours.
+      await this.blobs.delete(key);
+      const current = await this.jobs.findById(job.id);
+      if (!current) throw jobNotFound(job.id);
+      throw new ApiError('bad_request', `Job ${job.id} is ${current.status} and already has its input.`);
+    }
+    this.events.emit('change', loaded);
+    return loaded;
+  }
+
+  async submit(userId: string, id: string): Promise<JobRow> {
+    const row = await this.guarded(userId, id, ['loaded'], 'pending', {}, (current) =>
+      current.status === 'created'
+        ? `Job ${id} is created and has no input yet; upload its file first, then submit.`
+        : `Job ${id} is ${current.status}; only a loaded job can be submitted.`,
+    );
+    this.events.emit('pending');
+    return row;
+  }
+
+  async cancel(userId: string, id: string): Promise<JobRow> {
+    const now = Date.now();
+    const row = await this.guarded(
+      userId,
+      id,
+      NON_TERMINAL,
+      'failed',
+      {
+        error_code: 'ECANCELED',
+        error_message: 'The job was cancelled.',
+        finished_at: now,
+        lease_expires_at: null,
+        upload_token: null,
+      },
+      (current) => `Job ${id} is already ${current.status} and cannot be cancelled.`,
+    );
+    this.events.emit('cancel', id);
+    return row;
+  }
+
+  /** Remove the job and every byte of its data. */
+  async delete(userId: string, id: string): Promise<void> {
+    const marked = isCanonicalUuid(id) ? await this.jobs.markDeleted(userId, id, Date.now()) : undefined;
+    if (!marked) {
+      const current = await this.get(userId, id);
+      throw new ApiError(
+        'conflict',
+        `Job ${id} is ${current.status}; only finished or failed jobs can be deleted (cancel it first).`,
+      );
+    }
+    await this.purge(marked.id);
+  }
+
+  private async purge(id: string): Promise<void> {
+    await this.blobs.deleteJob(id);
+    await this.jobs.purge(id);
+  }
+
+  private async guarded(
+    userId: string,
+    id: string,
+    from: readonly JobState[],
+    to: JobState,
+    patch: Parameters<JobRepository['transition']>[2],
+    explain: (current: JobRow) => string,
+  ): Promise<JobRow> {
+    const row = isCanonicalUuid(id)
+      ? await this.jobs.transition({ id, from, userId }, to, patch, Date.now())
+      : undefined;
+    if (row) {
+      this.events.emit('change', row);
+      return row;
+    }
+    const current = await this.get(userId, id);
+    throw new ApiError('bad_request', explain(current));
+  }
+
+  // ---- worker transitions --------------------------------------------------
+
+  async claim(workerId: string, types: readonly string[], leaseMs: number): Promise<JobRow | undefined> {
+    const row = await this.jobs.claimNext(workerId, types, leaseMs, Date.now());
+    if (row) this.events.emit('change', row);
+    return row;
+  }
+
+  async renewLease(id: string, workerId: string, leaseMs: number): Promise<boolean> {
+    return this.jobs.renewLease(id, workerId, Date.now() + leaseMs);
+  }
+
+  async advance(id: string, workerId: string, to: 'preparing' | 'processing'): Promise<boolean> {
+    const from: JobState = to === 'preparing' ? 'claimed' : 'preparing';
+    const now = Date.now();
+    const row = await this.jobs.transition(
+      { id, from: [from], claimedBy: workerId },
+      to,
+      to === 'processing' ? { started_at: now } : {},
+      now,
+    );
+    if (row) this.events.emit('change', row);
+    return row !== undefined;
+  }
+
+  async openInput(id: string): Promise<Readable> {
+    const job = await this.jobs.findById(id);
+    const blob = job?.input_key ? await this.blobs.open(job.input_key) : undefined;
+    if (!blob) throw new Error(`input of job ${id} is missing`);
+    return blob.stream;
+  }
+
+  /** Store output and logs, then make the job terminal, unless it stopped being this worker's. */
+  async complete(id: string, workerId: string, outcome: JobOutcome): Promise<boolean> {
+    const outputKey = blobKey(id, 'output');
+    const logKey = blobKey(id, 'logs');
+    const [{ size: outputSize }] = await Promise.all([
+      this.blobs.adopt(outputKey, outcome.outputPath),
+      this.blobs.adopt(logKey, outcome.logPath),
+    ]);
+    const now = Date.now();
+    const row = await this.jobs.transition(
+      { id, from: LEASED_STATES, claimedBy: workerId },
+      outcome.status,
+      {
+        output_key: outcome.status === 'finished' ? outputKey : null,
+        output_size: outcome.status === 'finished' ? outputSize : null,
+        log_key: logKey,
+        error_code: outcome.errorCode,
+        error_message: outcome.errorMessage,
+        finished_at: now,
+        lease_expires_at: null,
+      },
+      now,
+    );
+    if (!row || outcome.status !== 'finished') await this.blobs.delete(outputKey);
+    if (!row) {
+      await this.blobs.delete(logKey);
+      return false;
+    }
+    this.events.emit('change', row);
+    return true;
+  }
+
+  /** Give a job back to the queue (shutdown, or its worker was lost). */
+  async release(id: string, workerId?: string): Promise<JobRow | undefined> {
+    const row = await this.jobs.transition(
+      { id, from: LEASED_STATES, ...(workerId ? { claimedBy: workerId } : {}) },
+      'pending',
+      { claimed_by: null, lease_expires_at: null, claimed_at: null, started_at: null },
+      Date.now(),
+    );
+    if (row) {
+      this.events.emit('change', row);
+      this.events.emit('pending');
+    }
+    return row;
+  }
+
+  /**
+   * Jobs whose worker is gone go back to `pending`, or fail with ELOST once
+   * they used up their attempts. `orphanPrefix` names workers known dead
+   * (this process's embedded workers, at start-up).
+   */
+  async reapLostJobs(orphanPrefix?: string): Promise<number> {
+    const now = Date.now();
+    const lapsed = await this.jobs.findLapsed(now, orphanPrefix);
+    for (const job of lapsed) {
+      const guard = { id: job.id, from: [job.status as JobState], claimedBy: job.claimed_by ?? '' };
+      if (Number(job.attempts) >= this.options.maxAttempts) {
+        const row = await this.jobs.transition(
+          guard,
+          'failed',
+          {
+            error_code: 'ELOST',
+            error_message: `The worker running this job was lost ${job.attempts} times; the job was given up.`,
+            finished_at: now,
+            lease_expires_at: null,
+          },
+          now,
+        );
+        if (row) this.events.emit('change', row);
+      } else {
+        const row = await this.jobs.transition(
+          guard,
+          'pending',
+          { claimed_by: null, lease_expires_at: null, claimed_at: null, started_at: null },
+          now,
+        );
+        if (row) this.events.emit('change', row);
+      }
+    }
+    if (lapsed.length > 0) this.events.emit('pending');
+    return lapsed.length;
+  }
+
+  /** Finish deletes that a crash interrupted. */
+  async finishInterruptedDeletes(): Promise<void> {
+    for (const job of await this.jobs.findDeleted()) await this.purge(job.id);
+  }
+
+  isTerminal(row: JobRow): boolean {
+    return TERMINAL_STATES.includes(row.status as JobState);
+  }
+}

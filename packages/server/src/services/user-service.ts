@@ -1,0 +1,101 @@
+/**
+ * Users and API keys. A key looks like `bsub_<prefix>_<secret>`; the prefix
+ * finds the row, the SHA-256 of the whole key is compared in constant time,
+ * and the key itself is never stored.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { uuidv7 } from '@bsubio/protocol';
+import type { UserRepository, UserRow } from '../store/user-repository.js';
+
+const KEY_RE = /^bsub_([0-9a-f]{12})_([A-Za-z0-9_-]{32,64})$/;
+/** Writing last_used_at on every request would turn reads into writes. */
+const TOUCH_INTERVAL_MS = 60_000;
+
+export class UserError extends Error {
+  override name = 'UserError';
+}
+
+function hashKey(key: string): Buffer {
+  return createHash('sha256').update(key).digest();
+}
+
+export interface AuthenticatedUser {
+  userId: string;
+  keyId: string;
+}
+
+export class UserService {
+  constructor(private readonly users: UserRepository) {}
+
+  async createUser(email: string): Promise<{ user: UserRow; apiKey: string }> {
+    const normalized = email.trim().toLowerCase();
+    if (!/^[^\s@]+@[^\s@]+$/.test(normalized)) throw new UserError(`"${email}" is not an email address.`);
+    if (await this.users.findByEmail(normalized))
+      throw new UserError(`A user with email ${normalized} already exists.`);
+    const user: UserRow = { id: uuidv7(), email: normalized, created_at: Date.now() };
+    await this.users.insertUser(user);
+    const apiKey = await this.issueKey(user.id);
+    return { user, apiKey };
+  }
+
+  async addKey(email: string): Promise<string> {
+    const user = await this.users.findByEmail(email.trim().toLowerCase());
+    if (!user)
+      throw new UserError(`No user with email ${email}; create one with "bsubio-server user add ${email}".`);
+    return this.issueKey(user.id);
+  }
+
+  /** Revoke the one live key whose prefix starts with `prefix`. */
+  async revokeKey(prefix: string): Promise<string> {
+    const bare = prefix.replace(/^bsub_/, '').split('_')[0] ?? '';
+    if (bare.length < 4)
+      throw new UserError('Give at least the first 4 characters of the key prefix (after "bsub_").');
+    const matches = await this.users.matchingActiveKeys(bare);
+    if (matches.length === 0) throw new UserError(`No active key starts with ${prefix}.`);
+    if (matches.length > 1)
+      throw new UserError(`${matches.length} keys start with ${prefix}; give more characters.`);
+    await this.users.revokeByPrefix(matches[0]!.prefix, Date.now());
+    return matches[0]!.prefix;
+  }
+
+  async countUsers(): Promise<number> {
+    return this.users.countUsers();
+  }
+
+  private async issueKey(userId: string): Promise<string> {
+    const prefix = randomBytes(6).toString('hex');
+    const key = `bsub_${prefix}_${randomBytes(32).toString('base64url')}`;
+    await this.users.insertKey({
+      id: uuidv7(),
+      user_id: userId,
+      prefix,
+      hash: hashKey(key).toString('hex'),
+      created_at: Date.now(),
+      last_used_at: null,
+      revoked_at: null,
+    });
+    return key;
+  }
+
+  /** The owner of a live key, or undefined for anything else. */
+  async authenticate(key: string): Promise<AuthenticatedUser | undefined> {
+    const match = KEY_RE.exec(key);
+    if (!match) return undefined;
+    const row = await this.users.findActiveKey(match[1]!);
+    if (!row) return undefined;
+    const expected = Buffer.from(row.hash, 'hex');
+    if (!timingSafeEqual(expected, hashKey(key))) return undefined;
+    const now = Date.now();
+    if (row.last_used_at === null || now - row.last_used_at > TOUCH_INTERVAL_MS) {
+      await this.users.touchKey(row.id, now);
+    }
+    return { userId: row.user_id, keyId: row.id };
+  }
+}
+
+/** Constant-time comparison of two secrets of any length. */
+export function secretsEqual(a: string, b: string): boolean {
+  const ha = createHash('sha256').update(a).digest();
+  const hb = createHash('sha256').update(b).digest();
+  return timingSafeEqual(ha, hb);
+}

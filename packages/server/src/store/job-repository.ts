@@ -1,0 +1,175 @@
+/**
+ * Every SQL statement about jobs lives here, readable on its own. State
+ * changes are single guarded UPDATEs (`WHERE id = ? AND status IN (...)`),
+ * so of two racing requests exactly one changes the row.
+ */
+import type { JobState } from '@bsubio/protocol';
+import type { Selectable, Updateable } from 'kysely';
+import type { Db } from './database.js';
+import type { JobsTable } from './schema.js';
+
+export type JobRow = Selectable<JobsTable>;
+export type JobPatch = Updateable<JobsTable>;
+
+export interface TransitionGuard {
+  id: string;
+  from: readonly JobState[];
+  /** Only this user's job. */
+  userId?: string;
+  /** Only while this worker holds it. */
+  claimedBy?: string;
+}
+
+export class JobRepository {
+  constructor(private readonly db: Db) {}
+
+  async insert(row: Omit<JobRow, 'attempts'>): Promise<JobRow> {
+    return this.db.insertInto('jobs').values(row).returningAll().executeTakeFirstOrThrow();
+  }
+
+  /** A job its owner can see: not deleted, not someone else's. */
+  async findForUser(userId: string, id: string): Promise<JobRow | undefined> {
+    return this.db
+      .selectFrom('jobs')
+      .selectAll()
+      .where('id', '=', id)
+      .where('user_id', '=', userId)
+      .where('deleted_at', 'is', null)
+      .executeTakeFirst();
+  }
+
+  async findById(id: string): Promise<JobRow | undefined> {
+    return this.db
+      .selectFrom('jobs')
+      .selectAll()
+      .where('id', '=', id)
+      .where('deleted_at', 'is', null)
+      .executeTakeFirst();
+  }
+
+  /** A user's jobs, newest first, and how many match before the limit. */
+  async list(
+    userId: string,
+    status: JobState | undefined,
+    limit: number,
+  ): Promise<{ rows: JobRow[]; total: number }> {
+    let query = this.db.selectFrom('jobs').where('user_id', '=', userId).where('deleted_at', 'is', null);
+    if (status) query = query.where('status', '=', status);
+    const [rows, count] = await Promise.all([
+      query.selectAll().orderBy('id', 'desc').limit(limit).execute(),
+      query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+    ]);
+    return { rows, total: Number(count.n) };
+  }
+
+  /** The one guarded state change: the row when it moved, undefined when the guard did not hold. */
+  async transition(
+    guard: TransitionGuard,
+    to: JobState,
+    patch: JobPatch,
+    now: number,
+  ): Promise<JobRow | undefined> {
+    let query = this.db
+      .updateTable('jobs')
+      .set({ ...patch, status: to, updated_at: now })
+      .where('id', '=', guard.id)
+      .where('status', 'in', [...guard.from])
+      .where('deleted_at', 'is', null);
+    if (guard.userId !== undefined) query = query.where('user_id', '=', guard.userId);
+    if (guard.claimedBy !== undefined) query = query.where('claimed_by', '=', guard.claimedBy);
+    return query.returningAll().executeTakeFirst();
+  }
+
+  /** Claim the oldest pending job of the given types under a lease. */
+  async claimNext(
+    workerId: string,
+    types: readonly string[],
+    leaseMs: number,
+    now: number,
+  ): Promise<JobRow | undefined> {
+    if (types.length === 0) return undefined;
+    return this.db
+      .updateTable('jobs')
+      .set((eb) => ({
+        status: 'claimed',
+        claimed_by: workerId,
+        claimed_at: now,
+        lease_expires_at: now + leaseMs,
+        attempts: eb('attempts', '+', 1),
+        updated_at: now,
+      }))
+      .where('id', '=', (eb) =>
+        eb
+          .selectFrom('jobs')
+          .select('id')
+          .where('status', '=', 'pending')
+          .where('type', 'in', [...types])
+          .where('deleted_at', 'is', null)
+          .orderBy('id')
+          .limit(1),
+      )
+      .where('status', '=', 'pending')
+      .returningAll()
+      .executeTakeFirst();
+  }
+
+  async renewLease(id: string, workerId: string, until: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable('jobs')
+      .set({ lease_expires_at: until })
+      .where('id', '=', id)
+      .where('claimed_by', '=', workerId)
+      .where('status', 'in', ['claimed', 'preparing', 'processing'])
+      .where('deleted_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  /** Leased jobs whose lease ran out (their worker died), or held by the given worker-id prefix. */
+  async findLapsed(now: number, claimedByPrefix?: string): Promise<JobRow[]> {
+    return this.db
+      .selectFrom('jobs')
+      .selectAll()
+      .where('status', 'in', ['claimed', 'preparing', 'processing'])
+      .where('deleted_at', 'is', null)
+      .where((eb) => {
+        const lapsed = eb('lease_expires_at', '<', now);
+        return claimedByPrefix === undefined
+          ? lapsed
+          : eb.or([lapsed, eb('claimed_by', 'like', `${claimedByPrefix}%`)]);
+      })
+      .execute();
+  }
+
+  /** Start a delete: the job disappears for its owner at once; blobs go next. */
+  async markDeleted(userId: string, id: string, now: number): Promise<JobRow | undefined> {
+    return this.db
+      .updateTable('jobs')
+      .set({ deleted_at: now })
+      .where('id', '=', id)
+      .where('user_id', '=', userId)
+      .where('status', 'in', ['finished', 'failed'])
+      .where('deleted_at', 'is', null)
+      .returningAll()
+      .executeTakeFirst();
+  }
+
+  /** Deletes that began but did not finish (the process stopped half-way). */
+  async findDeleted(): Promise<JobRow[]> {
+    return this.db.selectFrom('jobs').selectAll().where('deleted_at', 'is not', null).execute();
+  }
+
+  async purge(id: string): Promise<void> {
+    await this.db.deleteFrom('jobs').where('id', '=', id).execute();
+  }
+
+  async countByStatus(): Promise<Record<string, number>> {
+    const rows = await this.db
+      .selectFrom('jobs')
+      .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('deleted_at', 'is', null)
+      .groupBy('status')
+      .execute();
+    return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+  }
+}

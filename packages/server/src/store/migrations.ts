@@ -1,0 +1,85 @@
+/**
+ * Schema migrations, applied in order at start-up. Written with Kysely's
+ * schema builder so the same list serves SQLite and (later) PostgreSQL.
+ */
+import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
+
+const migrations: Record<string, Migration> = {
+  '0001_initial': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('users')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('email', 'text', (c) => c.notNull().unique())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('api_keys')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('prefix', 'text', (c) => c.notNull().unique())
+        .addColumn('hash', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('last_used_at', 'bigint')
+        .addColumn('revoked_at', 'bigint')
+        .execute();
+      await db.schema
+        .createTable('jobs')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('name', 'text')
+        .addColumn('params', 'text', (c) => c.notNull().defaultTo('{}'))
+        .addColumn('upload_token', 'text')
+        .addColumn('data_size', 'bigint', (c) => c.notNull().defaultTo(0))
+        .addColumn('input_name', 'text')
+        .addColumn('input_type', 'text')
+        .addColumn('input_key', 'text')
+        .addColumn('output_key', 'text')
+        .addColumn('log_key', 'text')
+        .addColumn('output_size', 'bigint')
+        .addColumn('claimed_by', 'text')
+        .addColumn('lease_expires_at', 'bigint')
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('error_code', 'text')
+        .addColumn('error_message', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addColumn('claimed_at', 'bigint')
+        .addColumn('started_at', 'bigint')
+        .addColumn('finished_at', 'bigint')
+        .addColumn('deleted_at', 'bigint')
+        .execute();
+      // Listing: a user's jobs newest first (ids are UUIDv7, so id order is creation order).
+      await db.schema.createIndex('jobs_user_id').on('jobs').columns(['user_id', 'id']).execute();
+      await db.schema
+        .createIndex('jobs_user_status_id')
+        .on('jobs')
+        .columns(['user_id', 'status', 'id'])
+        .execute();
+      // Claiming: the oldest pending job; reaping: expired leases.
+      await db.schema.createIndex('jobs_status_id').on('jobs').columns(['status', 'id']).execute();
+      await db.schema
+        .createIndex('jobs_lease')
+        .on('jobs')
+        .columns(['lease_expires_at'])
+        .where(sql.ref('lease_expires_at'), 'is not', null)
+        .execute();
+      await db.schema.createIndex('api_keys_user').on('api_keys').columns(['user_id']).execute();
+    },
+  },
+};
+
+const provider: MigrationProvider = { getMigrations: async () => migrations };
+
+export async function migrateToLatest(db: Kysely<unknown>): Promise<void> {
+  const migrator = new Migrator({ db, provider });
+  const { error, results } = await migrator.migrateToLatest();
+  const failed = results?.find((r) => r.status === 'Error');
+  if (error || failed) {
+    throw new Error(
+      `database migration ${failed?.migrationName ?? ''} failed: ${(error as Error)?.message ?? error}`,
+    );
+  }
+}

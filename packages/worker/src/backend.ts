@@ -1,0 +1,45 @@
+/**
+ * What a worker needs from the service, and nothing more. The embedded server
+ * implements it over its store and blob storage; a remote worker agent would
+ * implement it over HTTP. Every call that changes a job is guarded by the
+ * worker's lease, so a worker that lost its job can never overwrite it.
+ */
+import type { JobErrorCode } from '@bsubio/protocol';
+
+export interface ClaimedJob {
+  id: string;
+  /** The type as the job names it (possibly an alias). */
+  type: string;
+  params: Record<string, string | number>;
+  /** 1 on the first claim, 2 on the first retry, ... */
+  attempt: number;
+  inputName: string | null;
+}
+
+export interface JobOutcome {
+  status: 'finished' | 'failed';
+  errorCode: JobErrorCode | null;
+  errorMessage: string | null;
+  /** Host files holding stdout and stderr; the backend takes them over. */
+  outputPath: string;
+  logPath: string;
+}
+
+export interface WorkerBackend {
+  /** Move one pending job of the given types to `claimed` under a lease, or null when none waits. */
+  claim(workerId: string, types: readonly string[], leaseMs: number): Promise<ClaimedJob | null>;
+  /** Resolve when new work may be pending, or after timeoutMs. */
+  waitForWork(timeoutMs: number, signal: AbortSignal): Promise<void>;
+  /** Extend the lease; false when the job is no longer this worker's (cancelled, reclaimed). */
+  renewLease(jobId: string, workerId: string, leaseMs: number): Promise<boolean>;
+  /** `claimed` → `preparing` → `processing`; false when the job is no longer this worker's. */
+  advance(jobId: string, workerId: string, to: 'preparing' | 'processing'): Promise<boolean>;
+  /** Copy the job's input to a local file. */
+  fetchInput(jobId: string, destPath: string): Promise<void>;
+  /** Store output and logs and make the job terminal; false when it was no longer this worker's. */
+  complete(jobId: string, workerId: string, outcome: JobOutcome): Promise<boolean>;
+  /** Hand an unfinished job back to `pending` (shutdown). */
+  release(jobId: string, workerId: string): Promise<void>;
+  /** Subscribe to cancellations, so a running tool is killed at once. */
+  onCancel(listener: (jobId: string) => void): () => void;
+}

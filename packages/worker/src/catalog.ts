@@ -1,0 +1,219 @@
+/**
+ * The processing-type catalog: types are data (catalog/builtin.json plus an
+ * operator's file named by BSUBIO_TYPES_FILE), never code. This module loads
+ * and checks them, resolves aliases and tells whether each tool is installed.
+ */
+import { accessSync, constants, readFileSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ParamSpec, ProcessingType } from '@bsubio/protocol';
+
+export interface TypeLimits {
+  /** Wall-clock seconds before the tool is killed (ETIMEDOUT). */
+  wall_seconds: number;
+  /** Address-space ceiling in MiB (ENOMEM). */
+  memory_mb: number;
+  /** Largest stdout kept, in MiB (EFBIG). */
+  output_mb: number;
+}
+
+export interface TypeDefinition {
+  type: string;
+  name: string;
+  description: string;
+  mime_in: string[];
+  mime_out: string[];
+  ext: string;
+  display: string;
+  example: { cmd: string; desc: string };
+  /** argv with placeholders: {input}, {tools}, {node}, {param:NAME}. */
+  command: string[];
+  /** Executables that must be on PATH for the type to be available. */
+  requires: string[];
+  /** The Debian package that provides them, named when unavailable. */
+  package?: string;
+  aliases?: string[];
+  limits: TypeLimits;
+  params?: ParamSpec[];
+}
+
+export const DEFAULT_LIMITS: TypeLimits = { wall_seconds: 300, memory_mb: 1024, output_mb: 1024 };
+
+const packageRoot = fileURLToPath(new URL('..', import.meta.url));
+export const BUILTIN_CATALOG_PATH = join(packageRoot, 'catalog', 'builtin.json');
+/** Helper scripts that commands reach through the {tools} placeholder. */
+export const TOOLS_DIR = join(packageRoot, 'tools');
+
+export class CatalogError extends Error {
+  override name = 'CatalogError';
+}
+
+function requireString(obj: Record<string, unknown>, key: string, where: string): string {
+  const value = obj[key];
+  if (typeof value !== 'string' || value === '')
+    throw new CatalogError(`${where}: "${key}" must be a non-empty string`);
+  return value;
+}
+
+function requireStrings(
+  obj: Record<string, unknown>,
+  key: string,
+  where: string,
+  optional = false,
+): string[] {
+  const value = obj[key];
+  if (value === undefined && optional) return [];
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) {
+    throw new CatalogError(`${where}: "${key}" must be an array of strings`);
+  }
+  return value as string[];
+}
+
+function parseLimits(value: unknown, where: string): TypeLimits {
+  if (value === undefined) return { ...DEFAULT_LIMITS };
+  if (typeof value !== 'object' || value === null)
+    throw new CatalogError(`${where}: "limits" must be an object`);
+  const limits = { ...DEFAULT_LIMITS };
+  for (const key of Object.keys(DEFAULT_LIMITS) as (keyof TypeLimits)[]) {
+    const v = (value as Record<string, unknown>)[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !(v > 0))
+      throw new CatalogError(`${where}: "limits.${key}" must be a positive number`);
+    limits[key] = v;
+  }
+  return limits;
+}
+
+/** Check one raw catalog entry and give it its defaults. */
+export function parseTypeDefinition(raw: unknown, where: string): TypeDefinition {
+  if (typeof raw !== 'object' || raw === null)
+    throw new CatalogError(`${where}: each type must be an object`);
+  const obj = raw as Record<string, unknown>;
+  const type = requireString(obj, 'type', where);
+  const at = `${where} type "${type}"`;
+  const command = requireStrings(obj, 'command', at);
+  if (command.length === 0) throw new CatalogError(`${at}: "command" must not be empty`);
+  const example = obj.example as Record<string, unknown> | undefined;
+  const definition: TypeDefinition = {
+    type,
+    name: typeof obj.name === 'string' ? obj.name : type,
+    description: typeof obj.description === 'string' ? obj.description : '',
+    mime_in: requireStrings(obj, 'mime_in', at),
+    mime_out: requireStrings(obj, 'mime_out', at),
+    ext: typeof obj.ext === 'string' ? obj.ext : '.bin',
+    display: typeof obj.display === 'string' ? obj.display : 'download',
+    example: {
+      cmd: typeof example?.cmd === 'string' ? example.cmd : `bsubio submit ${type} input`,
+      desc: typeof example?.desc === 'string' ? example.desc : '',
+    },
+    command,
+    requires: requireStrings(obj, 'requires', at, true),
+    limits: parseLimits(obj.limits, at),
+  };
+  if (typeof obj.package === 'string') definition.package = obj.package;
+  const aliases = requireStrings(obj, 'aliases', at, true);
+  if (aliases.length > 0) definition.aliases = aliases;
+  if (obj.params !== undefined) {
+    if (!Array.isArray(obj.params)) throw new CatalogError(`${at}: "params" must be an array`);
+    definition.params = obj.params as ParamSpec[];
+  }
+  return definition;
+}
+
+export function loadCatalogFile(path: string): TypeDefinition[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new CatalogError(`cannot read processing types from ${path}: ${(err as Error).message}`);
+  }
+  const types = (parsed as { types?: unknown }).types;
+  if (!Array.isArray(types)) throw new CatalogError(`${path}: expected {"types": [...]}`);
+  return types.map((raw, i) => parseTypeDefinition(raw, `${path} entry ${i}`));
+}
+
+function isExecutableOnPath(name: string): boolean {
+  if (name.includes('/')) return canExecute(name);
+  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(delimiter)) {
+    if (dir && canExecute(join(dir, name))) return true;
+  }
+  return false;
+}
+
+function canExecute(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface CatalogEntry {
+  definition: TypeDefinition;
+  available: boolean;
+  /** Executables from `requires` that are not installed. */
+  missing: string[];
+}
+
+export class Catalog {
+  private readonly entries = new Map<string, CatalogEntry>();
+  private readonly byName = new Map<string, CatalogEntry>();
+
+  constructor(definitions: TypeDefinition[]) {
+    for (const definition of definitions) {
+      const missing = definition.requires.filter((tool) => !isExecutableOnPath(tool));
+      const entry: CatalogEntry = { definition, available: missing.length === 0, missing };
+      // A later definition (the operator's file) replaces a built-in of the same name.
+      this.entries.set(definition.type, entry);
+    }
+    for (const entry of this.entries.values()) {
+      this.byName.set(entry.definition.type, entry);
+      for (const alias of entry.definition.aliases ?? []) {
+        if (!this.entries.has(alias)) this.byName.set(alias, entry);
+      }
+    }
+  }
+
+  /** The built-in catalog, then the operator's types file when given. */
+  static load(typesFile?: string): Catalog {
+    const definitions = loadCatalogFile(BUILTIN_CATALOG_PATH);
+    if (typesFile) definitions.push(...loadCatalogFile(typesFile));
+    return new Catalog(definitions);
+  }
+
+  /** Look a type up by its name or one of its aliases. */
+  resolve(name: string): CatalogEntry | undefined {
+    return this.byName.get(name);
+  }
+
+  list(): CatalogEntry[] {
+    return [...this.entries.values()];
+  }
+
+  /** Canonical names and aliases, for workers that claim by type. */
+  names(): string[] {
+    return [...this.byName.keys()];
+  }
+
+  /** The wire description of every type for `GET /v1/types`. */
+  describe(): ProcessingType[] {
+    return this.list().map(({ definition: d, available, missing }) => {
+      const described: ProcessingType = {
+        type: d.type,
+        name: d.name,
+        description: d.description,
+        input: { mime_in: d.mime_in },
+        output: { mime_out: d.mime_out, ext: d.ext, display: d.display },
+        example: d.example,
+        available,
+      };
+      if (!available) {
+        described.install_hint = `Install ${missing.join(', ')}${d.package ? ` (Debian package ${d.package})` : ''}.`;
+      }
+      if (d.aliases) described.aliases = d.aliases;
+      if (d.params) described.params = d.params;
+      return described;
+    });
+  }
+}

@@ -1,0 +1,173 @@
+/**
+ * Runs one claimed job from `claimed` to a terminal state: prepare a private
+ * scratch directory, fetch the input, run the type's command in the sandbox
+ * while renewing the lease, then hand output and logs to the backend.
+ */
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { dirname, extname, join } from 'node:path';
+import type { JobErrorCode } from '@bsubio/protocol';
+import type { ClaimedJob, JobOutcome, WorkerBackend } from './backend.js';
+import { type Catalog, TOOLS_DIR, type TypeLimits } from './catalog.js';
+import { resolveCommand } from './command.js';
+import { checkParams } from './params.js';
+import { runSandboxed, type SandboxResult } from './sandbox.js';
+
+export interface RunnerOptions {
+  backend: WorkerBackend;
+  catalog: Catalog;
+  workerId: string;
+  /** Host directory for per-job scratch space. */
+  scratchDir: string;
+  leaseMs: number;
+}
+
+const SANDBOX_TOOLS = '/opt/bsubio/tools';
+const SANDBOX_NODE_DIR = '/opt/bsubio/node';
+
+/** Node.js as seen from the sandbox: under /usr it is already visible. */
+function nodeMount(): { path: string; bind?: { host: string; sandbox: string } } {
+  const exec = process.execPath;
+  if (exec.startsWith('/usr/')) return { path: exec };
+  return {
+    path: `${SANDBOX_NODE_DIR}/node`,
+    bind: { host: dirname(exec), sandbox: SANDBOX_NODE_DIR },
+  };
+}
+
+/** Why the job failed, in one sentence a person can act on. */
+export function describeFailure(
+  result: SandboxResult,
+  limits: TypeLimits,
+): { code: JobErrorCode; message: string } | null {
+  switch (result.outcome) {
+    case 'timeout':
+      return {
+        code: 'ETIMEDOUT',
+        message: `The tool ran longer than its limit of ${limits.wall_seconds} seconds and was stopped.`,
+      };
+    case 'memory':
+      return {
+        code: 'ENOMEM',
+        message: `The tool needed more memory than its limit of ${limits.memory_mb} MiB.`,
+      };
+    case 'output_limit':
+      return {
+        code: 'EFBIG',
+        message: `The output grew past its limit of ${limits.output_mb} MiB, so the tool was stopped.`,
+      };
+    case 'canceled':
+      return { code: 'ECANCELED', message: 'The job was cancelled.' };
+    case 'spawn_error':
+      return { code: 'EINTERNAL', message: 'The sandbox could not start the tool; see the logs.' };
+    case 'exited': {
+      if (result.exitCode === 0) return null;
+      const how =
+        result.exitCode === null
+          ? `was killed by ${result.termSignal ?? 'a signal'}`
+          : `exited with code ${result.exitCode}`;
+      const line = result.lastStderrLine ? `: ${result.lastStderrLine.slice(0, 300)}` : '.';
+      return { code: 'EEXIT', message: `The tool ${how}${line}` };
+    }
+  }
+}
+
+export class JobRunner {
+  constructor(private readonly options: RunnerOptions) {}
+
+  /**
+   * Run the job to the end. `abort` fires on cancel (the job is already failed
+   * by the service) or on shutdown (the job is handed back to `pending`).
+   */
+  async run(job: ClaimedJob, abort: AbortSignal): Promise<void> {
+    const { backend, workerId, leaseMs } = this.options;
+    const scratch = join(this.options.scratchDir, `${job.id}-${job.attempt}`);
+    const lost = new AbortController();
+    const heartbeat = setInterval(
+      () => {
+        backend.renewLease(job.id, workerId, leaseMs).then(
+          (ok) => {
+            if (!ok) lost.abort(new Error('lease lost'));
+          },
+          () => {
+            // A failed renewal is retried on the next beat; the lease has slack for it.
+          },
+        );
+      },
+      Math.max(250, Math.floor(leaseMs / 3)),
+    );
+    const signal = AbortSignal.any([abort, lost.signal]);
+    try {
+      const outcome = await this.execute(job, scratch, signal);
+      if (abort.aborted && abort.reason === 'shutdown') {
+        await backend.release(job.id, workerId);
+      } else if (outcome) {
+        await backend.complete(job.id, workerId, outcome);
+      }
+    } finally {
+      clearInterval(heartbeat);
+      await rm(scratch, { recursive: true, force: true });
+    }
+  }
+
+  /** Returns the outcome to report, or null when the job is no longer ours. */
+  private async execute(job: ClaimedJob, scratch: string, signal: AbortSignal): Promise<JobOutcome | null> {
+    const { backend, catalog, workerId } = this.options;
+    const workDir = join(scratch, 'work');
+    const outputPath = join(scratch, 'stdout');
+    const logPath = join(scratch, 'stderr');
+    await mkdir(workDir, { recursive: true });
+
+    const fail = async (code: JobErrorCode, message: string, log: string): Promise<JobOutcome> => {
+      await writeFile(outputPath, '');
+      await writeFile(logPath, `bsubio: ${log}\n`);
+      return { status: 'failed', errorCode: code, errorMessage: message, outputPath, logPath };
+    };
+
+    if (!(await backend.advance(job.id, workerId, 'preparing'))) return null;
+    const entry = catalog.resolve(job.type);
+    if (!entry) {
+      const message = `The processing type "${job.type}" is not known to this worker.`;
+      return fail('EINTERNAL', message, message);
+    }
+    if (!entry.available) {
+      const message = `The tool for "${job.type}" is not installed on this worker (missing ${entry.missing.join(', ')}).`;
+      return fail('EINTERNAL', message, message);
+    }
+    const params = checkParams(entry.definition, job.params);
+    if (!params.ok) return fail('EINPUT', params.error, params.error);
+
+    const ext = extname(job.inputName ?? '').slice(0, 16);
+    const inputHost = join(scratch, `input${ext}`);
+    await backend.fetchInput(job.id, inputHost);
+    if (signal.aborted) return null;
+
+    const node = nodeMount();
+    const sandboxInput = `/in/input${ext}`;
+    const argv = resolveCommand(entry.definition, {
+      input: sandboxInput,
+      tools: SANDBOX_TOOLS,
+      node: node.path,
+      params: params.values,
+    });
+    const readOnly = [
+      { host: inputHost, sandbox: sandboxInput },
+      { host: TOOLS_DIR, sandbox: SANDBOX_TOOLS },
+    ];
+    if (node.bind) readOnly.push(node.bind);
+
+    if (!(await backend.advance(job.id, workerId, 'processing'))) return null;
+    const result = await runSandboxed({
+      argv,
+      workDir,
+      readOnly,
+      limits: entry.definition.limits,
+      stdoutPath: outputPath,
+      stderrPath: logPath,
+      signal,
+    });
+    if (result.outcome === 'canceled') return null;
+    const failure = describeFailure(result, entry.definition.limits);
+    if (!failure) return { status: 'finished', errorCode: null, errorMessage: null, outputPath, logPath };
+    return { status: 'failed', errorCode: failure.code, errorMessage: failure.message, outputPath, logPath };
+  }
+}

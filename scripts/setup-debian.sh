@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what bsubio needs on Debian 12, then the npm dependencies (which
+# also builds the TypeScript). Safe to run again. Needs root (or sudo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The tools behind the processing types, the sandbox, and what the tests use.
+PACKAGES=(
+  bubblewrap util-linux coreutils file
+  poppler-utils tesseract-ocr tesseract-ocr-eng ghostscript
+  pandoc weasyprint
+  ffmpeg imagemagick
+  pocketsphinx pocketsphinx-en-us espeak-ng
+  chromium tmux
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# npm ci runs the "prepare" script, which compiles every package to dist/.
+npm ci --no-audit --no-fund

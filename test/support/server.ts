@@ -1,0 +1,131 @@
+/**
+ * Starts the built `bsubio-server` as a real process on a free loopback port,
+ * with a throwaway data directory and HOME, for tests over real HTTP.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+export const SERVER_BIN = join(
+  import.meta.dirname,
+  '..',
+  '..',
+  'packages',
+  'server',
+  'bin',
+  'bsubio-server.js',
+);
+
+export interface TestServer {
+  url: string;
+  /** The key of the local user created on first start. */
+  apiKey: string;
+  dataDir: string;
+  home: string;
+  process: ChildProcess;
+  /** Everything the server wrote to stderr so far. */
+  stderr(): string;
+  /** SIGTERM and wait for exit; returns the exit code. */
+  stop(): Promise<number | null>;
+  /** SIGKILL and wait. */
+  kill(): Promise<void>;
+  /** Start the same data directory again (after stop or kill). */
+  restart(env?: Record<string, string>): Promise<TestServer>;
+  /** Create a user through the CLI and return its key. */
+  addUser(email: string): Promise<string>;
+  cleanup(): Promise<void>;
+}
+
+export interface StartOptions {
+  env?: Record<string, string>;
+  dataDir?: string;
+  home?: string;
+  port?: number;
+}
+
+export async function startServer(options: StartOptions = {}): Promise<TestServer> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'bsubio-data-'));
+  const home = options.home ?? mkdtempSync(join(tmpdir(), 'bsubio-home-'));
+  const env = {
+    ...process.env,
+    HOME: home,
+    BSUBIO_DATA_DIR: dataDir,
+    BSUBIO_LOG_LEVEL: 'warn',
+    ...options.env,
+  };
+  const child = spawn(process.execPath, [SERVER_BIN, '--port', String(options.port ?? 0)], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+
+  const url = await new Promise<string>((resolve, reject) => {
+    let stdout = '';
+    const timer = setTimeout(() => reject(new Error(`server did not start in time:\n${stderr}`)), 30_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      const match = /Listening: (http:\/\/\S+)/.exec(stdout);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    });
+    exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code} before listening:\n${stderr}`));
+    });
+  });
+
+  const keyFile = (() => {
+    for (const path of [
+      join(home, '.config', 'bsubio', 'config.json'),
+      join(dataDir, 'local-api-key.json'),
+    ]) {
+      try {
+        return JSON.parse(readFileSync(path, 'utf8')) as { api_key: string };
+      } catch {}
+    }
+    return { api_key: '' };
+  })();
+
+  const server: TestServer = {
+    url,
+    apiKey: keyFile.api_key,
+    dataDir,
+    home,
+    process: child,
+    stderr: () => stderr,
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+    async kill() {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+    async restart(extraEnv) {
+      await server.stop();
+      const port = Number(new URL(url).port);
+      const next = await startServer({ dataDir, home, port, env: { ...options.env, ...extraEnv } });
+      next.apiKey = server.apiKey;
+      return next;
+    },
+    async addUser(email) {
+      const { stdout } = await run(process.execPath, [SERVER_BIN, 'user', 'add', email], { env });
+      return stdout.trim();
+    },
+    async cleanup() {
+      await server.kill();
+      rmSync(dataDir, { recursive: true, force: true });
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
+  return server;
+}
