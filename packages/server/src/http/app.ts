@@ -54,8 +54,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     reply.header('x-request-id', request.id);
     const mode = request.routeOptions.config.auth ?? 'key';
     if (mode === 'none') return;
-    const header = request.headers.authorization;
-    if (header === undefined) {
+    const header = request.headers.authorization?.trim();
+    if (!header) {
       if (mode === 'optional') return;
       throw new ApiError('unauthorized', 'Missing API key: send "Authorization: Bearer <api-key>".');
     }

@@ -1,0 +1,167 @@
+/** The bsubio-server command: first start, users and keys, help, bad settings. */
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SERVER_BIN, startServer } from '../../../test/support/server.js';
+import { Api, expectError } from './client.js';
+
+const run = promisify(execFile);
+const dirs: string[] = [];
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+async function cli(args: string[], env: Record<string, string>) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [SERVER_BIN, ...args], {
+      env: { ...process.env, ...env },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('first start', () => {
+  it('creates a local user and writes the client config file with mode 0600', async () => {
+    const server = await startServer();
+    try {
+      const path = join(server.home, '.config', 'bsubio', 'config.json');
+      const config = JSON.parse(readFileSync(path, 'utf8'));
+      expect(Object.keys(config).sort()).toEqual(['api_key', 'base_url']);
+      expect(config.api_key).toMatch(/^bsub_[0-9a-f]{12}_/);
+      expect(statSync(path).mode & 0o777).toBe(0o600);
+      expect(server.stderr()).toContain(`its API key is saved in ${path}`);
+      expect(server.stderr()).not.toContain(config.api_key);
+      // The key works.
+      const api = new Api(server.url, config.api_key);
+      expect((await api.list()).total).toBe(0);
+    } finally {
+      await server.cleanup();
+    }
+  });
+
+  it('leaves an existing client config alone and saves the key in the data directory', async () => {
+    const home = tempDir('bsubio-home-');
+    mkdirSync(join(home, '.config', 'bsubio'), { recursive: true });
+    const path = join(home, '.config', 'bsubio', 'config.json');
+    writeFileSync(path, '{"api_key":"mine","base_url":"https://app.bsub.io"}');
+    const server = await startServer({ home });
+    try {
+      expect(readFileSync(path, 'utf8')).toContain('"mine"');
+      const saved = JSON.parse(readFileSync(join(server.dataDir, 'local-api-key.json'), 'utf8'));
+      expect((await new Api(server.url, saved.api_key).list()).total).toBe(0);
+      expect(server.stderr()).toContain('already exists');
+    } finally {
+      await server.cleanup();
+    }
+  });
+
+  it('does not create another user on the next start', async () => {
+    const server = await startServer();
+    const again = await server.restart();
+    try {
+      expect(again.stderr()).not.toContain('Created user');
+      expect((await new Api(again.url, server.apiKey).list()).total).toBe(0);
+    } finally {
+      await again.cleanup();
+    }
+  });
+});
+
+describe('users and keys', () => {
+  it('user add prints only a key; key add adds another; key revoke stops one', async () => {
+    const server = await startServer();
+    const env = { BSUBIO_DATA_DIR: server.dataDir, HOME: server.home };
+    try {
+      const added = await cli(['user', 'add', 'Carol@Example.com'], env);
+      expect(added.code).toBe(0);
+      expect(added.stdout).toMatch(/^bsub_[0-9a-f]{12}_[A-Za-z0-9_-]+\n$/);
+      const first = added.stdout.trim();
+
+      const second = (await cli(['key', 'add', 'carol@example.com'], env)).stdout.trim();
+      expect(second).toMatch(/^bsub_/);
+      expect(second).not.toBe(first);
+
+      const a = new Api(server.url, first);
+      const b = new Api(server.url, second);
+      const job = await a.create('passthru');
+      expect((await b.get(job.id)).id).toBe(job.id);
+
+      const prefix = first.split('_')[1]!;
+      const revoked = await cli(['key', 'revoke', prefix.slice(0, 8)], env);
+      expect(revoked.code).toBe(0);
+      await expectError(a.request('/v1/jobs'), 401);
+      expect((await b.list()).total).toBe(1);
+    } finally {
+      await server.cleanup();
+    }
+  });
+
+  it('explains mistakes on stderr with exit code 1', async () => {
+    const dataDir = tempDir('bsubio-data-');
+    const env = { BSUBIO_DATA_DIR: dataDir };
+    await cli(['user', 'add', 'dave@example.com'], env);
+    const duplicate = await cli(['user', 'add', 'dave@example.com'], env);
+    expect(duplicate.code).toBe(1);
+    expect(duplicate.stderr).toMatch(/already exists/);
+    const notEmail = await cli(['user', 'add', 'nobody'], env);
+    expect(notEmail.stderr).toMatch(/not an email address/);
+    const noUser = await cli(['key', 'add', 'eve@example.com'], env);
+    expect(noUser.code).toBe(1);
+    expect(noUser.stderr).toMatch(/No user with email eve@example.com/);
+    const noKey = await cli(['key', 'revoke', 'ffffffff'], env);
+    expect(noKey.stderr).toMatch(/No active key starts with/);
+    const unknown = await cli(['frobnicate'], env);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/unknown command "frobnicate"/);
+  });
+
+  it('refuses a bad setting with a sentence naming it', async () => {
+    const bad = await cli(['--port', 'eighty'], { BSUBIO_DATA_DIR: tempDir('bsubio-data-') });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/--port \/ BSUBIO_PORT must be an integer/);
+    const badEnv = await cli([], { BSUBIO_DATA_DIR: tempDir('bsubio-data-'), BSUBIO_WORKERS: '-1' });
+    expect(badEnv.stderr).toMatch(/BSUBIO_WORKERS must be an integer/);
+    const unknownFlag = await cli(['--colour', 'red'], {});
+    expect(unknownFlag.code).toBe(1);
+    expect(unknownFlag.stderr).toMatch(/Unknown option '--colour'/);
+  });
+
+  it.each([[['--help']], [['serve', '--help']], [['user', '--help']], [['key', '--help']]])(
+    '%s prints help on stdout',
+    async (args) => {
+      const { code, stdout } = await cli(args, {});
+      expect(code).toBe(0);
+      expect(stdout).toMatch(/Usage/);
+      if (args[0] !== 'user' && args[0] !== 'key') {
+        for (const variable of [
+          'BSUBIO_PORT',
+          'BSUBIO_HOST',
+          'BSUBIO_DATA_DIR',
+          'BSUBIO_MAX_UPLOAD_BYTES',
+          'BSUBIO_WORKERS',
+        ]) {
+          expect(stdout).toContain(variable);
+        }
+      }
+    },
+  );
+});
+
+describe('shutdown', () => {
+  it('exits 0 on SIGTERM', async () => {
+    const server = await startServer();
+    expect(await server.stop()).toBe(0);
+    await server.cleanup();
+  });
+});
