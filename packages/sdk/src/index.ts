@@ -1,0 +1,32 @@
+/** What both entries (Node and browser) export, apart from the platform-bound classes. */
+export type {
+  CreateJobRequest,
+  ErrorBody,
+  Job,
+  JobErrorCode,
+  JobResponse,
+  JobState,
+  ListJobsResponse,
+  MessageResponse,
+  ProcessingType,
+  TypesResponse,
+  UploadResponse,
+  VersionResponse,
+} from '@bsubio/protocol';
+export { type GetJobOptions, JobsApi, type ListJobsParams, OutputApi, SystemApi } from './apis.js';
+export type {
+  BsubClientOptions,
+  CreateAndSubmitOptions,
+  DownloadResult,
+  OutputDestination,
+  ProcessFileOptions,
+  ProcessResult,
+  ProgressEvent,
+  SavedProcessResult,
+  WaitOptions,
+} from './client.js';
+export type { ConfigurationParameters } from './configuration.js';
+export { BsubError, type BsubErrorKind } from './errors.js';
+export type { NodeWritableLike } from './platform.js';
+export type { RequestOptions, StreamedBody } from './transport.js';
+export type { UploadInput, UploadOptions } from './upload.js';
