@@ -17,7 +17,29 @@ export async function openSqlite(path: string): Promise<Db> {
   sqlite.pragma('foreign_keys = ON');
   // Another process (a `user add` while the server runs) may hold the write lock briefly.
   sqlite.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   await migrateToLatest(db as Kysely<unknown>);
   return db;
+}
+
+/**
+ * Kysely prepares every query anew, and preparing costs far more than
+ * running (here ~100x for a lookup by key). The SQL text of a query shape is
+ * stable, so prepared statements are kept and reused; the cap only guards
+ * against unbounded shapes (e.g. `IN` lists of many lengths).
+ */
+function withStatementCache(sqlite: SQLite.Database, cap = 500) {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(sql: string) {
+      let statement = cache.get(sql);
+      if (!statement) {
+        if (cache.size >= cap) cache.clear();
+        statement = sqlite.prepare(sql);
+        cache.set(sql, statement);
+      }
+      return statement;
+    },
+  };
 }
