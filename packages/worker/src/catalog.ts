@@ -28,11 +28,13 @@ export interface TypeDefinition {
   example: { cmd: string; desc: string };
   /** argv with placeholders: {input}, {tools}, {node}, {param:NAME}. */
   command: string[];
-  /** Executables that must be on PATH for the type to be available. */
+  /** Executables that must be on PATH (or absolute paths that must exist) for the type to be available. */
   requires: string[];
   /** The Debian package that provides them, named when unavailable. */
   package?: string;
   aliases?: string[];
+  /** Extra environment inside the sandbox; values take the same placeholders as `command`. */
+  env?: Record<string, string>;
   limits: TypeLimits;
   params?: ParamSpec[];
 }
@@ -113,6 +115,16 @@ export function parseTypeDefinition(raw: unknown, where: string): TypeDefinition
   if (typeof obj.package === 'string') definition.package = obj.package;
   const aliases = requireStrings(obj, 'aliases', at, true);
   if (aliases.length > 0) definition.aliases = aliases;
+  if (obj.env !== undefined) {
+    const env = obj.env as Record<string, unknown>;
+    if (typeof env !== 'object' || env === null || Array.isArray(env))
+      throw new CatalogError(`${at}: "env" must be an object of names to strings`);
+    for (const [name, value] of Object.entries(env)) {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) || typeof value !== 'string')
+        throw new CatalogError(`${at}: "env.${name}" must be a string under a valid variable name`);
+    }
+    definition.env = env as Record<string, string>;
+  }
   if (obj.params !== undefined) {
     if (!Array.isArray(obj.params)) throw new CatalogError(`${at}: "params" must be an array`);
     definition.params = obj.params as ParamSpec[];
@@ -132,8 +144,9 @@ export function loadCatalogFile(path: string): TypeDefinition[] {
   return types.map((raw, i) => parseTypeDefinition(raw, `${path} entry ${i}`));
 }
 
+/** A bare name must be an executable on PATH; an absolute path (a model, a data file) must exist. */
 function isExecutableOnPath(name: string): boolean {
-  if (name.includes('/')) return canExecute(name);
+  if (name.includes('/')) return canAccess(name, constants.R_OK);
   for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(delimiter)) {
     if (dir && canExecute(join(dir, name))) return true;
   }
@@ -141,8 +154,12 @@ function isExecutableOnPath(name: string): boolean {
 }
 
 function canExecute(path: string): boolean {
+  return canAccess(path, constants.X_OK);
+}
+
+function canAccess(path: string, mode: number): boolean {
   try {
-    accessSync(path, constants.X_OK);
+    accessSync(path, mode);
     return true;
   } catch {
     return false;

@@ -3,14 +3,22 @@
  * scratch directory, fetch the input, run the type's command in the sandbox
  * while renewing the lease, then hand output and logs to the backend.
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, extname, join } from 'node:path';
 import type { JobErrorCode } from '@bsubio/protocol';
 import type { ClaimedJob, JobOutcome, WorkerBackend } from './backend.js';
 import { type Catalog, TOOLS_DIR, type TypeLimits } from './catalog.js';
-import { resolveCommand } from './command.js';
+import { resolveCommand, resolveEnv } from './command.js';
 import { checkParams } from './params.js';
-import { runSandboxed, type SandboxResult } from './sandbox.js';
+import {
+  MAX_PROCESSES,
+  runSandboxed,
+  SANDBOX_HOST_ID,
+  type SandboxResult,
+  sandboxDropsPrivileges,
+} from './sandbox.js';
+import { extensionFor, matchAccepted, sniffFile } from './sniff.js';
 
 export interface RunnerOptions {
   backend: WorkerBackend;
@@ -22,6 +30,7 @@ export interface RunnerOptions {
 }
 
 const SANDBOX_TOOLS = '/opt/bsubio/tools';
+const MAX_PROCESSES_MESSAGE = `${MAX_PROCESSES}`;
 const SANDBOX_NODE_DIR = '/opt/bsubio/node';
 
 /** Node.js as seen from the sandbox: under /usr it is already visible. */
@@ -32,6 +41,24 @@ function nodeMount(): { path: string; bind?: { host: string; sandbox: string } }
     path: `${SANDBOX_NODE_DIR}/node`,
     bind: { host: dirname(exec), sandbox: SANDBOX_NODE_DIR },
   };
+}
+
+/**
+ * Where the files the sandbox sees (input, /work) live. When sandboxes run as
+ * the host's `nobody`, the server's data directory is usually closed to that
+ * user, so these go under a directory of their own in the system temp dir
+ * that `nobody` may traverse but not list; stdout and stderr stay in the
+ * server's scratch directory, out of the sandbox's reach.
+ */
+let sandboxBase: Promise<string> | undefined;
+function sandboxBaseDir(scratchDir: string): Promise<string> {
+  if (!sandboxDropsPrivileges()) return Promise.resolve(scratchDir);
+  sandboxBase ??= (async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bsubio-sandbox-'));
+    await chmod(dir, 0o711);
+    return dir;
+  })();
+  return sandboxBase;
 }
 
 /** Why the job failed, in one sentence a person can act on. */
@@ -48,12 +75,17 @@ export function describeFailure(
     case 'memory':
       return {
         code: 'ENOMEM',
-        message: `The tool needed more memory than its limit of ${limits.memory_mb} MiB.`,
+        message: `The tool needed more memory than its limit of ${limits.memory_mb} MiB and was stopped.`,
+      };
+    case 'process_limit':
+      return {
+        code: 'ENOMEM',
+        message: `The tool started more processes than its limit of ${MAX_PROCESSES_MESSAGE} and was stopped.`,
       };
     case 'output_limit':
       return {
         code: 'EFBIG',
-        message: `The output grew past its limit of ${limits.output_mb} MiB, so the tool was stopped.`,
+        message: `The output (or a file the tool wrote) grew past its limit of ${limits.output_mb} MiB, so the tool was stopped.`,
       };
     case 'canceled':
       return { code: 'ECANCELED', message: 'The job was cancelled.' };
@@ -81,6 +113,7 @@ export class JobRunner {
   async run(job: ClaimedJob, abort: AbortSignal): Promise<void> {
     const { backend, workerId, leaseMs } = this.options;
     const scratch = join(this.options.scratchDir, `${job.id}-${job.attempt}`);
+    const visible = join(await sandboxBaseDir(this.options.scratchDir), `${job.id}-${job.attempt}-in`);
     const lost = new AbortController();
     const heartbeat = setInterval(
       () => {
@@ -97,7 +130,7 @@ export class JobRunner {
     );
     const signal = AbortSignal.any([abort, lost.signal]);
     try {
-      const outcome = await this.execute(job, scratch, signal);
+      const outcome = await this.execute(job, scratch, visible, signal);
       if (abort.aborted && abort.reason === 'shutdown') {
         await backend.release(job.id, workerId);
       } else if (outcome) {
@@ -106,16 +139,27 @@ export class JobRunner {
     } finally {
       clearInterval(heartbeat);
       await rm(scratch, { recursive: true, force: true });
+      if (visible !== scratch) await rm(visible, { recursive: true, force: true });
     }
   }
 
   /** Returns the outcome to report, or null when the job is no longer ours. */
-  private async execute(job: ClaimedJob, scratch: string, signal: AbortSignal): Promise<JobOutcome | null> {
+  private async execute(
+    job: ClaimedJob,
+    scratch: string,
+    visible: string,
+    signal: AbortSignal,
+  ): Promise<JobOutcome | null> {
     const { backend, catalog, workerId } = this.options;
-    const workDir = join(scratch, 'work');
+    const workDir = join(visible, 'work');
     const outputPath = join(scratch, 'stdout');
     const logPath = join(scratch, 'stderr');
-    await mkdir(workDir, { recursive: true });
+    await mkdir(scratch, { recursive: true });
+    await mkdir(workDir, { recursive: true, mode: 0o700 });
+    if (sandboxDropsPrivileges()) {
+      await chmod(visible, 0o711);
+      await chown(workDir, SANDBOX_HOST_ID, SANDBOX_HOST_ID);
+    }
 
     const fail = async (code: JobErrorCode, message: string, log: string): Promise<JobOutcome> => {
       await writeFile(outputPath, '');
@@ -136,19 +180,36 @@ export class JobRunner {
     const params = checkParams(entry.definition, job.params);
     if (!params.ok) return fail('EINPUT', params.error, params.error);
 
-    const ext = extname(job.inputName ?? '').slice(0, 16);
-    const inputHost = join(scratch, `input${ext}`);
-    await backend.fetchInput(job.id, inputHost);
+    const fetched = join(visible, 'input.fetch');
+    await backend.fetchInput(job.id, fetched);
     if (signal.aborted) return null;
+
+    // Check the real format against what the type accepts, and name the file
+    // by it: tools that pick a reader by extension (pandoc) then read it right.
+    const { mime_in } = entry.definition;
+    const sniffed = await sniffFile(fetched);
+    const accepted = matchAccepted(sniffed.mime, mime_in);
+    if (!accepted) {
+      const message = `The input is ${sniffed.label} (${sniffed.mime}), but "${job.type}" accepts ${mime_in.join(', ')}.`;
+      return fail('EINPUT', message, message);
+    }
+    if (sniffed.damage && accepted !== '*/*') {
+      const message = `The input is ${sniffed.label}, but ${sniffed.damage}.`;
+      return fail('EINPUT', message, message);
+    }
+    const original = extname(job.inputName ?? '').slice(0, 16);
+    const ext = accepted.includes('*')
+      ? original || sniffed.ext
+      : extensionFor(accepted) || sniffed.ext || original;
+    const inputHost = join(visible, `input${ext}`);
+    await rename(fetched, inputHost);
+    await chmod(inputHost, 0o444);
 
     const node = nodeMount();
     const sandboxInput = `/in/input${ext}`;
-    const argv = resolveCommand(entry.definition, {
-      input: sandboxInput,
-      tools: SANDBOX_TOOLS,
-      node: node.path,
-      params: params.values,
-    });
+    const context = { input: sandboxInput, tools: SANDBOX_TOOLS, node: node.path, params: params.values };
+    const argv = resolveCommand(entry.definition, context);
+    const env = resolveEnv(entry.definition, context);
     const readOnly = [
       { host: inputHost, sandbox: sandboxInput },
       { host: TOOLS_DIR, sandbox: SANDBOX_TOOLS },
@@ -161,6 +222,7 @@ export class JobRunner {
       workDir,
       readOnly,
       limits: entry.definition.limits,
+      env,
       stdoutPath: outputPath,
       stderrPath: logPath,
       signal,

@@ -1,15 +1,30 @@
 /**
  * Runs one command under bubblewrap: no network (all namespaces unshared), a
  * read-only view of the system, the input read-only at /in, a private
- * writable /work, resource limits (prlimit), and a kill of the whole sandbox
- * on timeout, cancel or when stdout passes its size limit.
+ * writable /work, a size-capped /tmp, resource limits (prlimit), a watch on
+ * the process tree's memory and size, and a kill of the whole sandbox on
+ * timeout, cancel, or when stdout, memory or the process count pass their
+ * limits.
+ *
+ * When the server runs as root, the sandbox also runs as the host's `nobody`
+ * (setpriv before bwrap): inside a user namespace uid 65534 would otherwise
+ * map to host root, for which the kernel does not enforce RLIMIT_NPROC, and a
+ * file the sandbox could reach would be reached with root's rights.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, existsSync, lstatSync, readlinkSync } from 'node:fs';
 import type { TypeLimits } from './catalog.js';
+import { watchTree } from './proc-watch.js';
 
-export type SandboxOutcome = 'exited' | 'timeout' | 'memory' | 'output_limit' | 'canceled' | 'spawn_error';
+export type SandboxOutcome =
+  | 'exited'
+  | 'timeout'
+  | 'memory'
+  | 'process_limit'
+  | 'output_limit'
+  | 'canceled'
+  | 'spawn_error';
 
 export interface SandboxRequest {
   argv: string[];
@@ -21,6 +36,8 @@ export interface SandboxRequest {
   /** Host files that receive stdout and stderr. */
   stdoutPath: string;
   stderrPath: string;
+  /** Extra environment for the tool (the rest is cleared). */
+  env?: Record<string, string>;
   signal?: AbortSignal;
 }
 
@@ -33,12 +50,34 @@ export interface SandboxResult {
   /** The last non-empty stderr line, for error messages. */
   lastStderrLine: string;
   durationMs: number;
+  /** Largest resident memory of the process tree seen by the watch, in bytes. */
+  peakMemoryBytes: number;
+}
+
+/** The host uid and gid the sandbox runs as when the server is root. */
+export const SANDBOX_HOST_ID = 65534;
+/** Processes one sandbox may hold at once; more is a fork bomb. */
+export const MAX_PROCESSES = 128;
+/**
+ * RLIMIT_NPROC for the sandbox's host user. The kernel counts every process
+ * and thread of that user, all sandboxes together, so this is the host's
+ * backstop; MAX_PROCESSES, enforced by the watch, is the per-job limit.
+ */
+const NPROC_LIMIT = 2048;
+
+/** True when sandboxes run as the host's `nobody` (the server is root). */
+export function sandboxDropsPrivileges(): boolean {
+  return process.getuid?.() === 0 && existsSync('/usr/bin/setpriv');
 }
 
 /** Stderr past this is dropped: logs are for people, not a second output. */
 const STDERR_CAP_BYTES = 16 * 1024 * 1024;
 const MEMORY_MESSAGES =
-  /out of memory|cannot allocate memory|memoryerror|bad_alloc|allocation failed|memory exhausted|std::bad_alloc|insufficient memory/i;
+  /out of memory|cannot allocate memory|memoryerror|bad_alloc|allocation failed|memory exhausted|std::bad_alloc|insufficient memory|memory allocation failed/i;
+const FORK_MESSAGES = /cannot fork|fork: (retry: )?resource temporarily unavailable|fork failed/i;
+const FSIZE_MESSAGES = /file too large|file size limit exceeded/i;
+/** Exit status of a shell whose child died of SIGXFSZ (RLIMIT_FSIZE). */
+const SIGXFSZ_STATUS = 128 + 25;
 
 /** System directories visible read-only inside the sandbox. */
 const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib64', '/lib32', '/libx32'];
@@ -75,6 +114,11 @@ function systemMounts(): string[] {
     const path = `/etc/${entry}`;
     if (existsSync(path)) args.push('--ro-bind', path, path);
   }
+  // Without its cache fontconfig rescans every font at each start (seconds
+  // for WeasyPrint and ImageMagick text).
+  for (const path of ['/var/cache/fontconfig']) {
+    if (existsSync(path)) args.push('--ro-bind', path, path);
+  }
   return args;
 }
 
@@ -98,6 +142,9 @@ export function buildBwrapArgs(req: SandboxRequest): string[] {
     '/proc',
     '--dev',
     '/dev',
+    // /tmp lives in memory: cap it like the process's own memory.
+    '--size',
+    String(Math.floor(req.limits.memory_mb * mib)),
     '--tmpfs',
     '/tmp',
     '--bind',
@@ -121,12 +168,20 @@ export function buildBwrapArgs(req: SandboxRequest): string[] {
     '--setenv',
     'LANG',
     'C.UTF-8',
+    // One thread per tool: jobs run side by side, and a type's limits should
+    // not depend on the number of cores (tesseract, ImageMagick use OpenMP).
+    '--setenv',
+    'OMP_THREAD_LIMIT',
+    '1',
+  );
+  for (const [name, value] of Object.entries(req.env ?? {})) args.push('--setenv', name, value);
+  args.push(
     '--',
     '/usr/bin/prlimit',
     `--data=${Math.floor(req.limits.memory_mb * mib)}`,
     // Files the tool writes in /work are bounded like its stdout.
     `--fsize=${Math.floor(req.limits.output_mb * mib)}`,
-    '--nproc=256',
+    `--nproc=${NPROC_LIMIT}`,
     '--nofile=1024',
     '--core=0',
     '--',
@@ -145,7 +200,14 @@ export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> 
   let stderrTail = '';
   let killedFor: SandboxOutcome | undefined;
 
-  const child = spawn('bwrap', buildBwrapArgs(req), {
+  const bwrapArgs = buildBwrapArgs(req);
+  const [command, argv] = sandboxDropsPrivileges()
+    ? [
+        '/usr/bin/setpriv',
+        [`--reuid=${SANDBOX_HOST_ID}`, `--regid=${SANDBOX_HOST_ID}`, '--clear-groups', 'bwrap', ...bwrapArgs],
+      ]
+    : ['bwrap', bwrapArgs];
+  const child = spawn(command, argv, {
     stdio: ['ignore', 'pipe', 'pipe'],
     // Its own process group, so one kill reaches bwrap and everything under it.
     detached: true,
@@ -161,6 +223,14 @@ export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> 
   };
 
   const timer = setTimeout(() => kill('timeout'), req.limits.wall_seconds * 1000);
+  const watch =
+    child.pid === undefined
+      ? undefined
+      : watchTree(
+          child.pid,
+          { maxMemoryBytes: req.limits.memory_mb * 1024 * 1024, maxProcesses: MAX_PROCESSES },
+          (kind) => kill(kind === 'memory' ? 'memory' : 'process_limit'),
+        );
   const onAbort = () => kill('canceled');
   if (req.signal?.aborted) onAbort();
   req.signal?.addEventListener('abort', onAbort, { once: true });
@@ -195,6 +265,7 @@ export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> 
     child.once('close', (code, sig) => resolve([code, sig]));
   });
   clearTimeout(timer);
+  const peakMemoryBytes = watch?.stop().peakBytes ?? 0;
   req.signal?.removeEventListener('abort', onAbort);
 
   if (spawnError) stderrFile.write(`bsubio: could not start the sandbox: ${spawnError.message}\n`);
@@ -209,7 +280,12 @@ export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> 
       .filter(Boolean)
       .at(-1) ?? '';
   let outcome: SandboxOutcome = killedFor ?? (spawnError ? 'spawn_error' : 'exited');
-  if (outcome === 'exited' && exitCode !== 0 && MEMORY_MESSAGES.test(stderrTail)) outcome = 'memory';
+  if (outcome === 'exited' && exitCode !== 0) {
+    // The tool gave up on its own after hitting a limit (RLIMIT_DATA, RLIMIT_NPROC).
+    if (MEMORY_MESSAGES.test(stderrTail)) outcome = 'memory';
+    else if (FORK_MESSAGES.test(stderrTail)) outcome = 'process_limit';
+    else if (exitCode === SIGXFSZ_STATUS || FSIZE_MESSAGES.test(stderrTail)) outcome = 'output_limit';
+  }
 
   return {
     outcome,
@@ -219,5 +295,6 @@ export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> 
     stderrBytes,
     lastStderrLine,
     durationMs: Date.now() - started,
+    peakMemoryBytes,
   };
 }
