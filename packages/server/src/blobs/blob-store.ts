@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
+import { copyFile, link, mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Transform } from 'node:stream';
@@ -109,6 +109,20 @@ export class FsBlobStore {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
+    }
+  }
+
+  /**
+   * Put a copy of the blob at `dest`: a hard link when on the same file
+   * system (blobs are never modified in place, so sharing is safe), else a copy.
+   */
+  async copyTo(key: string, dest: string): Promise<void> {
+    const source = this.path(key);
+    try {
+      await link(source, dest);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+      await copyFile(source, dest);
     }
   }
 

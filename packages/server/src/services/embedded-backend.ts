@@ -1,6 +1,4 @@
 /** The worker pool's view of the service when both run in one process. */
-import { createWriteStream } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
 import type { ClaimedJob, JobOutcome, WorkerBackend } from '@bsubio/worker';
 import type { JobService } from './job-service.js';
 
@@ -41,8 +39,8 @@ export class EmbeddedBackend implements WorkerBackend {
     return this.service.advance(jobId, workerId, to);
   }
 
-  async fetchInput(jobId: string, destPath: string): Promise<void> {
-    await pipeline(await this.service.openInput(jobId), createWriteStream(destPath));
+  fetchInput(jobId: string, destPath: string): Promise<void> {
+    return this.service.copyInputTo(jobId, destPath);
   }
 
   complete(jobId: string, workerId: string, outcome: JobOutcome): Promise<boolean> {

@@ -339,11 +339,11 @@ export class JobService {
     return row !== undefined;
   }
 
-  async openInput(id: string): Promise<Readable> {
+  /** Place the job's input at a local path for the worker. */
+  async copyInputTo(id: string, dest: string): Promise<void> {
     const job = await this.jobs.findById(id);
-    const blob = job?.input_key ? await this.blobs.open(job.input_key) : undefined;
-    if (!blob) throw new Error(`input of job ${id} is missing`);
-    return blob.stream;
+    if (!job?.input_key) throw new Error(`input of job ${id} is missing`);
+    await this.blobs.copyTo(job.input_key, dest);
   }
 
   /** Store output and logs, then make the job terminal, unless it stopped being this worker's. */

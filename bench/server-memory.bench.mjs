@@ -1,0 +1,160 @@
+// Server memory while a 1 GiB file goes up (multipart, as the official
+// clients send it) and comes back down: the growth of the server's RSS over
+// its idle baseline must stay under 64 MiB. Also reports throughput next to
+// `cat` writing the same amount to the same disk.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+// BENCH_BYTES picks another size for a quick look; the target is for 1 GiB.
+const GiB = Number(process.env.BENCH_BYTES ?? 1024 ** 3);
+const LIMIT_MIB = 64;
+const serverBin = join(import.meta.dirname, '..', 'packages', 'server', 'bin', 'bsubio-server.js');
+
+const dataDir = mkdtempSync(join(tmpdir(), 'bsubio-bench-data-'));
+const home = mkdtempSync(join(tmpdir(), 'bsubio-bench-home-'));
+const server = spawn(process.execPath, [serverBin, '--port', '0'], {
+  env: {
+    ...process.env,
+    HOME: home,
+    BSUBIO_DATA_DIR: dataDir,
+    BSUBIO_LOG_LEVEL: 'warn',
+    BSUBIO_WORKERS: '1',
+    BSUBIO_MAX_UPLOAD_BYTES: String(2 * GiB),
+  },
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
+const url = await new Promise((resolve, reject) => {
+  let out = '';
+  server.stdout.on('data', (d) => {
+    out += d;
+    const m = /Listening: (\S+)/.exec(out);
+    if (m) resolve(m[1]);
+  });
+  server.once('exit', (code) => reject(new Error(`server exited ${code}`)));
+});
+const key = JSON.parse(readFileSync(join(home, '.config', 'bsubio', 'config.json'), 'utf8')).api_key;
+const auth = { authorization: `Bearer ${key}` };
+
+const rssMiB = () => {
+  const status = readFileSync(`/proc/${server.pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)[1]) / 1024;
+};
+let peak = 0;
+const sampler = setInterval(() => {
+  peak = Math.max(peak, rssMiB());
+}, 20);
+
+async function job(type) {
+  const res = await fetch(`${url}/v1/jobs`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ type }),
+  });
+  return (await res.json()).data;
+}
+
+/** A multipart body of `size` bytes of file content, generated as it is sent. */
+function multipartStream(size) {
+  const boundary = 'bsubio-bench-boundary';
+  const head = Buffer.from(
+    `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\n` +
+      'Content-Type: application/octet-stream\r\n\r\n',
+  );
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+  const chunk = Buffer.alloc(1024 * 1024, 97);
+  let sent = 0;
+  let stage = 0;
+  const stream = new ReadableStream({
+    pull(controller) {
+      if (stage === 0) {
+        stage = 1;
+        return controller.enqueue(new Uint8Array(head));
+      }
+      if (sent < size) {
+        const n = Math.min(chunk.length, size - sent);
+        sent += n;
+        return controller.enqueue(new Uint8Array(chunk.subarray(0, n)));
+      }
+      if (stage === 1) {
+        stage = 2;
+        controller.enqueue(new Uint8Array(tail));
+        return controller.close();
+      }
+    },
+  });
+  return {
+    stream,
+    contentType: `multipart/form-data; boundary=${boundary}`,
+    length: head.length + size + tail.length,
+  };
+}
+
+// Warm up with a small job so that the baseline includes the code paths.
+const warm = await job('passthru');
+{
+  const form = new FormData();
+  form.append('file', new Blob(['warm']), 'warm.txt');
+  await fetch(`${url}/v1/upload/${warm.id}?token=${warm.upload_token}`, { method: 'POST', body: form });
+}
+await new Promise((r) => setTimeout(r, 500));
+const baseline = rssMiB();
+peak = baseline;
+
+const big = await job('passthru');
+const body = multipartStream(GiB);
+let t = performance.now();
+const up = await fetch(`${url}/v1/upload/${big.id}?token=${big.upload_token}`, {
+  method: 'POST',
+  headers: { 'content-type': body.contentType, 'content-length': String(body.length) },
+  body: body.stream,
+  duplex: 'half',
+});
+const uploadSeconds = (performance.now() - t) / 1000;
+const uploaded = await up.json();
+if (uploaded.data_size !== GiB) throw new Error(`upload stored ${uploaded.data_size} bytes`);
+const uploadPeak = peak;
+
+await fetch(`${url}/v1/jobs/${big.id}/submit`, { method: 'POST', headers: auth });
+for (;;) {
+  const got = await (await fetch(`${url}/v1/jobs/${big.id}?wait=60`, { headers: auth })).json();
+  if (got.data.status === 'finished') break;
+  if (got.data.status === 'failed') throw new Error(got.data.error_message);
+}
+
+t = performance.now();
+const down = await fetch(`${url}/v1/jobs/${big.id}/output`, { headers: auth });
+let received = 0;
+for await (const part of down.body) received += part.length;
+const downloadSeconds = (performance.now() - t) / 1000;
+if (received !== GiB) throw new Error(`downloaded ${received} bytes`);
+clearInterval(sampler);
+
+// The peer: cat writing 1 GiB to the same disk.
+const catFile = join(dataDir, 'cat.bin');
+t = performance.now();
+spawnSync('sh', ['-c', `head -c ${GiB} /dev/zero | cat > "${catFile}" && sync "${catFile}"`]);
+const catSeconds = (performance.now() - t) / 1000;
+
+server.kill('SIGTERM');
+await new Promise((r) => server.once('exit', r));
+rmSync(dataDir, { recursive: true, force: true });
+rmSync(home, { recursive: true, force: true });
+
+const growth = peak - baseline;
+const sizeMiB = GiB / 1024 ** 2;
+const mibps = (s) => (sizeMiB / s).toFixed(0);
+console.log(`server RSS baseline ${baseline.toFixed(1)} MiB`);
+console.log(
+  `1 GiB multipart upload: ${uploadSeconds.toFixed(1)} s (${mibps(uploadSeconds)} MiB/s), peak RSS growth ${(uploadPeak - baseline).toFixed(1)} MiB`,
+);
+console.log(`${sizeMiB} MiB download:         ${downloadSeconds.toFixed(1)} s (${mibps(downloadSeconds)} MiB/s)`);
+console.log(`cat to the same disk:   ${catSeconds.toFixed(1)} s (${mibps(catSeconds)} MiB/s)`);
+console.log(
+  `peak RSS growth over upload, processing and download: ${growth.toFixed(1)} MiB (limit ${LIMIT_MIB} MiB)`,
+);
+if (growth >= LIMIT_MIB) {
+  console.log('FAIL: server memory grew past the limit');
+  process.exit(1);
+}
