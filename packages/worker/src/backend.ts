@@ -40,6 +40,11 @@ export interface WorkerBackend {
   complete(jobId: string, workerId: string, outcome: JobOutcome): Promise<boolean>;
   /** Hand an unfinished job back to `pending` (shutdown). */
   release(jobId: string, workerId: string): Promise<void>;
+  /**
+   * Optional: a piece of the tool's stderr as it is written, in order, for
+   * live logs. The complete logs still arrive with `complete`.
+   */
+  appendLog?(jobId: string, workerId: string, chunk: Buffer): void;
   /** Subscribe to cancellations, so a running tool is killed at once. */
   onCancel(listener: (jobId: string) => void): () => void;
 }

@@ -226,6 +226,7 @@ export class JobRunner {
       stdoutPath: outputPath,
       stderrPath: logPath,
       signal,
+      onStderr: backend.appendLog && ((chunk) => backend.appendLog?.(job.id, workerId, chunk)),
     });
     if (result.outcome === 'canceled') return null;
     const failure = describeFailure(result, entry.definition.limits);

@@ -39,6 +39,8 @@ export interface SandboxRequest {
   /** Extra environment for the tool (the rest is cleared). */
   env?: Record<string, string>;
   signal?: AbortSignal;
+  /** Called with each piece of stderr as it is written to stderrPath (live logs). */
+  onStderr?: (chunk: Buffer) => void;
 }
 
 export interface SandboxResult {
@@ -254,6 +256,7 @@ export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> 
     const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
     stderrBytes += part.length;
     stderrFile.write(part);
+    req.onStderr?.(part);
   });
 
   let spawnError: Error | undefined;
