@@ -14,6 +14,7 @@ import {
   type JobErrorCode,
   type JobState,
   LEASED_STATES,
+  NON_TERMINAL_STATES,
   TERMINAL_STATES,
   toWireTime,
   uuidv7,
@@ -262,7 +263,7 @@ export class JobService {
     const row = await this.guarded(
       userId,
       id,
-      NON_TERMINAL,
+      NON_TERMINAL_STATES,
       'failed',
       {
         error_code: 'ECANCELED',
