@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # The tools behind the processing types, the sandbox, and what the tests use.
 PACKAGES=(
-  bubblewrap util-linux coreutils file
+  bubblewrap util-linux coreutils file bash python3 fonts-dejavu-core
   poppler-utils tesseract-ocr tesseract-ocr-eng ghostscript
   pandoc weasyprint
   ffmpeg imagemagick

@@ -1,0 +1,164 @@
+// Processing overhead: what bsubio adds around a tool.
+//  1. The PDFs of ../shared/corpus/pdf through `pdf/extract`, versus
+//     `pdftotext -layout` run directly, with the same parallelism (the
+//     server's worker count). Ratio = bsubio wall time / direct wall time.
+//  2. The fixed cost of one job: sequential `passthru` jobs from create to
+//     finished (create, upload, submit, wait), p50 and p99.
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+
+const execFileP = promisify(execFile);
+const root = resolve(import.meta.dirname, '..');
+const corpus = resolve(root, '..', 'shared', 'corpus', 'pdf');
+const PARALLEL = availableParallelism();
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const PASSTHRU_JOBS = Number(process.env.BENCH_PASSTHRU_JOBS ?? 200);
+
+async function startServer() {
+  const dataDir = mkdtempSync(join(tmpdir(), 'bsubio-bench-data-'));
+  const home = mkdtempSync(join(tmpdir(), 'bsubio-bench-home-'));
+  const child = spawn(process.execPath, [join(root, 'packages/server/bin/bsubio-server.js'), '--port', '0'], {
+    env: {
+      ...process.env,
+      HOME: home,
+      BSUBIO_DATA_DIR: dataDir,
+      BSUBIO_LOG_LEVEL: 'warn',
+      BSUBIO_WORKERS: String(PARALLEL),
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise((resolveUrl, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /Listening: (http:\/\/\S+)/.exec(out);
+      if (m) resolveUrl(m[1]);
+    });
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+  });
+  const { api_key } = JSON.parse(readFileSync(join(home, '.config', 'bsubio', 'config.json'), 'utf8'));
+  return {
+    url,
+    key: api_key,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      rmSync(dataDir, { recursive: true, force: true });
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
+}
+
+async function job(server, type, bytes) {
+  const auth = { authorization: `Bearer ${server.key}` };
+  const created = await fetch(`${server.url}/v1/jobs`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ type }),
+  });
+  const { data } = await created.json();
+  const up = await fetch(`${server.url}/v1/upload/${data.id}?token=${data.upload_token}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/octet-stream' },
+    body: bytes,
+  });
+  if (up.status !== 200) throw new Error(`upload: ${up.status}`);
+  await fetch(`${server.url}/v1/jobs/${data.id}/submit`, { method: 'POST', headers: auth });
+  for (;;) {
+    const res = await fetch(`${server.url}/v1/jobs/${data.id}?wait=60`, { headers: auth });
+    const { data: j } = await res.json();
+    if (j.status === 'finished') {
+      const out = await fetch(`${server.url}/v1/jobs/${data.id}/output`, { headers: auth });
+      return Buffer.from(await out.arrayBuffer());
+    }
+    if (j.status === 'failed') return { failed: `${j.error_code}: ${j.error_message}` };
+  }
+}
+
+/** Run fn over items with at most `limit` at once; returns wall milliseconds. */
+async function timedPool(items, limit, fn) {
+  const started = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < items.length) await fn(items[next++]);
+    }),
+  );
+  return performance.now() - started;
+}
+
+/** pdftotext run directly; a damaged PDF is an outcome, not an error. */
+async function pdftotext(path) {
+  try {
+    const { stdout } = await execFileP('pdftotext', ['-layout', '-enc', 'UTF-8', path, '-'], {
+      encoding: 'buffer',
+      maxBuffer: 1 << 30,
+    });
+    return stdout;
+  } catch (err) {
+    return { failed: String(err.stderr).trim().split('\n').at(-1) };
+  }
+}
+
+const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+const server = await startServer();
+let failed = false;
+try {
+  // 1. pdf/extract versus pdftotext.
+  if (!existsSync(corpus)) {
+    console.log(`pdf/extract: skipped, no corpus at ${corpus} (put PDFs in ../shared/corpus/pdf)`);
+  } else {
+    const pdfs = readdirSync(corpus)
+      .filter((f) => f.toLowerCase().endsWith('.pdf'))
+      .map((f) => ({ name: f, path: join(corpus, f), bytes: readFileSync(join(corpus, f)) }));
+    // Same output both ways, checked once (and it warms the caches).
+    for (const pdf of pdfs) {
+      const direct = await pdftotext(pdf.path);
+      const viaBsubio = await job(server, 'pdf/extract', pdf.bytes);
+      if (Buffer.isBuffer(direct) !== Buffer.isBuffer(viaBsubio))
+        throw new Error(
+          `${pdf.name}: pdftotext ${direct.failed ?? 'ok'}, bsubio ${viaBsubio.failed ?? 'ok'}`,
+        );
+      if (Buffer.isBuffer(direct) && !direct.equals(viaBsubio))
+        throw new Error(`pdf/extract output differs from pdftotext for ${pdf.name}`);
+      if (!Buffer.isBuffer(direct))
+        console.log(`  ${pdf.name}: fails both ways (bsubio: ${viaBsubio.failed})`);
+    }
+    const directMs = [];
+    const bsubioMs = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      directMs.push(await timedPool(pdfs, PARALLEL, (pdf) => pdftotext(pdf.path)));
+      bsubioMs.push(await timedPool(pdfs, PARALLEL, (pdf) => job(server, 'pdf/extract', pdf.bytes)));
+    }
+    const d = median(directMs);
+    const b = median(bsubioMs);
+    const ratio = b / d;
+    console.log(
+      `pdf/extract: ${pdfs.length} PDFs, parallelism ${PARALLEL}, median of ${ROUNDS}: ` +
+        `pdftotext direct ${d.toFixed(0)} ms, via bsubio ${b.toFixed(0)} ms, overhead ratio ${ratio.toFixed(3)} (target <= 1.10)`,
+    );
+    if (ratio > 1.1) failed = true;
+  }
+
+  // 2. Fixed overhead of one passthru job, sequential.
+  const input = Buffer.from('hello, bsubio\n');
+  for (let i = 0; i < 10; i++) await job(server, 'passthru', input); // warm-up
+  const times = [];
+  for (let i = 0; i < PASSTHRU_JOBS; i++) {
+    const t = performance.now();
+    await job(server, 'passthru', input);
+    times.push(performance.now() - t);
+  }
+  times.sort((a, b) => a - b);
+  console.log(
+    `passthru: ${PASSTHRU_JOBS} sequential jobs, create to finished: p50 ${pct(times, 50).toFixed(1)} ms, p99 ${pct(times, 99).toFixed(1)} ms`,
+  );
+} finally {
+  await server.stop();
+}
+process.exit(failed ? 1 : 0);
