@@ -204,7 +204,14 @@ export class Transport {
       const prepared = await call.body(attempt.touch);
       Object.assign(headers, prepared.headers);
       init.body = prepared.body;
-      if (prepared.streaming) init.duplex = 'half';
+      if (prepared.streaming) {
+        init.duplex = 'half';
+        // Node's fetch clones a request that may be redirected, and cloning
+        // tees a stream body: the unread branch then buffers the whole upload
+        // (1 GiB in, 1 GiB of RSS). A stream body cannot be replayed to follow
+        // a redirect anyway, so refuse redirects and keep the upload streaming.
+        init.redirect = 'error';
+      }
     }
     return this.config.fetch(url, init);
   }
