@@ -33,6 +33,11 @@ export interface TypeDefinition {
   /** The Debian package that provides them, named when unavailable. */
   package?: string;
   aliases?: string[];
+  /**
+   * When a parameter picks the output format (image/convert's `format`): its
+   * value → the output's MIME type and extension. See outputFormat().
+   */
+  output_by_param?: { param: string; formats: Record<string, { mime: string; ext: string }> };
   /** Extra environment inside the sandbox; values take the same placeholders as `command`. */
   env?: Record<string, string>;
   limits: TypeLimits;
@@ -125,6 +130,12 @@ export function parseTypeDefinition(raw: unknown, where: string): TypeDefinition
     }
     definition.env = env as Record<string, string>;
   }
+  if (obj.output_by_param !== undefined) {
+    const o = obj.output_by_param as TypeDefinition['output_by_param'];
+    if (typeof o?.param !== 'string' || typeof o.formats !== 'object' || o.formats === null)
+      throw new CatalogError(`${at}: "output_by_param" must be {"param", "formats"}`);
+    definition.output_by_param = o;
+  }
   if (obj.params !== undefined) {
     if (!Array.isArray(obj.params)) throw new CatalogError(`${at}: "params" must be an array`);
     definition.params = obj.params as ParamSpec[];
@@ -164,6 +175,22 @@ function canAccess(path: string, mode: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The output's MIME type and extension for a job of this type with these
+ * params: the type's own, unless a parameter picks the format.
+ */
+export function outputFormat(
+  definition: TypeDefinition,
+  params: Record<string, string | number> | undefined,
+): { mime: string; ext: string } {
+  const byParam = definition.output_by_param;
+  const value = byParam
+    ? (params?.[byParam.param] ?? definition.params?.find((p) => p.name === byParam.param)?.default)
+    : undefined;
+  const picked = byParam && value !== undefined ? byParam.formats[String(value)] : undefined;
+  return picked ?? { mime: definition.mime_out[0] ?? 'application/octet-stream', ext: definition.ext };
 }
 
 export interface CatalogEntry {
