@@ -44,6 +44,8 @@ export interface StartOptions {
   dataDir?: string;
   home?: string;
   port?: number;
+  /** How long to wait for "Listening:" (default 30 s; a loaded machine may need more). */
+  startTimeoutMs?: number;
 }
 
 export async function startServer(options: StartOptions = {}): Promise<TestServer> {
@@ -68,7 +70,10 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
 
   const url = await new Promise<string>((resolve, reject) => {
     let stdout = '';
-    const timer = setTimeout(() => reject(new Error(`server did not start in time:\n${stderr}`)), 30_000);
+    const timer = setTimeout(
+      () => reject(new Error(`server did not start in time:\n${stderr}`)),
+      options.startTimeoutMs ?? 30_000,
+    );
     child.stdout!.on('data', (d: Buffer) => {
       stdout += d.toString();
       const match = /Listening: (http:\/\/\S+)/.exec(stdout);
@@ -113,7 +118,13 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     async restart(extraEnv) {
       await server.stop();
       const port = Number(new URL(url).port);
-      const next = await startServer({ dataDir, home, port, env: { ...options.env, ...extraEnv } });
+      const next = await startServer({
+        ...options,
+        dataDir,
+        home,
+        port,
+        env: { ...options.env, ...extraEnv },
+      });
       next.apiKey = server.apiKey;
       return next;
     },
