@@ -36,6 +36,36 @@ const jobIdParam = {
 };
 const unauthorized = error('Missing, malformed or unknown API key');
 const notFound = error('No such job for this user');
+const rateLimited = {
+  ...error(
+    'Extension: past the per-user request rate (BSUBIO_RATE_LIMIT); the sentence names the limit and its value',
+  ),
+  headers: {
+    'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer' } },
+  },
+};
+const text = (description: string) => ({
+  description,
+  content: { 'text/plain': { schema: { type: 'string' } } },
+});
+
+const EVENTS_DESCRIPTION = [
+  'Extension: a server-sent event stream (text/event-stream) of the job as it changes, answering as soon as',
+  'anything happens. Events: `status` (data: the job JSON, sent first with the current state and on every change)',
+  'and `log` (data: one line of stderr, without its line end, sent as the tool writes it). After the job is',
+  'finished or failed the stream sends the remaining log lines, then the final `status`, then ends. Comments',
+  '(`: keep-alive`) come every 15 s. Each event has an id; reconnecting with `Last-Event-ID` (header, or the',
+  '`last_event_id` query parameter) resumes after it without repeating or losing lines; when the client has',
+  'already seen the end, the answer is 204 so an EventSource stops reconnecting.',
+].join(' ');
+
+const SIGNATURE_DESCRIPTION = [
+  'Extension: when a job that has a webhook_url becomes finished or failed, bsubio POSTs the job JSON',
+  '(the `data` of GET /v1/jobs/{jobId}) to it with the headers `Bsubio-Event` (job.finished | job.failed),',
+  '`Bsubio-Delivery` (delivery id) and `Bsubio-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>"',
+  "keyed with the user's secret>`. Any 2xx answer is success; otherwise it is retried with exponential backoff",
+  '(BSUBIO_WEBHOOK_RETRY_BASE doubling, at most an hour apart) for BSUBIO_WEBHOOK_RETRY_WINDOW (24 h).',
+].join(' ');
 
 export interface OpenApiOptions {
   version: string;
@@ -67,14 +97,27 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
         post: {
           operationId: 'createJob',
           summary: 'Create a new job',
+          parameters: [
+            {
+              name: 'Idempotency-Key',
+              in: 'header',
+              description:
+                'Extension: 1 to 255 visible ASCII characters. The same key with the same body within 24 hours returns the same job (header Idempotent-Replayed: true); with a different body, 409.',
+              schema: { type: 'string', maxLength: 255 },
+            },
+          ],
           requestBody: {
             required: true,
             content: { 'application/json': { schema: ref('CreateJobRequest') } },
           },
           responses: {
             '201': json('JobResponse', 'Job created, status created, with an upload_token'),
-            '400': error('Missing or unknown type, or invalid params'),
+            '400': error('Missing or unknown type, invalid params, or a webhook_url that is refused'),
             '401': unauthorized,
+            '409': error(
+              'Extension: the Idempotency-Key was used with a different body in the last 24 hours',
+            ),
+            '429': rateLimited,
           },
         },
         get: {
@@ -87,11 +130,19 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
               in: 'query',
               schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 },
             },
+            {
+              name: 'cursor',
+              in: 'query',
+              description:
+                'Extension: the next_cursor of the previous page, to list past the first 100; limit and total keep their meaning',
+              schema: { type: 'string' },
+            },
           ],
           responses: {
             '200': json('ListJobsResponse', 'Jobs and the total matching the filter before limit'),
-            '400': error('Unknown status or limit outside 1..100'),
+            '400': error('Unknown status, limit outside 1..100, or a cursor this server did not give'),
             '401': unauthorized,
+            '429': rateLimited,
           },
         },
       },
@@ -159,7 +210,9 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
             '400': error('Missing token, no file part, or job not in created'),
             '401': error('Wrong upload token'),
             '404': notFound,
-            '413': error('Larger than the upload limit; nothing kept, job stays created'),
+            '413': error(
+              "Larger than the upload limit, or (extension) past the user's storage limit BSUBIO_MAX_STORED_BYTES; nothing kept, job stays created",
+            ),
             '415': error('Body is neither multipart/form-data nor application/octet-stream'),
           },
         },
@@ -174,6 +227,11 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
             '400': error('Job is not loaded'),
             '401': unauthorized,
             '404': notFound,
+            '429': {
+              ...rateLimited,
+              description:
+                'Extension: the user already has as many jobs pending or running as allowed (BSUBIO_MAX_ACTIVE_JOBS), or past the request rate',
+            },
           },
         },
       },
@@ -210,7 +268,16 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
         get: {
           operationId: 'getJobLogs',
           summary: "The tool's stderr, in any state (empty when nothing yet)",
-          parameters: [jobIdParam],
+          parameters: [
+            jobIdParam,
+            {
+              name: 'follow',
+              in: 'query',
+              description:
+                'Extension: 1 streams stderr as the tool writes it and ends when the job is finished or failed',
+              schema: { type: 'string', enum: ['1', '0'] },
+            },
+          ],
           responses: {
             '200': {
               description: 'Logs',
@@ -218,6 +285,132 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
             },
             '401': unauthorized,
             '404': notFound,
+          },
+        },
+      },
+      '/v1/jobs/{jobId}/events': {
+        get: {
+          operationId: 'streamJobEvents',
+          summary: 'Extension: follow a job: state changes and log lines as server-sent events',
+          description: EVENTS_DESCRIPTION,
+          parameters: [
+            jobIdParam,
+            {
+              name: 'Last-Event-ID',
+              in: 'header',
+              description: 'Resume after this event id',
+              schema: { type: 'string' },
+            },
+            {
+              name: 'last_event_id',
+              in: 'query',
+              description: 'Same as the Last-Event-ID header, for clients that cannot set it',
+              schema: { type: 'string' },
+            },
+          ],
+          responses: {
+            '200': {
+              description: 'The event stream',
+              content: { 'text/event-stream': { schema: { type: 'string' } } },
+            },
+            '204': { description: 'The job ended and the client has already seen everything' },
+            '400': error('A Last-Event-ID this server did not send'),
+            '401': unauthorized,
+            '404': notFound,
+          },
+        },
+      },
+      '/v1/jobs/{jobId}/deliveries': {
+        get: {
+          operationId: 'listJobDeliveries',
+          summary: "Extension: the job's webhook deliveries and their attempts",
+          description: SIGNATURE_DESCRIPTION,
+          parameters: [jobIdParam],
+          responses: {
+            '200': json('DeliveriesResponse', 'Deliveries, oldest first (empty when the job has no webhook)'),
+            '401': unauthorized,
+            '404': notFound,
+          },
+        },
+      },
+      '/v1/webhook': {
+        get: {
+          operationId: 'getWebhookSettings',
+          summary: "Extension: the user's default webhook URL and signing secret",
+          description: SIGNATURE_DESCRIPTION,
+          responses: { '200': json('WebhookSettingsResponse', 'Settings'), '401': unauthorized },
+        },
+        put: {
+          operationId: 'setWebhookSettings',
+          summary: 'Extension: set (or with null, remove) the default webhook URL of new jobs',
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['url'],
+                  properties: { url: { anyOf: [{ type: 'string', format: 'uri' }, { type: 'null' }] } },
+                },
+              },
+            },
+          },
+          responses: {
+            '200': json('WebhookSettingsResponse', 'Settings'),
+            '400': error('Not an http(s) URL, or a private, loopback or link-local host'),
+            '401': unauthorized,
+          },
+        },
+      },
+      '/healthz': {
+        get: {
+          operationId: 'healthz',
+          summary: 'Extension: liveness: the process answers',
+          security: [],
+          responses: { '200': { description: '{"status": "ok"}' } },
+        },
+      },
+      '/readyz': {
+        get: {
+          operationId: 'readyz',
+          summary: 'Extension: readiness: the store answers and the server is not shutting down',
+          security: [],
+          responses: {
+            '200': { description: '{"status": "ready"}' },
+            '503': error('Not ready, and why'),
+          },
+        },
+      },
+      '/metrics': {
+        get: {
+          operationId: 'metrics',
+          summary: 'Extension: Prometheus metrics',
+          description:
+            'bsubio_jobs{state,type}, bsubio_queue_depth, bsubio_webhook_deliveries{status}, histograms bsubio_job_wait_seconds{type}, bsubio_job_run_seconds{type,status} and bsubio_http_request_duration_seconds{method,route,status}, process_resident_memory_bytes, process_uptime_seconds.',
+          security: [],
+          responses: { '200': text('Prometheus text exposition format 0.0.4') },
+        },
+      },
+      '/docs': {
+        get: {
+          operationId: 'docs',
+          summary: 'Extension: this document as a page for people',
+          security: [],
+          responses: {
+            '200': { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } },
+          },
+        },
+      },
+      '/static/openapi.yaml': {
+        get: {
+          operationId: 'openapi',
+          summary: 'This OpenAPI document',
+          security: [],
+          responses: {
+            '200': {
+              description: 'OpenAPI 3.1, YAML',
+              content: { 'application/yaml': { schema: { type: 'string' } } },
+            },
           },
         },
       },

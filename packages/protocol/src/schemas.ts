@@ -57,6 +57,11 @@ export const JobSchema = Type.Object(
     started_at: Type.Optional(
       Nullable(Timestamp('Extension: when the tool started running (entered processing)')),
     ),
+    webhook_url: Type.Optional(
+      Type.Union([Type.String(), Type.Null()], {
+        description: 'Extension: where the job JSON is POSTed when it becomes finished or failed',
+      }),
+    ),
   },
   { $id: 'Job' },
 );
@@ -118,6 +123,13 @@ export const CreateJobRequestSchema = Type.Object(
         description: "Extension: values for the type's declared parameters",
       }),
     ),
+    webhook_url: Type.Optional(
+      Type.String({
+        format: 'uri',
+        description:
+          "Extension: POST the job JSON here, signed, when it becomes finished or failed (default: the user's webhook from PUT /v1/webhook). Private, loopback and link-local hosts are refused unless the operator allows them.",
+      }),
+    ),
   },
   { $id: 'CreateJobRequest' },
 );
@@ -135,6 +147,12 @@ export const ListJobsResponseSchema = Type.Object(
     data: Type.Object({
       jobs: Type.Array(JobSchema),
       total: Type.Integer({ minimum: 0, description: 'Matching jobs before limit' }),
+      next_cursor: Type.Optional(
+        Type.Union([Type.String(), Type.Null()], {
+          description:
+            'Extension: pass as `cursor` to get the next (older) page; null on the last page. `total` still counts every match.',
+        }),
+      ),
     }),
   },
   { $id: 'ListJobsResponse' },
@@ -173,6 +191,51 @@ export const VersionResponseSchema = Type.Object(
 );
 export type VersionResponse = Static<typeof VersionResponseSchema>;
 
+export const WebhookDeliverySchema = Type.Object(
+  {
+    id: Type.String({ format: 'uuid' }),
+    job_id: Type.String({ format: 'uuid' }),
+    event: Type.Union([Type.Literal('job.finished'), Type.Literal('job.failed')]),
+    url: Type.String(),
+    status: Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('failed')], {
+      description:
+        'pending: will be tried (again) at next_attempt_at; delivered: answered 2xx; failed: given up',
+    }),
+    attempts: Type.Integer({ minimum: 0 }),
+    last_status_code: Type.Union([Type.Integer(), Type.Null()], {
+      description: 'HTTP status of the last attempt; null when it got no answer',
+    }),
+    last_error: Type.Union([Type.String(), Type.Null()]),
+    next_attempt_at: Nullable(Timestamp('When it is tried next, while pending')),
+    created_at: Timestamp('When the job ended and the delivery was queued'),
+    delivered_at: Nullable(Timestamp('When the receiver answered 2xx')),
+  },
+  { $id: 'WebhookDelivery', description: 'Extension: one webhook POST of a job, with its retries' },
+);
+export type WebhookDelivery = Static<typeof WebhookDeliverySchema>;
+
+export const DeliveriesResponseSchema = Type.Object(
+  { success: Type.Literal(true), data: Type.Object({ deliveries: Type.Array(WebhookDeliverySchema) }) },
+  { $id: 'DeliveriesResponse' },
+);
+export type DeliveriesResponse = Static<typeof DeliveriesResponseSchema>;
+
+export const WebhookSettingsSchema = Type.Object(
+  {
+    url: Type.Union([Type.String(), Type.Null()], {
+      description: 'Default webhook of jobs created without webhook_url; null for none',
+    }),
+    secret: Type.String({ description: 'HMAC-SHA256 key of the Bsubio-Signature header' }),
+  },
+  { $id: 'WebhookSettings', description: "Extension: the user's webhook default and signing secret" },
+);
+export type WebhookSettings = Static<typeof WebhookSettingsSchema>;
+
+export const WebhookSettingsResponseSchema = Type.Object(
+  { success: Type.Literal(true), data: WebhookSettingsSchema },
+  { $id: 'WebhookSettingsResponse' },
+);
+
 /** Every schema with an `$id`, in the order the OpenAPI document lists them. */
 export const NAMED_SCHEMAS = [
   JobSchema,
@@ -186,4 +249,8 @@ export const NAMED_SCHEMAS = [
   UploadResponseSchema,
   TypesResponseSchema,
   VersionResponseSchema,
+  WebhookDeliverySchema,
+  DeliveriesResponseSchema,
+  WebhookSettingsSchema,
+  WebhookSettingsResponseSchema,
 ] as const;
