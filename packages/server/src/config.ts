@@ -19,6 +19,26 @@ export interface ServerConfig {
   logLevel: string;
   /** Where the bsub.io clients read their key; written on first start when absent. */
   clientConfigPath: string;
+  /** Finished and failed jobs are removed this long after they ended. */
+  retentionMs: number;
+  /** Jobs never submitted (created, loaded) are removed this long after creation. */
+  unsubmittedRetentionMs: number;
+  /** How often the retention sweeper runs. */
+  sweepIntervalMs: number;
+  /** Per user: requests per second (0 = no limit); bursts up to twice that. */
+  rateLimit: number;
+  /** Per user: jobs pending or running at once (0 = no limit). */
+  maxActiveJobs: number;
+  /** Per user: bytes of inputs and outputs kept (0 = no limit). */
+  maxStoredBytes: number;
+  /** Allow webhooks to private, loopback and link-local addresses. */
+  webhookAllowPrivate: boolean;
+  /** First webhook retry after this; each next one waits twice as long (at most an hour). */
+  webhookRetryBaseMs: number;
+  /** Webhook deliveries are retried for this long, then given up. */
+  webhookRetryWindowMs: number;
+  /** Time one webhook POST may take. */
+  webhookTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -37,7 +57,50 @@ export const SETTINGS = [
   ['lease-seconds', 'BSUBIO_LEASE_SECONDS', 'worker lease, renewed at a third of it', '15'],
   ['shutdown-grace-seconds', 'BSUBIO_SHUTDOWN_GRACE_SECONDS', 'time running jobs get on SIGTERM', '10'],
   ['log-level', 'BSUBIO_LOG_LEVEL', 'fatal, error, warn, info, debug or silent', 'info'],
+  ['retention', 'BSUBIO_RETENTION', 'keep finished and failed jobs this long (e.g. 7d, 12h, 90s)', '7d'],
+  ['unsubmitted-retention', 'BSUBIO_UNSUBMITTED_RETENTION', 'keep jobs never submitted this long', '24h'],
+  ['sweep-interval', 'BSUBIO_SWEEP_INTERVAL', 'how often expired jobs are removed', '1m'],
+  ['rate-limit', 'BSUBIO_RATE_LIMIT', 'requests per second per user, bursts to 2x (0 = none)', '0'],
+  ['max-active-jobs', 'BSUBIO_MAX_ACTIVE_JOBS', 'jobs pending or running at once per user (0 = none)', '0'],
+  ['max-stored-bytes', 'BSUBIO_MAX_STORED_BYTES', 'bytes of inputs and outputs per user (0 = none)', '0'],
+  [
+    'webhook-allow-private',
+    'BSUBIO_WEBHOOK_ALLOW_PRIVATE',
+    'allow webhooks to private/loopback addresses (1/0)',
+    '0',
+  ],
+  ['webhook-retry-base', 'BSUBIO_WEBHOOK_RETRY_BASE', 'first webhook retry delay, doubled each time', '10s'],
+  ['webhook-retry-window', 'BSUBIO_WEBHOOK_RETRY_WINDOW', 'how long webhook deliveries are retried', '24h'],
+  ['webhook-timeout', 'BSUBIO_WEBHOOK_TIMEOUT', 'time one webhook POST may take', '10s'],
 ] as const;
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `90` (seconds), `250ms`, `90s`, `15m`, `12h`, `7d` → milliseconds. */
+export function parseDuration(
+  value: string | undefined,
+  fallbackMs: number,
+  name: string,
+  minMs = 0,
+): number {
+  if (value === undefined) return fallbackMs;
+  const match = /^(\d+)(ms|s|m|h|d)?$/.exec(value.trim());
+  const ms = match ? Number(match[1]) * DURATION_UNITS[match[2] ?? 's']! : Number.NaN;
+  if (!Number.isSafeInteger(ms) || ms < minMs) {
+    throw new ConfigError(
+      `${name} must be a duration like 90s, 15m, 12h or 7d${minMs > 0 ? ` (at least ${minMs} ms)` : ''}, not "${value}".`,
+    );
+  }
+  return ms;
+}
+
+function boolean(value: string | undefined, name: string): boolean {
+  if (value === undefined) return false;
+  const v = value.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(`${name} must be 1 or 0, not "${value}".`);
+}
 
 type Flags = Record<string, string | boolean | undefined>;
 
@@ -115,5 +178,60 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
       ) * 1000,
     logLevel,
     clientConfigPath: join(home, '.config', 'bsubio', 'config.json'),
+    retentionMs: parseDuration(
+      get('retention', 'BSUBIO_RETENTION'),
+      7 * DURATION_UNITS.d!,
+      '--retention / BSUBIO_RETENTION',
+      1000,
+    ),
+    unsubmittedRetentionMs: parseDuration(
+      get('unsubmitted-retention', 'BSUBIO_UNSUBMITTED_RETENTION'),
+      DURATION_UNITS.d!,
+      '--unsubmitted-retention / BSUBIO_UNSUBMITTED_RETENTION',
+      1000,
+    ),
+    sweepIntervalMs: parseDuration(
+      get('sweep-interval', 'BSUBIO_SWEEP_INTERVAL'),
+      60_000,
+      '--sweep-interval / BSUBIO_SWEEP_INTERVAL',
+      100,
+    ),
+    rateLimit: integer(get('rate-limit', 'BSUBIO_RATE_LIMIT'), 0, '--rate-limit / BSUBIO_RATE_LIMIT', 0, 1e6),
+    maxActiveJobs: integer(
+      get('max-active-jobs', 'BSUBIO_MAX_ACTIVE_JOBS'),
+      0,
+      '--max-active-jobs / BSUBIO_MAX_ACTIVE_JOBS',
+      0,
+      1e6,
+    ),
+    maxStoredBytes: integer(
+      get('max-stored-bytes', 'BSUBIO_MAX_STORED_BYTES'),
+      0,
+      '--max-stored-bytes / BSUBIO_MAX_STORED_BYTES',
+      0,
+      Number.MAX_SAFE_INTEGER,
+    ),
+    webhookAllowPrivate: boolean(
+      get('webhook-allow-private', 'BSUBIO_WEBHOOK_ALLOW_PRIVATE'),
+      '--webhook-allow-private / BSUBIO_WEBHOOK_ALLOW_PRIVATE',
+    ),
+    webhookRetryBaseMs: parseDuration(
+      get('webhook-retry-base', 'BSUBIO_WEBHOOK_RETRY_BASE'),
+      10_000,
+      '--webhook-retry-base / BSUBIO_WEBHOOK_RETRY_BASE',
+      10,
+    ),
+    webhookRetryWindowMs: parseDuration(
+      get('webhook-retry-window', 'BSUBIO_WEBHOOK_RETRY_WINDOW'),
+      DURATION_UNITS.d!,
+      '--webhook-retry-window / BSUBIO_WEBHOOK_RETRY_WINDOW',
+      1000,
+    ),
+    webhookTimeoutMs: parseDuration(
+      get('webhook-timeout', 'BSUBIO_WEBHOOK_TIMEOUT'),
+      10_000,
+      '--webhook-timeout / BSUBIO_WEBHOOK_TIMEOUT',
+      100,
+    ),
   };
 }

@@ -9,16 +9,20 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Catalog, EMBEDDED_WORKER_PREFIX, WorkerPool } from '@bsubio/worker';
 import type { FastifyInstance } from 'fastify';
+import { sql } from 'kysely';
 import { FsBlobStore } from './blobs/blob-store.js';
 import type { ServerConfig } from './config.js';
 import { buildApp } from './http/app.js';
 import { EmbeddedBackend } from './services/embedded-backend.js';
 import { JobEvents } from './services/job-events.js';
 import { JobService } from './services/job-service.js';
+import { Metrics } from './services/metrics.js';
 import { UserService } from './services/user-service.js';
+import { WebhookService } from './services/webhooks.js';
 import { type Db, openSqlite } from './store/database.js';
 import { JobRepository } from './store/job-repository.js';
 import { UserRepository } from './store/user-repository.js';
+import { WebhookRepository } from './store/webhook-repository.js';
 
 export const LOCAL_USER_EMAIL = 'local@localhost';
 
@@ -54,10 +58,30 @@ export async function startServer(
 
   const events = new JobEvents();
   const users = new UserService(new UserRepository(db));
-  const jobs = new JobService(new JobRepository(db), blobs, catalog, events, {
+  const jobRepository = new JobRepository(db);
+  const jobs = new JobService(jobRepository, blobs, catalog, events, {
     maxUploadBytes: config.maxUploadBytes,
     maxAttempts: config.maxAttempts,
+    maxActiveJobs: config.maxActiveJobs,
+    maxStoredBytes: config.maxStoredBytes,
   });
+  const metrics = new Metrics();
+  metrics.attach(events);
+  const webhookRepository = new WebhookRepository(db);
+  const version = serverVersion();
+  let onBackgroundError: (err: unknown, what: string) => void = () => {};
+  const webhooks = new WebhookService(
+    webhookRepository,
+    events,
+    {
+      allowPrivate: config.webhookAllowPrivate,
+      retryBaseMs: config.webhookRetryBaseMs,
+      retryWindowMs: config.webhookRetryWindowMs,
+      timeoutMs: config.webhookTimeoutMs,
+      userAgent: `bsubio-webhooks/${version.version}`,
+    },
+    (err) => onBackgroundError(err, 'webhook delivery failed'),
+  );
 
   await ensureLocalUser(users, config, notice);
   // Recovery: finish deletes a crash interrupted; jobs held by this data
@@ -65,14 +89,30 @@ export async function startServer(
   await jobs.finishInterruptedDeletes();
   await jobs.reapLostJobs(`${EMBEDDED_WORKER_PREFIX}-`);
 
+  let closing: Promise<void> | undefined;
   const app = buildApp({
     jobs,
     users,
     catalog,
-    version: serverVersion(),
+    version,
     maxUploadBytes: config.maxUploadBytes,
+    webhooks,
+    metrics,
+    rateLimit: config.rateLimit,
+    renderMetrics: async () => {
+      const [jobCounts, deliveries] = await Promise.all([
+        jobRepository.countByStatusAndType(),
+        webhookRepository.countByStatus(),
+      ]);
+      return metrics.render({ jobs: jobCounts, deliveries });
+    },
+    ready: async () => {
+      if (closing) throw new Error('the server is shutting down.');
+      await sql`select 1`.execute(db);
+    },
     logger: { level: config.logLevel, stream: process.stderr } as never,
   });
+  onBackgroundError = (err, what) => app.log.error({ err }, what);
 
   const pool =
     config.workers > 0
@@ -96,12 +136,31 @@ export async function startServer(
   );
   reaper.unref();
 
+  // Retention: finished jobs past BSUBIO_RETENTION and jobs never submitted go, rows and files.
+  let sweeping = false;
+  const sweep = () => {
+    if (sweeping) return;
+    sweeping = true;
+    jobs
+      .sweepExpired(config.retentionMs, config.unsubmittedRetentionMs)
+      .then((removed) => {
+        if (removed > 0) app.log.info({ removed }, 'retention sweep removed expired jobs');
+      })
+      .catch((err) => app.log.error({ err }, 'retention sweep failed'))
+      .finally(() => {
+        sweeping = false;
+      });
+  };
+  sweep();
+  const sweeper = setInterval(sweep, config.sweepIntervalMs);
+  sweeper.unref();
+  webhooks.start();
+
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
 
-  let closing: Promise<void> | undefined;
   return {
     app,
     url,
@@ -109,7 +168,12 @@ export async function startServer(
     close: () => {
       closing ??= (async () => {
         clearInterval(reaper);
+        clearInterval(sweeper);
+        // Long-lived requests (waits, event streams) answer now, so the listener can close.
+        jobs.events.emit('shutdown');
         await Promise.all([pool?.stop(config.shutdownGraceMs), app.close()]);
+        // After the pool: jobs that finished in the grace period still get their webhook queued.
+        await webhooks.stop();
         await db.destroy();
       })();
       return closing;

@@ -112,6 +112,31 @@ export class FsBlobStore {
     }
   }
 
+  /** The bytes of the blob from `offset` to its end (empty when missing or shorter). */
+  async readFrom(key: string, offset: number): Promise<Buffer> {
+    let handle: Awaited<ReturnType<typeof open>>;
+    try {
+      handle = await open(this.path(key), 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return Buffer.alloc(0);
+      throw err;
+    }
+    try {
+      const size = (await handle.stat()).size;
+      if (offset >= size) return Buffer.alloc(0);
+      const buffer = Buffer.allocUnsafe(size - offset);
+      let read = 0;
+      while (read < buffer.length) {
+        const { bytesRead } = await handle.read(buffer, read, buffer.length - read, offset + read);
+        if (bytesRead === 0) break;
+        read += bytesRead;
+      }
+      return buffer.subarray(0, read);
+    } finally {
+      await handle.close();
+    }
+  }
+
   /**
    * Put a copy of the blob at `dest`: a hard link when on the same file
    * system (blobs are never modified in place, so sharing is safe), else a copy.

@@ -6,11 +6,16 @@
 import type { Catalog } from '@bsubio/worker';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { JobService } from '../services/job-service.js';
+import type { Metrics } from '../services/metrics.js';
 import type { UserService } from '../services/user-service.js';
+import type { WebhookService } from '../services/webhooks.js';
 import { ApiError } from './api-error.js';
+import { RateLimiter } from './rate-limit.js';
 import { registerJobRoutes } from './routes/jobs.js';
+import { registerLiveRoutes } from './routes/live.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerUploadRoutes } from './routes/upload.js';
+import { registerWebhookRoutes } from './routes/webhooks.js';
 
 export interface AppDeps {
   jobs: JobService;
@@ -18,6 +23,14 @@ export interface AppDeps {
   catalog: Catalog;
   version: { version: string; build: string };
   maxUploadBytes: number;
+  webhooks: WebhookService;
+  metrics: Metrics;
+  /** The Prometheus text of `/metrics`. */
+  renderMetrics(): Promise<string>;
+  /** Resolves when the service can take work (the store answers); rejects with why not. */
+  ready(): Promise<void>;
+  /** Per user requests per second; 0: no limit. */
+  rateLimit?: number;
   logger?: FastifyServerOptions['logger'];
 }
 
@@ -44,6 +57,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     routerOptions: { maxParamLength: 200 },
   });
   app.decorateRequest('userId', '');
+  const limiter = deps.rateLimit ? new RateLimiter(deps.rateLimit) : undefined;
 
   // Upload bodies are streamed by their route, never parsed or buffered here.
   app.addContentTypeParser(['multipart/form-data', 'application/octet-stream'], (_req, _payload, done) =>
@@ -74,6 +88,25 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       );
     }
     request.userId = user.userId;
+    const wait = limiter?.take(user.userId) ?? 0;
+    if (wait > 0) {
+      throw new ApiError(
+        'rate_limited',
+        `Too many requests: the limit is ${limiter!.perSecond} requests per second per user (BSUBIO_RATE_LIMIT); retry after ${wait} second${wait === 1 ? '' : 's'}.`,
+        { 'retry-after': String(wait) },
+      );
+    }
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    deps.metrics.http.observe(
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status: String(reply.statusCode),
+      },
+      reply.elapsedTime / 1000,
+    );
   });
 
   app.setErrorHandler((error, request, reply) => {
@@ -112,6 +145,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   registerSystemRoutes(app, deps);
   registerJobRoutes(app, deps);
+  registerLiveRoutes(app, deps);
+  registerWebhookRoutes(app, deps);
   registerUploadRoutes(app, deps);
   return app;
 }

@@ -47,6 +47,10 @@ export class EmbeddedBackend implements WorkerBackend {
     return this.service.complete(jobId, workerId, outcome);
   }
 
+  appendLog(jobId: string, _workerId: string, chunk: Buffer): void {
+    this.service.appendLog(jobId, chunk);
+  }
+
   async release(jobId: string, workerId: string): Promise<void> {
     await this.service.release(jobId, workerId);
   }

@@ -1,7 +1,8 @@
 /**
  * In-process notifications between the service, the worker pool and waiting
  * requests: a job became pending (wake a worker), a job was cancelled (kill
- * its tool), a job changed (answer whoever waits for it).
+ * its tool), a job changed (answer whoever waits for it), the server stops
+ * (end streams and waits).
  */
 import { EventEmitter } from 'node:events';
 import type { JobRow } from '../store/job-repository.js';
@@ -10,6 +11,8 @@ interface Events {
   pending: [];
   cancel: [jobId: string];
   change: [job: JobRow];
+  /** The server is stopping: long-lived requests answer now. */
+  shutdown: [];
 }
 
 export class JobEvents extends EventEmitter<Events> {

@@ -6,8 +6,8 @@
  *   created ─upload→ loaded ─submit→ pending ─claim→ claimed ─→ preparing ─→ processing ─→ finished
  *   any non-terminal ─cancel→ failed (ECANCELED)         leased ─lease lapsed→ pending | failed (ELOST)
  */
-import { randomBytes } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import {
   isCanonicalUuid,
   type Job,
@@ -24,21 +24,39 @@ import { BlobTooLargeError, blobKey, type FsBlobStore } from '../blobs/blob-stor
 import { ApiError, jobNotFound } from '../http/api-error.js';
 import type { JobRepository, JobRow } from '../store/job-repository.js';
 import type { JobEvents } from './job-events.js';
+import { LiveLogs } from './live-logs.js';
 import { secretsEqual } from './user-service.js';
 
-const NON_TERMINAL: readonly JobState[] = [
-  'created',
-  'loaded',
-  'pending',
-  'claimed',
-  'preparing',
-  'processing',
-];
+/** How long an Idempotency-Key binds its body to its job. */
+export const IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60 * 1000;
+
+/** JSON with object keys sorted, so that equal bodies hash alike whatever their key order. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
+    return `{${entries.join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+function storageLimitError(used: number, limit: number): ApiError {
+  return new ApiError(
+    'payload_too_large',
+    `This upload would pass your storage limit of ${limit} bytes (BSUBIO_MAX_STORED_BYTES); your jobs keep ${used} bytes now. Delete finished jobs to make room; nothing was stored.`,
+  );
+}
 
 export interface JobServiceOptions {
   maxUploadBytes: number;
   /** Claims per job before a lost job fails with ELOST. */
   maxAttempts: number;
+  /** Per user: jobs pending or running at once (0: no limit). */
+  maxActiveJobs?: number;
+  /** Per user: bytes of inputs and outputs kept (0: no limit). */
+  maxStoredBytes?: number;
 }
 
 export interface UploadInput {
@@ -68,12 +86,16 @@ export function toWireJob(row: JobRow): Job {
     output_size: row.output_size === null ? null : Number(row.output_size),
     attempts: Number(row.attempts),
     started_at: row.started_at === null ? null : toWireTime(Number(row.started_at)),
+    webhook_url: row.webhook_url,
   };
   if (row.status === 'created' && row.upload_token) job.upload_token = row.upload_token;
   return job;
 }
 
 export class JobService {
+  /** Stderr of running jobs, for live logs. */
+  readonly live = new LiveLogs();
+
   constructor(
     private readonly jobs: JobRepository,
     private readonly blobs: FsBlobStore,
@@ -90,8 +112,22 @@ export class JobService {
     return row;
   }
 
-  async list(userId: string, status: JobState | undefined, limit: number) {
-    return this.jobs.list(userId, status, limit);
+  /** A page of the user's jobs; `cursor` is the `next_cursor` of the page before. */
+  async list(userId: string, status: JobState | undefined, limit: number, cursor?: string) {
+    let before: string | undefined;
+    if (cursor !== undefined && cursor !== '') {
+      before = Buffer.from(cursor, 'base64url').toString('latin1');
+      if (!isCanonicalUuid(before)) {
+        throw new ApiError(
+          'bad_request',
+          'The cursor is not one this server gave out; use the next_cursor of the previous page, or leave it out to start from the newest job.',
+        );
+      }
+    }
+    const { rows, total, more } = await this.jobs.list(userId, status, limit, before);
+    const last = rows.at(-1);
+    const nextCursor = more && last ? Buffer.from(last.id, 'latin1').toString('base64url') : null;
+    return { rows, total, nextCursor };
   }
 
   /** The job's stdout, only once finished. */
@@ -113,12 +149,16 @@ export class JobService {
   /** The job's stderr; empty while there is none yet. */
   async logs(userId: string, id: string): Promise<{ stream: Readable; size: number } | undefined> {
     const job = await this.get(userId, id);
-    return job.log_key ? this.blobs.open(job.log_key) : undefined;
+    if (job.log_key) return this.blobs.open(job.log_key);
+    // While it runs: what the tool wrote so far.
+    const live = this.live.read(job.id, 0);
+    return live.length > 0 ? { stream: Readable.from([live]), size: live.length } : undefined;
   }
 
   // ---- client transitions --------------------------------------------------
 
-  async create(userId: string, body: unknown): Promise<JobRow> {
+  /** `webhookUrl`: where the job's end is POSTed, already checked (see WebhookService.urlForCreate). */
+  async create(userId: string, body: unknown, webhookUrl: string | null = null): Promise<JobRow> {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw new ApiError('bad_request', 'The body must be a JSON object like {"type": "passthru"}.');
     }
@@ -172,9 +212,57 @@ export class JobService {
       started_at: null,
       finished_at: null,
       deleted_at: null,
+      webhook_url: webhookUrl,
     });
-    this.events.emit('change', row);
+    this.changed(row);
     return row;
+  }
+
+  /**
+   * Create with an `Idempotency-Key`: the same key with the same body within
+   * the window returns the job it created (replayed); with another body, 409.
+   */
+  async createIdempotent(
+    userId: string,
+    body: unknown,
+    key: string,
+    webhookUrl: string | null = null,
+  ): Promise<{ row: JobRow; replayed: boolean }> {
+    if (!/^[\x21-\x7e]{1,255}$/.test(key)) {
+      throw new ApiError(
+        'bad_request',
+        'The Idempotency-Key must be 1 to 255 visible ASCII characters (a UUID is a good choice).',
+      );
+    }
+    const bodyHash = createHash('sha256').update(canonicalJson(body)).digest('hex');
+    for (let round = 0; ; round++) {
+      const now = Date.now();
+      const windowStart = now - IDEMPOTENCY_WINDOW_MS;
+      const existing = await this.jobs.findIdempotencyKey(userId, key);
+      if (existing && Number(existing.created_at) >= windowStart) {
+        if (existing.body_hash !== bodyHash) {
+          throw new ApiError(
+            'conflict',
+            `The Idempotency-Key "${key}" was used in the last 24 hours with a different body; send the same body to get that job back, or use a new key for a new job.`,
+          );
+        }
+        const row = await this.jobs.findForUser(userId, existing.job_id);
+        if (row) return { row, replayed: true };
+      }
+      if (existing) await this.jobs.deleteIdempotencyKeys(userId, key, Number.MAX_SAFE_INTEGER);
+      const row = await this.create(userId, body, webhookUrl);
+      const recorded = await this.jobs.insertIdempotencyKey({
+        user_id: userId,
+        key,
+        body_hash: bodyHash,
+        job_id: row.id,
+        created_at: now,
+      });
+      if (recorded) return { row, replayed: false };
+      // A racing request with the same key won: ours goes, theirs is the answer.
+      await this.jobs.purge(row.id);
+      if (round >= 2) throw new ApiError('conflict', `The Idempotency-Key "${key}" is in use; retry.`);
+    }
   }
 
   /**
@@ -212,11 +300,19 @@ export class JobService {
   /** Stream the input to storage; on success the job is `loaded`. */
   async upload(job: JobRow, input: UploadInput): Promise<JobRow> {
     const key = blobKey(job.id, 'input');
+    const { maxUploadBytes, maxStoredBytes = 0 } = this.options;
+    let room = Number.POSITIVE_INFINITY;
+    if (maxStoredBytes > 0) {
+      const used = await this.jobs.storedBytes(job.user_id);
+      room = maxStoredBytes - used;
+      if (room <= 0) throw storageLimitError(used, maxStoredBytes);
+    }
     let size: number;
     try {
-      ({ size } = await this.blobs.put(key, input.stream, this.options.maxUploadBytes));
+      ({ size } = await this.blobs.put(key, input.stream, Math.min(maxUploadBytes, room)));
     } catch (err) {
       if (err instanceof BlobTooLargeError) {
+        if (room < maxUploadBytes) throw storageLimitError(maxStoredBytes - room, maxStoredBytes);
         throw new ApiError(
           'payload_too_large',
           `The file is larger than this server's upload limit of ${this.options.maxUploadBytes} bytes; nothing was stored.`,
@@ -244,18 +340,57 @@ export class JobService {
       if (!current) throw jobNotFound(job.id);
       throw new ApiError('bad_request', `Job ${job.id} is ${current.status} and already has its input.`);
     }
-    this.events.emit('change', loaded);
+    this.changed(loaded);
     return loaded;
   }
 
   async submit(userId: string, id: string): Promise<JobRow> {
-    const row = await this.guarded(userId, id, ['loaded'], 'pending', {}, (current) =>
-      current.status === 'created'
-        ? `Job ${id} is created and has no input yet; upload its file first, then submit.`
-        : `Job ${id} is ${current.status}; only a loaded job can be submitted.`,
-    );
+    const maxActive = this.options.maxActiveJobs ?? 0;
+    const row = isCanonicalUuid(id)
+      ? await this.jobs.submitWithin(userId, id, maxActive, Date.now())
+      : undefined;
+    if (!row) {
+      const current = await this.get(userId, id);
+      if (current.status === 'loaded' && maxActive > 0) {
+        const active = await this.jobs.countActive(userId);
+        throw new ApiError(
+          'rate_limited',
+          `You already have ${active} jobs pending or running, and the limit of jobs at once is ${maxActive} (BSUBIO_MAX_ACTIVE_JOBS); submit this one when one of them ends.`,
+          { 'retry-after': '1' },
+        );
+      }
+      throw new ApiError(
+        'bad_request',
+        current.status === 'created'
+          ? `Job ${id} is created and has no input yet; upload its file first, then submit.`
+          : `Job ${id} is ${current.status}; only a loaded job can be submitted.`,
+      );
+    }
+    this.changed(row);
     this.events.emit('pending');
     return row;
+  }
+
+  /**
+   * Remove jobs past retention, with every byte of their data, and
+   * Idempotency-Keys past their window. Returns how many jobs went.
+   */
+  async sweepExpired(retentionMs: number, unsubmittedRetentionMs: number): Promise<number> {
+    const now = Date.now();
+    let removed = 0;
+    for (;;) {
+      const expired = await this.jobs.findExpired(now - retentionMs, now - unsubmittedRetentionMs, 200);
+      for (const job of expired) {
+        // Guarded by the state it was found in: a job that moved on meanwhile stays.
+        const marked = await this.jobs.markExpired(job.id, job.status, Date.now());
+        if (!marked) continue;
+        await this.purge(job.id);
+        removed++;
+      }
+      if (expired.length < 200) break;
+    }
+    await this.jobs.deleteIdempotencyKeys(undefined, undefined, now - IDEMPOTENCY_WINDOW_MS);
+    return removed;
   }
 
   async cancel(userId: string, id: string): Promise<JobRow> {
@@ -308,7 +443,7 @@ export class JobService {
       ? await this.jobs.transition({ id, from, userId }, to, patch, Date.now())
       : undefined;
     if (row) {
-      this.events.emit('change', row);
+      this.changed(row);
       return row;
     }
     const current = await this.get(userId, id);
@@ -319,7 +454,7 @@ export class JobService {
 
   async claim(workerId: string, types: readonly string[], leaseMs: number): Promise<JobRow | undefined> {
     const row = await this.jobs.claimNext(workerId, types, leaseMs, Date.now());
-    if (row) this.events.emit('change', row);
+    if (row) this.changed(row);
     return row;
   }
 
@@ -336,7 +471,7 @@ export class JobService {
       to === 'processing' ? { started_at: now } : {},
       now,
     );
-    if (row) this.events.emit('change', row);
+    if (row) this.changed(row);
     return row !== undefined;
   }
 
@@ -375,7 +510,7 @@ export class JobService {
       await this.blobs.delete(logKey);
       return false;
     }
-    this.events.emit('change', row);
+    this.changed(row);
     return true;
   }
 
@@ -388,7 +523,7 @@ export class JobService {
       Date.now(),
     );
     if (row) {
-      this.events.emit('change', row);
+      this.changed(row);
       this.events.emit('pending');
     }
     return row;
@@ -416,7 +551,7 @@ export class JobService {
           },
           now,
         );
-        if (row) this.events.emit('change', row);
+        if (row) this.changed(row);
       } else {
         const row = await this.jobs.transition(
           guard,
@@ -424,7 +559,7 @@ export class JobService {
           { claimed_by: null, lease_expires_at: null, claimed_at: null, started_at: null },
           now,
         );
-        if (row) this.events.emit('change', row);
+        if (row) this.changed(row);
       }
     }
     if (lapsed.length > 0) this.events.emit('pending');
@@ -434,6 +569,24 @@ export class JobService {
   /** Finish deletes that a crash interrupted. */
   async finishInterruptedDeletes(): Promise<void> {
     for (const job of await this.jobs.findDeleted()) await this.purge(job.id);
+  }
+
+  /** Tell waiters and streams; a terminal job's live log gives way to its logs blob. */
+  private changed(row: JobRow): void {
+    if (row.status === 'claimed') this.live.reset(row.id);
+    this.events.emit('change', row);
+    if (this.isTerminal(row)) this.live.drop(row.id);
+  }
+
+  /** A piece of a running job's stderr, as the worker writes it. */
+  appendLog(id: string, chunk: Buffer): void {
+    this.live.append(id, chunk);
+  }
+
+  /** The job's logs from byte `offset` on: the live copy while it runs, then the blob. */
+  async readLogFrom(row: JobRow, offset: number): Promise<Buffer> {
+    if (!this.isTerminal(row)) return this.live.read(row.id, offset);
+    return row.log_key ? this.blobs.readFrom(row.log_key, offset) : Buffer.alloc(0);
   }
 
   isTerminal(row: JobRow): boolean {

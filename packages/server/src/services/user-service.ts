@@ -32,7 +32,13 @@ export class UserService {
     if (!/^[^\s@]+@[^\s@]+$/.test(normalized)) throw new UserError(`"${email}" is not an email address.`);
     if (await this.users.findByEmail(normalized))
       throw new UserError(`A user with email ${normalized} already exists.`);
-    const user: UserRow = { id: uuidv7(), email: normalized, created_at: Date.now() };
+    const user: UserRow = {
+      id: uuidv7(),
+      email: normalized,
+      created_at: Date.now(),
+      webhook_url: null,
+      webhook_secret: null,
+    };
     await this.users.insertUser(user);
     const apiKey = await this.issueKey(user.id);
     return { user, apiKey };

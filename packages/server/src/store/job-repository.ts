@@ -47,19 +47,66 @@ export class JobRepository {
       .executeTakeFirst();
   }
 
-  /** A user's jobs, newest first, and how many match before the limit. */
+  /**
+   * A user's jobs, newest first, and how many match before the limit (and
+   * regardless of the cursor). `before`: only jobs older than this id (the
+   * last of the previous page); `more` says whether older ones remain.
+   */
   async list(
     userId: string,
     status: JobState | undefined,
     limit: number,
-  ): Promise<{ rows: JobRow[]; total: number }> {
+    before?: string,
+  ): Promise<{ rows: JobRow[]; total: number; more: boolean }> {
     let query = this.db.selectFrom('jobs').where('user_id', '=', userId).where('deleted_at', 'is', null);
     if (status) query = query.where('status', '=', status);
+    const page = before === undefined ? query : query.where('id', '<', before);
     const [rows, count] = await Promise.all([
-      query.selectAll().orderBy('id', 'desc').limit(limit).execute(),
+      page
+        .selectAll()
+        .orderBy('id', 'desc')
+        .limit(limit + 1)
+        .execute(),
       query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
     ]);
-    return { rows, total: Number(count.n) };
+    const more = rows.length > limit;
+    return { rows: more ? rows.slice(0, limit) : rows, total: Number(count.n), more };
+  }
+
+  // ---- idempotent create ---------------------------------------------------
+
+  async findIdempotencyKey(userId: string, key: string) {
+    return this.db
+      .selectFrom('idempotency_keys')
+      .selectAll()
+      .where('user_id', '=', userId)
+      .where('key', '=', key)
+      .executeTakeFirst();
+  }
+
+  /** Record the key; false when a racing request recorded it first. */
+  async insertIdempotencyKey(row: {
+    user_id: string;
+    key: string;
+    body_hash: string;
+    job_id: string;
+    created_at: number;
+  }): Promise<boolean> {
+    const result = await this.db
+      .insertInto('idempotency_keys')
+      .values(row)
+      .onConflict((oc) => oc.columns(['user_id', 'key']).doNothing())
+      .executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
+  }
+
+  /** Forget keys older than `before` (they no longer bind). */
+  async deleteIdempotencyKeys(userId: string | undefined, key: string | undefined, before: number) {
+    let query = this.db.deleteFrom('idempotency_keys').where('created_at', '<', before);
+    if (userId !== undefined) query = query.where('user_id', '=', userId);
+    if (key !== undefined) query = query.where('key', '=', key);
+    const result = await query.executeTakeFirst();
+    return Number(result.numDeletedRows);
   }
 
   /** The one guarded state change: the row when it moved, undefined when the guard did not hold. */
@@ -154,6 +201,95 @@ export class JobRepository {
       .executeTakeFirst();
   }
 
+  /**
+   * `loaded` → `pending`, only while the user has fewer than `maxActive`
+   * jobs pending or running (0: no limit), in one statement.
+   */
+  async submitWithin(
+    userId: string,
+    id: string,
+    maxActive: number,
+    now: number,
+  ): Promise<JobRow | undefined> {
+    let query = this.db
+      .updateTable('jobs')
+      .set({ status: 'pending', updated_at: now })
+      .where('id', '=', id)
+      .where('user_id', '=', userId)
+      .where('status', '=', 'loaded')
+      .where('deleted_at', 'is', null);
+    if (maxActive > 0) {
+      query = query.where(
+        (eb) =>
+          eb
+            .selectFrom('jobs as active')
+            .select((e) => e.fn.countAll<number>().as('n'))
+            .where('active.user_id', '=', userId)
+            .where('active.status', 'in', ['pending', 'claimed', 'preparing', 'processing'])
+            .where('active.deleted_at', 'is', null),
+        '<',
+        maxActive,
+      );
+    }
+    return query.returningAll().executeTakeFirst();
+  }
+
+  async countActive(userId: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('jobs')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('user_id', '=', userId)
+      .where('status', 'in', ['pending', 'claimed', 'preparing', 'processing'])
+      .where('deleted_at', 'is', null)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  /** Bytes a user keeps: inputs and outputs of jobs not deleted. */
+  async storedBytes(userId: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('jobs')
+      .select((eb) =>
+        eb.fn.sum<number>(eb('data_size', '+', eb.fn.coalesce('output_size', eb.lit(0)))).as('n'),
+      )
+      .where('user_id', '=', userId)
+      .where('deleted_at', 'is', null)
+      .executeTakeFirstOrThrow();
+    return Number(row.n ?? 0);
+  }
+
+  /**
+   * Jobs past retention: finished or failed before `endedBefore`, or never
+   * submitted (created, loaded) and created before `createdBefore`.
+   */
+  async findExpired(endedBefore: number, createdBefore: number, limit: number): Promise<JobRow[]> {
+    return this.db
+      .selectFrom('jobs')
+      .selectAll()
+      .where('deleted_at', 'is', null)
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('status', 'in', ['finished', 'failed']), eb('finished_at', '<', endedBefore)]),
+          eb.and([eb('status', 'in', ['created', 'loaded']), eb('created_at', '<', createdBefore)]),
+        ]),
+      )
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+  }
+
+  /** Start removing an expired job, unless it moved on since it was found. */
+  async markExpired(id: string, status: string, now: number): Promise<JobRow | undefined> {
+    return this.db
+      .updateTable('jobs')
+      .set({ deleted_at: now })
+      .where('id', '=', id)
+      .where('status', '=', status)
+      .where('deleted_at', 'is', null)
+      .returningAll()
+      .executeTakeFirst();
+  }
+
   /** Deletes that began but did not finish (the process stopped half-way). */
   async findDeleted(): Promise<JobRow[]> {
     return this.db.selectFrom('jobs').selectAll().where('deleted_at', 'is not', null).execute();
@@ -161,6 +297,16 @@ export class JobRepository {
 
   async purge(id: string): Promise<void> {
     await this.db.deleteFrom('jobs').where('id', '=', id).execute();
+  }
+
+  async countByStatusAndType(): Promise<{ status: string; type: string; n: number }[]> {
+    const rows = await this.db
+      .selectFrom('jobs')
+      .select(['status', 'type', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('deleted_at', 'is', null)
+      .groupBy(['status', 'type'])
+      .execute();
+    return rows.map((r) => ({ status: r.status, type: r.type, n: Number(r.n) }));
   }
 
   async countByStatus(): Promise<Record<string, number>> {

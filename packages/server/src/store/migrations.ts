@@ -69,6 +69,60 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('api_keys_user').on('api_keys').columns(['user_id']).execute();
     },
   },
+  // Live results and operations: webhooks, idempotent create, retention.
+  '0002_live': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('jobs').addColumn('webhook_url', 'text').execute();
+      await db.schema.alterTable('users').addColumn('webhook_url', 'text').execute();
+      await db.schema.alterTable('users').addColumn('webhook_secret', 'text').execute();
+      // Retention: finished jobs by when they ended.
+      await db.schema.createIndex('jobs_finished_at').on('jobs').columns(['finished_at']).execute();
+
+      await db.schema
+        .createTable('idempotency_keys')
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('key', 'text', (c) => c.notNull())
+        .addColumn('body_hash', 'text', (c) => c.notNull())
+        .addColumn('job_id', 'text', (c) => c.notNull().references('jobs.id').onDelete('cascade'))
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('idempotency_keys_pk', ['user_id', 'key'])
+        .execute();
+      await db.schema
+        .createIndex('idempotency_keys_created_at')
+        .on('idempotency_keys')
+        .columns(['created_at'])
+        .execute();
+      await db.schema
+        .createIndex('idempotency_keys_job')
+        .on('idempotency_keys')
+        .columns(['job_id'])
+        .execute();
+
+      await db.schema
+        .createTable('webhook_deliveries')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('job_id', 'text', (c) => c.notNull().references('jobs.id').onDelete('cascade'))
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('url', 'text', (c) => c.notNull())
+        .addColumn('event', 'text', (c) => c.notNull())
+        .addColumn('payload', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('next_attempt_at', 'bigint')
+        .addColumn('last_status_code', 'integer')
+        .addColumn('last_error', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addColumn('delivered_at', 'bigint')
+        .addUniqueConstraint('webhook_deliveries_job_event', ['job_id', 'event'])
+        .execute();
+      await db.schema
+        .createIndex('webhook_deliveries_due')
+        .on('webhook_deliveries')
+        .columns(['status', 'next_attempt_at'])
+        .execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -5,6 +5,10 @@ export interface UsersTable {
   id: string;
   email: string;
   created_at: number;
+  /** Where this user's jobs report their end when create names no webhook_url. */
+  webhook_url: string | null;
+  /** Key of the HMAC that signs this user's webhook deliveries. */
+  webhook_secret: string | null;
 }
 
 export interface ApiKeysTable {
@@ -49,10 +53,43 @@ export interface JobsTable {
   finished_at: number | null;
   /** Set when a delete has begun; such a job is invisible and its blobs are being removed. */
   deleted_at: number | null;
+  /** Where the job's end is POSTed (create's webhook_url or the user's default then). */
+  webhook_url: string | null;
+}
+
+export interface IdempotencyKeysTable {
+  user_id: string;
+  key: string;
+  /** SHA-256 of the create body (keys sorted), hex. */
+  body_hash: string;
+  job_id: string;
+  created_at: number;
+}
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  job_id: string;
+  user_id: string;
+  url: string;
+  /** `job.finished` or `job.failed`. */
+  event: string;
+  /** The exact body sent, every attempt. */
+  payload: string;
+  /** `pending` (will be tried at next_attempt_at), `delivered` or `failed` (gave up). */
+  status: string;
+  attempts: Generated<number>;
+  next_attempt_at: number | null;
+  last_status_code: number | null;
+  last_error: string | null;
+  created_at: number;
+  updated_at: number;
+  delivered_at: number | null;
 }
 
 export interface Database {
   users: UsersTable;
   api_keys: ApiKeysTable;
   jobs: JobsTable;
+  idempotency_keys: IdempotencyKeysTable;
+  webhook_deliveries: WebhookDeliveriesTable;
 }

@@ -6,6 +6,7 @@ import { toWireJob } from '../../services/job-service.js';
 import type { JobRow } from '../../store/job-repository.js';
 import { ApiError } from '../api-error.js';
 import type { AppDeps } from '../app.js';
+import { followLogs } from './live.js';
 
 type IdParams = { jobId: string };
 const MAX_WAIT_SECONDS = 60;
@@ -47,16 +48,28 @@ function outputFileName(job: JobRow, ext: string): string {
   return `${safe}${ext}`;
 }
 
-export function registerJobRoutes(app: FastifyInstance, { jobs, catalog }: AppDeps): void {
+export function registerJobRoutes(app: FastifyInstance, { jobs, catalog, webhooks }: AppDeps): void {
   app.post('/v1/jobs', async (request, reply) => {
-    const row = await jobs.create(request.userId, request.body);
+    const webhookUrl = await webhooks.urlForCreate(request.userId, request.body);
+    const key = request.headers['idempotency-key'];
+    if (typeof key === 'string') {
+      const { row, replayed } = await jobs.createIdempotent(request.userId, request.body, key, webhookUrl);
+      if (replayed) reply.header('idempotent-replayed', 'true');
+      return reply.code(201).send({ success: true, data: toWireJob(row) });
+    }
+    const row = await jobs.create(request.userId, request.body, webhookUrl);
     return reply.code(201).send({ success: true, data: toWireJob(row) });
   });
 
   app.get('/v1/jobs', async (request) => {
-    const { status, limit } = parseListQuery(request.query as Record<string, unknown>);
-    const { rows, total } = await jobs.list(request.userId, status, limit);
-    return { success: true, data: { jobs: rows.map(toWireJob), total } };
+    const query = request.query as Record<string, unknown>;
+    const { status, limit } = parseListQuery(query);
+    const cursor = query.cursor;
+    if (cursor !== undefined && typeof cursor !== 'string') {
+      throw new ApiError('bad_request', 'Send one cursor: the next_cursor of the previous page.');
+    }
+    const { rows, total, nextCursor } = await jobs.list(request.userId, status, limit, cursor);
+    return { success: true, data: { jobs: rows.map(toWireJob), total, next_cursor: nextCursor } };
   });
 
   app.get<{ Params: IdParams; Querystring: { wait?: string } }>('/v1/jobs/:jobId', async (request) => {
@@ -95,12 +108,26 @@ export function registerJobRoutes(app: FastifyInstance, { jobs, catalog }: AppDe
       .send(stream);
   });
 
-  app.get<{ Params: IdParams }>('/v1/jobs/:jobId/logs', async (request, reply) => {
-    const blob = await jobs.logs(request.userId, request.params.jobId);
-    reply.header('content-type', 'text/plain; charset=utf-8');
-    if (!blob) return reply.header('content-length', 0).send('');
-    return reply.header('content-length', blob.size).send(blob.stream);
-  });
+  app.get<{ Params: IdParams; Querystring: { follow?: string } }>(
+    '/v1/jobs/:jobId/logs',
+    async (request, reply) => {
+      reply.header('content-type', 'text/plain; charset=utf-8');
+      const follow = request.query.follow;
+      if (follow !== undefined && !['', '0', '1', 'true', 'false'].includes(follow)) {
+        throw new ApiError('bad_request', `The follow parameter must be 1 or 0, not "${follow}".`);
+      }
+      if (follow === '1' || follow === 'true') {
+        const stream = await followLogs(jobs, request.userId, request.params.jobId, (stop) =>
+          reply.raw.once('close', stop),
+        );
+        if (stream)
+          return reply.header('cache-control', 'no-store').header('x-accel-buffering', 'no').send(stream);
+      }
+      const blob = await jobs.logs(request.userId, request.params.jobId);
+      if (!blob) return reply.header('content-length', 0).send('');
+      return reply.header('content-length', blob.size).send(blob.stream);
+    },
+  );
 }
 
 /** Resolve with the job once it is terminal, when time is up, or when the client goes away. */
@@ -115,6 +142,7 @@ function waitForTerminal(
     const finish = () => {
       clearTimeout(timer);
       jobs.events.off('change', onChange);
+      jobs.events.off('shutdown', finish);
       req.off('close', finish);
       resolve(latest);
     };
@@ -125,6 +153,7 @@ function waitForTerminal(
     };
     const timer = setTimeout(finish, timeoutMs);
     jobs.events.on('change', onChange);
+    jobs.events.once('shutdown', finish);
     req.once('close', finish);
     // The job may have changed between the read and the subscription.
     jobs.get(row.user_id, row.id).then(

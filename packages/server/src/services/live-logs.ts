@@ -1,0 +1,74 @@
+/**
+ * The stderr of running jobs, held in memory as the worker reports it, so
+ * clients can follow it before the job ends. Once a job is terminal its
+ * logs blob is the truth; the live copy is a prefix of the same bytes and is
+ * dropped. Each job's copy is capped: past the cap, followers see the rest
+ * when the job ends.
+ */
+
+type Listener = () => void;
+
+export const LIVE_LOG_CAP_BYTES = 4 * 1024 * 1024;
+
+export class LiveLogs {
+  /** Per job: a buffer grown by doubling, of which the first `size` bytes are the log. */
+  private readonly logs = new Map<string, { buffer: Buffer; size: number }>();
+  private readonly listeners = new Map<string, Set<Listener>>();
+
+  constructor(private readonly capBytes = LIVE_LOG_CAP_BYTES) {}
+
+  /** A new attempt starts: forget what an earlier one wrote. */
+  reset(jobId: string): void {
+    this.logs.set(jobId, { buffer: Buffer.alloc(0), size: 0 });
+  }
+
+  append(jobId: string, chunk: Buffer): void {
+    // Only jobs that are running (reset at claim): a cancelled tool's last words are not kept.
+    const log = this.logs.get(jobId);
+    if (!log) return;
+    const room = this.capBytes - log.size;
+    if (room <= 0) return;
+    const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
+    const needed = log.size + part.length;
+    if (needed > log.buffer.length) {
+      // Readers may hold views of the old buffer; they stay valid, as bytes are only ever appended.
+      const grown = Buffer.allocUnsafe(
+        Math.min(this.capBytes, Math.max(needed, log.buffer.length * 2, 4096)),
+      );
+      log.buffer.copy(grown, 0, 0, log.size);
+      log.buffer = grown;
+    }
+    part.copy(log.buffer, log.size);
+    log.size = needed;
+    for (const listener of this.listeners.get(jobId) ?? []) listener();
+  }
+
+  /** Bytes from `offset` on (empty when there are none). */
+  read(jobId: string, offset: number): Buffer {
+    const log = this.logs.get(jobId);
+    if (!log || offset >= log.size) return Buffer.alloc(0);
+    return log.buffer.subarray(offset, log.size);
+  }
+
+  size(jobId: string): number {
+    return this.logs.get(jobId)?.size ?? 0;
+  }
+
+  drop(jobId: string): void {
+    this.logs.delete(jobId);
+  }
+
+  /** Call `listener` whenever the job's live log grows; returns the unsubscribe. */
+  subscribe(jobId: string, listener: Listener): () => void {
+    let set = this.listeners.get(jobId);
+    if (!set) {
+      set = new Set();
+      this.listeners.set(jobId, set);
+    }
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.listeners.delete(jobId);
+    };
+  }
+}

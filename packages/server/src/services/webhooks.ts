@@ -1,0 +1,374 @@
+/**
+ * Webhooks: when a job with a `webhook_url` becomes finished or failed, its
+ * JSON is POSTed there, signed with the user's secret, and retried with
+ * exponential backoff until it is answered 2xx or the retry window closes.
+ * Deliveries are rows in the store, so a restart loses none. Hosts that
+ * resolve to private, loopback or link-local addresses are refused, at
+ * create and again at connect time (DNS may change in between), unless the
+ * operator allows them.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
+import { lookup as dnsLookupAsync } from 'node:dns/promises';
+import http from 'node:http';
+import https from 'node:https';
+import { BlockList, isIP } from 'node:net';
+import { toWireTime, uuidv7 } from '@bsubio/protocol';
+import { ApiError } from '../http/api-error.js';
+import type { JobRow } from '../store/job-repository.js';
+import type { DeliveryRow, WebhookRepository } from '../store/webhook-repository.js';
+import type { JobEvents } from './job-events.js';
+import { toWireJob } from './job-service.js';
+
+export interface WebhookOptions {
+  allowPrivate: boolean;
+  retryBaseMs: number;
+  retryWindowMs: number;
+  timeoutMs: number;
+  userAgent: string;
+}
+
+export const SIGNATURE_HEADER = 'bsubio-signature';
+const MAX_BACKOFF_MS = 60 * 60 * 1000;
+const TICK_MS = 250;
+
+const blocked = new BlockList();
+for (const [net, prefix] of [
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['224.0.0.0', 4],
+  ['240.0.0.0', 4],
+] as const) {
+  blocked.addSubnet(net, prefix, 'ipv4');
+}
+for (const [net, prefix] of [
+  ['::', 128],
+  ['::1', 128],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['ff00::', 8],
+  ['2001:db8::', 32],
+] as const) {
+  blocked.addSubnet(net, prefix, 'ipv6');
+}
+
+/** Private, loopback, link-local, multicast or otherwise not a public address. */
+export function isPrivateAddress(address: string): boolean {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return blocked.check(mapped[1]!, 'ipv4');
+  const family = isIP(address);
+  if (family === 4) return blocked.check(address, 'ipv4');
+  if (family === 6) return blocked.check(address, 'ipv6');
+  return true;
+}
+
+/** `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`. */
+export function signPayload(secret: string, timestamp: number, body: string): string {
+  const mac = createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex');
+  return `t=${timestamp},v1=${mac}`;
+}
+
+/** The wire form of a delivery (`GET /v1/jobs/{id}/deliveries`). */
+export function toWireDelivery(row: DeliveryRow) {
+  return {
+    id: row.id,
+    job_id: row.job_id,
+    event: row.event,
+    url: row.url,
+    status: row.status,
+    attempts: Number(row.attempts),
+    last_status_code: row.last_status_code === null ? null : Number(row.last_status_code),
+    last_error: row.last_error,
+    next_attempt_at:
+      row.status === 'pending' && row.next_attempt_at !== null
+        ? toWireTime(Number(row.next_attempt_at))
+        : null,
+    created_at: toWireTime(Number(row.created_at)),
+    delivered_at: row.delivered_at === null ? null : toWireTime(Number(row.delivered_at)),
+  };
+}
+
+export class WebhookService {
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private wakeAgain = false;
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly onChange = (row: JobRow) => {
+    if ((row.status === 'finished' || row.status === 'failed') && row.webhook_url) {
+      this.track(this.enqueue(row).catch((err) => this.onError(err)));
+    }
+  };
+
+  private track(work: Promise<void>): void {
+    this.inFlight.add(work);
+    work.finally(() => this.inFlight.delete(work));
+  }
+
+  constructor(
+    private readonly repo: WebhookRepository,
+    private readonly events: JobEvents,
+    private readonly options: WebhookOptions,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  /**
+   * Check a webhook URL a user gives (create's `webhook_url`, the default):
+   * http(s), a host that resolves, and not to a private address unless allowed.
+   */
+  async checkUrl(value: unknown, field: string): Promise<string> {
+    if (typeof value !== 'string' || value.length > 2000) {
+      throw new ApiError(
+        'bad_request',
+        `The ${field} must be an http or https URL of at most 2000 characters.`,
+      );
+    }
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      throw new ApiError(
+        'bad_request',
+        `The ${field} "${value}" is not a URL; use one like https://example.com/hook.`,
+      );
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new ApiError(
+        'bad_request',
+        `The ${field} must use http or https, not ${url.protocol.slice(0, -1)}.`,
+      );
+    }
+    if (url.username || url.password) {
+      throw new ApiError('bad_request', `The ${field} must not carry a user name or password.`);
+    }
+    if (!this.options.allowPrivate) {
+      const host = url.hostname.replace(/^\[|\]$/g, '');
+      let addresses: string[];
+      if (isIP(host)) {
+        addresses = [host];
+      } else {
+        try {
+          addresses = (await dnsLookupAsync(host, { all: true })).map((a) => a.address);
+        } catch {
+          throw new ApiError('bad_request', `The ${field} host "${host}" does not resolve; check the name.`);
+        }
+      }
+      const bad = addresses.find(isPrivateAddress);
+      if (bad !== undefined) {
+        throw new ApiError(
+          'bad_request',
+          `The ${field} host "${host}" is a private, loopback or link-local address (${bad}); this server delivers webhooks only to public addresses unless its operator sets BSUBIO_WEBHOOK_ALLOW_PRIVATE=1.`,
+        );
+      }
+    }
+    return url.toString();
+  }
+
+  /** The user's signing secret, made on first use. */
+  async secret(userId: string): Promise<string> {
+    const settings = await this.repo.userSettings(userId);
+    if (settings?.webhook_secret) return settings.webhook_secret;
+    return this.repo.ensureSecret(userId, `whsec_${randomBytes(24).toString('base64url')}`);
+  }
+
+  async settings(userId: string): Promise<{ url: string | null; secret: string }> {
+    const secret = await this.secret(userId);
+    const settings = await this.repo.userSettings(userId);
+    return { url: settings?.webhook_url ?? null, secret };
+  }
+
+  async setDefaultUrl(userId: string, value: unknown): Promise<{ url: string | null; secret: string }> {
+    const url = value === null ? null : await this.checkUrl(value, 'url');
+    await this.repo.setUserUrl(userId, url);
+    return this.settings(userId);
+  }
+
+  /** The URL a new job reports to: create's `webhook_url`, else the user's default, else none. */
+  async urlForCreate(userId: string, body: unknown): Promise<string | null> {
+    const given =
+      typeof body === 'object' && body !== null ? (body as Record<string, unknown>).webhook_url : undefined;
+    if (given !== undefined && given !== null) return this.checkUrl(given, 'webhook_url');
+    return (await this.repo.userSettings(userId))?.webhook_url ?? null;
+  }
+
+  async deliveries(jobId: string): Promise<DeliveryRow[]> {
+    return this.repo.forJob(jobId);
+  }
+
+  start(): void {
+    this.events.on('change', this.onChange);
+    this.timer = setInterval(() => this.wake(), TICK_MS);
+    this.timer.unref();
+    // Jobs that ended while no delivery was recorded (a stop in between).
+    this.repo
+      .undelivered(Date.now() - this.options.retryWindowMs)
+      .then(async (rows) => {
+        for (const row of rows) await this.enqueue(row);
+      })
+      .catch((err) => this.onError(err));
+  }
+
+  /** Stop sending; deliveries under way finish (each is bounded by the timeout). */
+  async stop(): Promise<void> {
+    this.events.off('change', this.onChange);
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await Promise.all([...this.inFlight]);
+  }
+
+  async enqueue(row: JobRow): Promise<void> {
+    if (!row.webhook_url) return;
+    const now = Date.now();
+    await this.repo.insert({
+      id: uuidv7(now),
+      job_id: row.id,
+      user_id: row.user_id,
+      url: row.webhook_url,
+      event: `job.${row.status}`,
+      payload: JSON.stringify(toWireJob(row)),
+      status: 'pending',
+      next_attempt_at: now,
+      last_status_code: null,
+      last_error: null,
+      created_at: now,
+      updated_at: now,
+      delivered_at: null,
+    });
+    this.wake();
+  }
+
+  private wake(): void {
+    if (!this.timer) return;
+    if (this.running) {
+      this.wakeAgain = true;
+      return;
+    }
+    this.running = true;
+    this.tick()
+      .catch((err) => this.onError(err))
+      .finally(() => {
+        this.running = false;
+        if (this.wakeAgain) {
+          this.wakeAgain = false;
+          this.wake();
+        }
+      });
+  }
+
+  private async tick(): Promise<void> {
+    const now = Date.now();
+    for (const row of await this.repo.due(now, 20)) {
+      // Held for the length of one attempt; if this process dies, the row is due again after it.
+      if (!(await this.repo.take(row, now + this.options.timeoutMs + 5000, now))) continue;
+      this.track(this.attempt(row).catch((err) => this.onError(err)));
+    }
+  }
+
+  private async attempt(row: DeliveryRow): Promise<void> {
+    const secret = await this.secret(row.user_id);
+    const timestamp = Math.floor(Date.now() / 1000);
+    const result = await this.post(row, {
+      'content-type': 'application/json',
+      'user-agent': this.options.userAgent,
+      'bsubio-event': row.event,
+      'bsubio-delivery': row.id,
+      [SIGNATURE_HEADER]: signPayload(secret, timestamp, row.payload),
+    });
+    const now = Date.now();
+    const attempts = Number(row.attempts) + 1;
+    if (result.status !== undefined && result.status >= 200 && result.status < 300) {
+      await this.repo.record(
+        row.id,
+        {
+          status: 'delivered',
+          attempts,
+          next_attempt_at: null,
+          last_status_code: result.status,
+          last_error: null,
+          delivered_at: now,
+        },
+        now,
+      );
+      return;
+    }
+    const delay = Math.min(this.options.retryBaseMs * 2 ** (attempts - 1), MAX_BACKOFF_MS);
+    const giveUp = now + delay > Number(row.created_at) + this.options.retryWindowMs;
+    await this.repo.record(
+      row.id,
+      {
+        status: giveUp ? 'failed' : 'pending',
+        attempts,
+        next_attempt_at: giveUp ? null : now + delay,
+        last_status_code: result.status ?? null,
+        last_error: result.error ?? `The receiver answered ${result.status}.`,
+        delivered_at: null,
+      },
+      now,
+    );
+  }
+
+  private post(
+    row: DeliveryRow,
+    headers: Record<string, string>,
+  ): Promise<{ status?: number; error?: string }> {
+    return new Promise((resolve) => {
+      let url: URL;
+      try {
+        url = new URL(row.url);
+      } catch {
+        resolve({ error: 'The URL is not valid.' });
+        return;
+      }
+      const host = url.hostname.replace(/^\[|\]$/g, '');
+      if (!this.options.allowPrivate && isIP(host) && isPrivateAddress(host)) {
+        resolve({ error: `${host} is a private address; delivery refused.` });
+        return;
+      }
+      const body = Buffer.from(row.payload);
+      const client = url.protocol === 'https:' ? https : http;
+      const request = client.request(
+        url,
+        {
+          method: 'POST',
+          headers: { ...headers, 'content-length': String(body.length) },
+          timeout: this.options.timeoutMs,
+          lookup: this.options.allowPrivate ? undefined : guardedLookup,
+        },
+        (response) => {
+          // Only the status matters; the body is read and dropped.
+          response.resume();
+          response.on('end', () => resolve({ status: response.statusCode }));
+          response.on('error', () => resolve({ status: response.statusCode }));
+        },
+      );
+      request.on('timeout', () => {
+        request.destroy(new Error(`no answer within ${this.options.timeoutMs} ms`));
+      });
+      request.on('error', (err) => resolve({ error: `The request failed: ${err.message}.` }));
+      request.end(body);
+    });
+  }
+}
+
+/** DNS lookup for deliveries that refuses private addresses, so a name cannot be re-pointed after the check. */
+function guardedLookup(
+  hostname: string,
+  options: LookupOptions,
+  callback: (err: Error | null, address: string | LookupAddress[], family?: number) => void,
+): void {
+  const family = options.family === 'IPv4' ? 4 : options.family === 'IPv6' ? 6 : (options.family ?? 0);
+  dnsLookup(hostname, { family, all: true }, (err, addresses) => {
+    if (err) return callback(err, []);
+    const bad = addresses.find((a) => isPrivateAddress(a.address));
+    if (bad) return callback(new Error(`${hostname} resolves to the private address ${bad.address}`), []);
+    if (options.all) return callback(null, addresses);
+    const first = addresses[0]!;
+    return callback(null, first.address, first.family);
+  });
+}
