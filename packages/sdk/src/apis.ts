@@ -102,6 +102,14 @@ export class JobsApi {
   ): Promise<UploadResponse> {
     if (typeof jobId !== 'string' || jobId === '') throw new TypeError('jobId must be a non-empty string.');
     const platform = this.configuration.platform;
+    let sent = 0;
+    const tracked: UploadOptions = {
+      ...options,
+      onProgress: (bytes, total) => {
+        sent = bytes;
+        options?.onProgress?.(bytes, total);
+      },
+    };
     return this.transport
       .json<UploadResponse>(
         {
@@ -109,16 +117,28 @@ export class JobsApi {
           path: `/v1/upload/${encodeURIComponent(jobId)}`,
           query: { token },
           auth: false,
-          body: (progress) => multipartBody(file, options ?? {}, platform, progress),
+          body: (progress) => multipartBody(file, tracked, platform, progress),
         },
         options,
         (value) => hasMessage(value) && typeof (value as { data_size?: unknown }).data_size === 'number',
       )
-      .then((result) => {
-        // Browsers cannot report bytes as they go; at least report the end.
-        if (!platform.streamingUploads) options?.onProgress?.(result.data_size, result.data_size);
-        return result;
-      });
+      .then(
+        (result) => {
+          // Browsers cannot report bytes as they go; at least report the end.
+          if (!platform.streamingUploads) options?.onProgress?.(result.data_size, result.data_size);
+          return result;
+        },
+        (error: unknown) => {
+          if (!(error instanceof BsubError) || error.kind !== 'network' || sent === 0) throw error;
+          // A server that refuses an upload mid-stream (e.g. over its size limit)
+          // and closes at once can break the connection before its answer is read.
+          throw new BsubError(
+            'network',
+            `${error.message} The connection broke after ${sent} bytes of the upload; the server may have refused it (for example as larger than its upload limit).`,
+            { method: error.method, url: error.url, cause: error.cause },
+          );
+        },
+      );
   }
 
   /** `POST /v1/jobs/{jobId}/submit`: `loaded` → `pending`. */

@@ -118,6 +118,11 @@ export class BaseBsubClient {
     input: UploadInput,
     options: ProcessFileOptions & { outputTo: OutputDestination },
   ): Promise<SavedProcessResult>;
+  processFile(
+    type: string,
+    input: UploadInput,
+    options?: ProcessFileOptions,
+  ): Promise<ProcessResult | SavedProcessResult>;
   async processFile(
     type: string,
     input: UploadInput,

@@ -11,6 +11,7 @@ import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../../../test/support/server.js';
 import { type FaultProxy, type Route, startFaultProxy } from './helpers/fault-proxy.js';
+import { STARTUP_MS } from './helpers/startup.js';
 
 const DIST = join(import.meta.dirname, '..', 'dist');
 const CHROMIUM = '/usr/bin/chromium';
@@ -70,13 +71,13 @@ let web: FaultProxy;
 let browser: Browser;
 
 beforeAll(async () => {
-  server = await startServer();
+  server = await startServer({ startTimeoutMs: STARTUP_MS });
   web = await startFaultProxy(server.url, [site]);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
   });
-});
+}, STARTUP_MS + 30_000);
 afterAll(async () => {
   await browser?.close();
   await web?.close();
@@ -103,7 +104,11 @@ describe.skipIf(!existsSync(CHROMIUM))('in Chromium', () => {
     expect(await page.textContent('#error')).toBe('');
     expect(JSON.parse((await page.textContent('#output')) ?? '')).toEqual({ b: [1, 2], a: null });
     expect(await page.getAttribute('#output', 'data-job')).toMatch(/ finished data\.json$/);
-    expect(await page.locator('#stages li').allTextContents()).toEqual(['uploading', 'waiting', 'downloading']);
+    expect(await page.locator('#stages li').allTextContents()).toEqual([
+      'uploading',
+      'waiting',
+      'downloading',
+    ]);
     expect(problems).toEqual([]);
     // Only the browser entry and its modules were loaded: no Node module reached the page.
     expect(web.seen.filter((r) => r.includes('platform-node'))).toEqual([]);

@@ -5,6 +5,7 @@
 import { Configuration, JobsApi, OutputApi, SystemApi } from 'bsubio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../../../test/support/server.js';
+import { STARTUP_MS } from './helpers/startup.js';
 
 let server: TestServer;
 let jobs: JobsApi;
@@ -12,12 +13,12 @@ let output: OutputApi;
 let system: SystemApi;
 
 beforeAll(async () => {
-  server = await startServer();
+  server = await startServer({ startTimeoutMs: STARTUP_MS });
   const configuration = new Configuration({ host: server.url, accessToken: server.apiKey });
   jobs = new JobsApi(configuration);
   output = new OutputApi(configuration);
   system = new SystemApi(configuration);
-});
+}, STARTUP_MS + 30_000);
 afterAll(() => server?.cleanup());
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);

@@ -14,13 +14,17 @@ const run = promisify(execFile);
 const PACKAGE_DIR = join(import.meta.dirname, '..');
 const pkg = JSON.parse(readFileSync(join(PACKAGE_DIR, 'package.json'), 'utf8'));
 
-async function packedFiles(): Promise<string[]> {
-  const { stdout } = await run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
-    cwd: PACKAGE_DIR,
-  });
-  const [report] = JSON.parse(stdout) as [{ name: string; files: { path: string }[] }];
-  expect(report.name).toBe('bsubio');
-  return report.files.map((f) => f.path).sort();
+let packed: Promise<string[]> | undefined;
+/** The tarball's file list, from one `npm pack --dry-run` per run. */
+function packedFiles(): Promise<string[]> {
+  packed ??= run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: PACKAGE_DIR }).then(
+    ({ stdout }) => {
+      const [report] = JSON.parse(stdout) as [{ name: string; files: { path: string }[] }];
+      expect(report.name).toBe('bsubio');
+      return report.files.map((f) => f.path).sort();
+    },
+  );
+  return packed;
 }
 
 describe('the published package', () => {
@@ -47,10 +51,13 @@ describe('the published package', () => {
     const dist = join(PACKAGE_DIR, 'dist');
     for (const file of readdirSync(dist).filter((f) => f.endsWith('.js'))) {
       const source = readFileSync(join(dist, file), 'utf8');
-      const specifiers = [...source.matchAll(/\bfrom\s+'([^']+)'|\bimport\(\s*'([^']+)'/g)].map((m) => m[1] ?? m[2]);
+      const specifiers = [...source.matchAll(/\bfrom\s+'([^']+)'|\bimport\(\s*'([^']+)'/g)].map(
+        (m) => m[1] ?? m[2],
+      );
       for (const specifier of specifiers) {
         // Relative modules of the SDK itself, and Node built-ins only in the Node platform module.
-        const allowed = specifier!.startsWith('./') || (file === 'platform-node.js' && specifier!.startsWith('node:'));
+        const allowed =
+          specifier!.startsWith('./') || (file === 'platform-node.js' && specifier!.startsWith('node:'));
         expect(allowed, `${file} imports ${specifier}`).toBe(true);
       }
     }
