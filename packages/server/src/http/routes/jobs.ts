@@ -1,6 +1,7 @@
 /** The job endpoints of API.md. */
 import { basename, extname } from 'node:path';
 import { isJobState, type JobState, MESSAGES } from '@bsubio/protocol';
+import { outputFormat } from '@bsubio/worker';
 import type { FastifyInstance } from 'fastify';
 import { toWireJob } from '../../services/job-service.js';
 import type { JobRow } from '../../store/job-repository.js';
@@ -99,8 +100,11 @@ export function registerJobRoutes(app: FastifyInstance, { jobs, catalog, webhook
   app.get<{ Params: IdParams }>('/v1/jobs/:jobId/output', async (request, reply) => {
     const { job, stream, size } = await jobs.output(request.userId, request.params.jobId);
     const definition = catalog.resolve(job.type)?.definition;
-    const mime = definition?.mime_out[0] ?? 'application/octet-stream';
-    const fileName = outputFileName(job, definition?.ext ?? '.bin');
+    // A type may pick its output format from a parameter (image/convert's format).
+    const { mime, ext } = definition
+      ? outputFormat(definition, JSON.parse(job.params) as Record<string, string | number>)
+      : { mime: 'application/octet-stream', ext: '.bin' };
+    const fileName = outputFileName(job, ext);
     return reply
       .header('content-type', mime)
       .header('content-length', size)
