@@ -44,8 +44,8 @@ export interface ListJobsParams {
   status?: JobState;
   /** 1..100, default 20 (server side). */
   limit?: number;
-  /** Extension (proposed): only jobs created before this job id, for paging. */
-  before?: string;
+  /** Extension: the `next_cursor` of the previous page, to list past the first 100. */
+  cursor?: string;
 }
 
 export class JobsApi {
@@ -80,7 +80,7 @@ export class JobsApi {
       {
         method: 'GET',
         path: '/v1/jobs',
-        query: { status: params.status, limit: params.limit, before: params.before },
+        query: { status: params.status, limit: params.limit, cursor: params.cursor },
       },
       options,
       (value) =>

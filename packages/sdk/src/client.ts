@@ -239,10 +239,10 @@ export class BaseBsubClient {
   }
 
   /**
-   * Every job of this key, newest first, fetched a page at a time. Paging
-   * beyond one page needs the `before` extension; against a server without
-   * it the iterator throws kind `unsupported` after the first page rather
-   * than silently stopping short.
+   * Every job of this key, newest first, fetched a page at a time through
+   * the server's `cursor` / `next_cursor` extension. Against a server without
+   * it (which lists at most 100) the iterator throws kind `unsupported` after
+   * the first page rather than silently stopping short.
    */
   async *listAllJobs(
     params: { status?: JobState; pageSize?: number } = {},
@@ -250,23 +250,25 @@ export class BaseBsubClient {
   ): AsyncGenerator<Job, void, undefined> {
     const pageSize = params.pageSize ?? 100;
     const seen = new Set<string>();
-    let before: string | undefined;
+    let cursor: string | undefined;
     for (;;) {
-      const { data } = await this.jobs.listJobs({ status: params.status, limit: pageSize, before }, options);
-      const fresh = data.jobs.filter((job) => !seen.has(job.id));
-      if (before !== undefined && fresh.length < data.jobs.length) {
-        throw new BsubError(
-          'unsupported',
-          `This server lists only the newest ${pageSize} of ${data.total} jobs: it does not page (the "before" extension). Filter by status, or raise pageSize (max 100).`,
-        );
-      }
-      for (const job of fresh) {
+      const { data } = await this.jobs.listJobs({ status: params.status, limit: pageSize, cursor }, options);
+      for (const job of data.jobs) {
+        // A job that moved between pages while we listed is not yielded twice.
+        if (seen.has(job.id)) continue;
         seen.add(job.id);
         yield job;
       }
-      const last = data.jobs.at(-1);
-      if (!last || data.jobs.length < pageSize || seen.size >= data.total) return;
-      before = last.id;
+      const next = data.next_cursor;
+      if (typeof next === 'string' && next !== '') {
+        cursor = next;
+        continue;
+      }
+      if (next === null || data.jobs.length < pageSize || seen.size >= data.total) return;
+      throw new BsubError(
+        'unsupported',
+        `This server listed ${seen.size} of ${data.total} jobs and cannot page (no next_cursor). Filter by status to see the rest.`,
+      );
     }
   }
 

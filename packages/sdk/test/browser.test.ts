@@ -113,5 +113,5 @@ describe.skipIf(!existsSync(CHROMIUM))('in Chromium', () => {
     // Only the browser entry and its modules were loaded: no Node module reached the page.
     expect(web.seen.filter((r) => r.includes('platform-node'))).toEqual([]);
     await page.close();
-  });
+  }, 180_000);
 });

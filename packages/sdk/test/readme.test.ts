@@ -122,5 +122,5 @@ describe('README examples', () => {
       });
       expect(stdout.length, `example ${i}:\n${examples[i]}`).toBeGreaterThan(0);
     }
-  }, 180_000);
+  }, 600_000);
 });

@@ -28,6 +28,8 @@ export interface FaultProxy {
   fail(fault: Fault, options?: Omit<FaultRule, 'fault'>): void;
   /** Rewrite each forwarded request's URL (e.g. drop a query parameter). */
   rewrite(fn: ((url: URL) => void) | undefined): void;
+  /** Rewrite the upstream's JSON answers (e.g. drop an extension field, as an older server would). */
+  rewriteJson(fn: ((body: Record<string, unknown>) => void) | undefined): void;
   close(): Promise<void>;
 }
 
@@ -38,6 +40,7 @@ export async function startFaultProxy(upstream: string, routes: Route[] = []): P
   const seen: string[] = [];
   const hanging = new Set<http.ServerResponse>();
   let rewriter: ((url: URL) => void) | undefined;
+  let jsonRewriter: ((body: Record<string, unknown>) => void) | undefined;
   const target = new URL(upstream);
 
   const server = http.createServer((req, res) => {
@@ -63,8 +66,21 @@ export async function startFaultProxy(upstream: string, routes: Route[] = []): P
       url,
       { method: req.method, headers: { ...req.headers, host: target.host } },
       (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
+        const rewrite = jsonRewriter;
+        if (!rewrite || !String(answer.headers['content-type']).includes('json')) {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+          return;
+        }
+        const chunks: Buffer[] = [];
+        answer.on('data', (c: Buffer) => chunks.push(c));
+        answer.on('end', () => {
+          const body = JSON.parse(Buffer.concat(chunks).toString());
+          rewrite(body);
+          const text = JSON.stringify(body);
+          const headers = { ...answer.headers, 'content-length': String(Buffer.byteLength(text)) };
+          res.writeHead(answer.statusCode ?? 502, headers).end(text);
+        });
       },
     );
     forward.on('error', () => res.destroy());
@@ -85,6 +101,9 @@ export async function startFaultProxy(upstream: string, routes: Route[] = []): P
     },
     rewrite(fn) {
       rewriter = fn;
+    },
+    rewriteJson(fn) {
+      jsonRewriter = fn;
     },
     async close() {
       for (const res of hanging) res.destroy();
