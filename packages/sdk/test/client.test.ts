@@ -200,14 +200,27 @@ describe('createAndSubmit, waitForJob, downloadOutput', () => {
     const { data: job } = await client.jobs.createJob({ type: 'passthru' });
     await client.jobs.uploadJobData(job.id, job.upload_token!, Buffer.from('x'));
     const statuses: string[] = [];
-    const waiting = viaProxy.waitForJob(job.id, { onStatus: (j) => statuses.push(j.status) });
+    let sawFirst!: () => void;
+    const firstSeen = new Promise<void>((resolve) => {
+      sawFirst = resolve;
+    });
+    const waiting = viaProxy.waitForJob(job.id, {
+      onStatus: (j) => {
+        statuses.push(j.status);
+        sawFirst();
+      },
+    });
+    await firstSeen;
     await new Promise((r) => setTimeout(r, 1500));
     await client.jobs.submitJob(job.id);
     expect((await waiting).status).toBe('finished');
     expect(statuses[0]).toBe('loaded');
     expect(statuses.at(-1)).toBe('finished');
-    // Polls, but backs off: a handful of requests in ~2 s, not a busy loop.
-    expect(proxy.seen.length).toBeGreaterThan(3);
+    // Asked to wait once, learnt the server answered at once, then polled
+    // without ?wait=, backing off: a handful of requests, not a busy loop.
+    expect(proxy.seen[0]).toMatch(/\?wait=/);
+    expect(proxy.seen.slice(1).filter((r) => r.includes('wait='))).toEqual([]);
+    expect(proxy.seen.length).toBeGreaterThan(2);
     expect(proxy.seen.length).toBeLessThan(20);
   });
 
