@@ -8,9 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, SETTINGS } from './config.js';
-import { openStore, startServer } from './server.js';
-import { UserError, UserService } from './services/user-service.js';
-import { UserRepository } from './store/user-repository.js';
+import type { UserService } from './services/user-service.js';
 
 const settingsHelp = SETTINGS.map(
   ([flag, variable, text, fallback]) =>
@@ -105,7 +103,9 @@ export async function main(argv: string[]): Promise<number> {
         return usage(`unknown command "${command}"`);
     }
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof UserError) {
+    // A UserError (duplicate email, unknown key…) is the caller's mistake too;
+    // matched by name because user-service is loaded lazily.
+    if (err instanceof ConfigError || (err instanceof Error && err.name === 'UserError')) {
       process.stderr.write(`bsubio-server: ${err.message}\n`);
       return 1;
     }
@@ -131,6 +131,9 @@ async function withUsers(
   action: (users: UserService) => Promise<void>,
 ): Promise<number> {
   const config = loadConfig(flags as Record<string, string>);
+  const { openStore } = await import('./store/database.js');
+  const { UserService, UserError } = await import('./services/user-service.js');
+  const { UserRepository } = await import('./store/user-repository.js');
   const db = await openStore(config.dataDir);
   try {
     await action(new UserService(new UserRepository(db)));
@@ -142,6 +145,10 @@ async function withUsers(
 
 async function serve(flags: Record<string, unknown>): Promise<number> {
   const config = loadConfig(flags as Record<string, string>);
+  // Loaded here, not at the top (like the store in withUsers): the HTTP stack
+  // and the workers take seconds to load on a slow machine, and `--help` or
+  // `user add` need none of it.
+  const { startServer } = await import('./server.js');
   const server = await startServer(config, (line) => process.stderr.write(`${line}\n`));
   process.stdout.write(`Listening: ${server.url}\n`);
   await new Promise<void>((resolve) => {

@@ -19,7 +19,7 @@ import { JobService } from './services/job-service.js';
 import { Metrics } from './services/metrics.js';
 import { UserService } from './services/user-service.js';
 import { WebhookService } from './services/webhooks.js';
-import { type Db, openSqlite } from './store/database.js';
+import { openStore } from './store/database.js';
 import { JobRepository } from './store/job-repository.js';
 import { UserRepository } from './store/user-repository.js';
 import { WebhookRepository } from './store/webhook-repository.js';
@@ -32,10 +32,6 @@ export function serverVersion(): { version: string; build: string } {
   // The build is when this code was compiled: the time of this file.
   const build = statSync(fileURLToPath(import.meta.url)).mtime.toISOString();
   return { version, build };
-}
-
-export async function openStore(dataDir: string): Promise<Db> {
-  return openSqlite(join(dataDir, 'bsubio.db'));
 }
 
 export interface RunningServer {

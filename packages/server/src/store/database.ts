@@ -1,6 +1,6 @@
 /** Opens the embedded SQLite store (WAL) and brings its schema up to date. */
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { migrateToLatest } from './migrations.js';
@@ -42,4 +42,9 @@ function withStatementCache(sqlite: SQLite.Database, cap = 500) {
       return statement;
     },
   };
+}
+
+/** The service's store: `bsubio.db` in the data directory. */
+export async function openStore(dataDir: string): Promise<Db> {
+  return openSqlite(join(dataDir, 'bsubio.db'));
 }
