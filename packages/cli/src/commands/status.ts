@@ -1,0 +1,60 @@
+import type { Job } from 'bsubio';
+import { type Command, expectArgs, JSON_FLAG } from '../command.js';
+import type { Context } from '../context.js';
+import { formatBytes, json, localTime, paintStatus, relativeTime } from '../format.js';
+import { aboutJob } from '../job-errors.js';
+
+export const status: Command = {
+  name: 'status',
+  summary: 'Show detailed job status',
+  usage: 'status [flags] <jobid>',
+  description: `
+Show one job: its type, state, sizes, times, and why it failed if it did.
+With --json, print the job object exactly as the API returns it.`,
+  flags: [JSON_FLAG],
+  examples: [
+    'bsubio status 019a3256-26b4-7f1f-b1aa-0b45ab7b371d',
+    'bsubio status --json <jobid> | jq .status',
+  ],
+  async run(ctx, { flags, args }) {
+    expectArgs(this, args, 1);
+    const id = args[0]!;
+    const { data: job } = await ctx.client().jobs.getJob(id, { signal: ctx.signal }).catch(aboutJob(id));
+    ctx.print(flags.json ? json(job) : describeJob(ctx, job));
+  },
+};
+
+/** The `status` text: one "Label: value" line per known field. */
+export function describeJob(ctx: Context, job: Job): string {
+  const p = ctx.out;
+  const rows: [string, string | null | undefined][] = [
+    ['ID', job.id],
+    ['Type', job.type],
+    ['Status', paintStatus(job.status, p)],
+    ['Name', job.name],
+    [
+      'Input',
+      job.input_name ? `${job.input_name}${job.input_type ? ` (${job.input_type})` : ''}` : undefined,
+    ],
+    ['Data Size', `${job.data_size} bytes${job.data_size >= 1024 ? ` (${formatBytes(job.data_size)})` : ''}`],
+    ['Output Size', typeof job.output_size === 'number' ? `${job.output_size} bytes` : undefined],
+    ['Created At', when(job.created_at)],
+    ['Claimed At', job.claimed_at ? when(job.claimed_at) : undefined],
+    ['Started At', job.started_at ? when(job.started_at) : undefined],
+    ['Finished At', job.finished_at ? when(job.finished_at) : undefined],
+    ['Claimed By', job.claimed_by],
+    ['Attempts', typeof job.attempts === 'number' && job.attempts > 0 ? String(job.attempts) : undefined],
+    [
+      'Error',
+      job.error_code || job.error_message
+        ? p.red(`${job.error_code ?? ''} ${job.error_message ?? ''}`.trim())
+        : undefined,
+    ],
+  ];
+  return rows
+    .filter((row): row is [string, string] => typeof row[1] === 'string' && row[1] !== '')
+    .map(([label, value]) => `${`${label}:`.padEnd(13)}${value}\n`)
+    .join('');
+}
+
+const when = (iso: string) => `${localTime(iso)} (${relativeTime(iso)})`;

@@ -1,0 +1,96 @@
+/** Small text helpers: colour, aligned tables, sizes and relative times. */
+import type { JobState } from '@bsubio/protocol';
+
+export interface Paint {
+  red(text: string): string;
+  green(text: string): string;
+  yellow(text: string): string;
+  dim(text: string): string;
+  bold(text: string): string;
+}
+
+const sgr = (open: number, close: number) => (text: string) => `\x1b[${open}m${text}\x1b[${close}m`;
+const identity = (text: string) => text;
+
+/** Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org). */
+export function paint(enabled: boolean): Paint {
+  if (!enabled) return { red: identity, green: identity, yellow: identity, dim: identity, bold: identity };
+  return { red: sgr(31, 39), green: sgr(32, 39), yellow: sgr(33, 39), dim: sgr(2, 22), bold: sgr(1, 22) };
+}
+
+export function paintStatus(status: JobState, p: Paint): string {
+  if (status === 'finished') return p.green(status);
+  if (status === 'failed') return p.red(status);
+  if (status === 'created' || status === 'loaded') return p.dim(status);
+  return p.yellow(status);
+}
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching the escapes paint() writes
+const ANSI = /\x1b\[[0-9;]*m/g;
+export const visibleLength = (text: string) => text.replace(ANSI, '').length;
+
+/** Rows of cells, each column padded to its widest cell; the last column is not padded. */
+export function table(rows: string[][]): string {
+  const widths: number[] = [];
+  for (const row of rows) {
+    row.forEach((cell, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, visibleLength(cell));
+    });
+  }
+  return rows
+    .map((row) =>
+      row
+        .map((cell, i) => (i === row.length - 1 ? cell : cell + ' '.repeat(widths[i]! - visibleLength(cell))))
+        .join('  ')
+        .trimEnd(),
+    )
+    .map((line) => `${line}\n`)
+    .join('');
+}
+
+/** 1536 → "1.5 KiB", as the original CLI's formatBytes but with binary unit names. */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/** "just now", "42s ago", "5m ago", "3h ago", "2d ago"; a date past a month. */
+export function relativeTime(iso: string | null | undefined, now = Date.now()): string {
+  if (!iso) return '-';
+  const at = Date.parse(iso);
+  if (Number.isNaN(at)) return iso;
+  const seconds = Math.round((now - at) / 1000);
+  if (seconds < 0) return 'in the future';
+  if (seconds < 5) return 'just now';
+  if (seconds < 60) return `${seconds}s ago`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m ago`;
+  if (seconds < 86_400) return `${Math.floor(seconds / 3600)}h ago`;
+  if (seconds < 30 * 86_400) return `${Math.floor(seconds / 86_400)}d ago`;
+  return localTime(iso).slice(0, 10);
+}
+
+/** "2026-01-15 10:30:00" in local time, as the original CLI printed times. */
+export function localTime(iso: string | null | undefined): string {
+  if (!iso) return '-';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
+}
+
+/** "0.42s", "3.1s", "2m05s": for durations shown to people. */
+export function formatDuration(ms: number): string {
+  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)}s`;
+  const s = Math.round(ms / 1000);
+  return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+}
+
+/** Pretty JSON with a final newline: what `--json` prints. */
+export const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
