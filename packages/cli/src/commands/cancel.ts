@@ -1,9 +1,9 @@
-import { NON_TERMINAL_STATES } from '@bsubio/protocol';
 import { BsubError } from 'bsubio';
 import { type Command, expectArgs } from '../command.js';
 import type { Context } from '../context.js';
 import { CliError, errorLine } from '../errors.js';
 import { aboutJob } from '../job-errors.js';
+import { NON_TERMINAL_STATES } from '../states.js';
 
 export const cancel: Command = {
   name: 'cancel',

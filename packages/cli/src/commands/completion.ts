@@ -1,8 +1,8 @@
-import { JOB_STATES } from '@bsubio/protocol';
 import { type Command, expectArgs, GLOBAL_FLAGS } from '../command.js';
 import { CliError } from '../errors.js';
 import type { FlagSpec } from '../flags.js';
 import { commands } from '../registry.js';
+import { JOB_STATES } from '../states.js';
 
 /** What a command's arguments are, for completing them. */
 const ARGUMENTS: Record<string, 'type-then-files' | 'jobs' | 'commands' | 'shells' | 'bench' | 'none'> = {

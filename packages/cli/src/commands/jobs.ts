@@ -1,8 +1,8 @@
-import { isJobState, JOB_STATES } from '@bsubio/protocol';
 import type { Job } from 'bsubio';
 import { type Command, expectArgs, JSON_FLAG } from '../command.js';
 import { CliError } from '../errors.js';
 import { json, paintStatus, relativeTime, table } from '../format.js';
+import { isJobState, JOB_STATES } from '../states.js';
 
 export const jobs: Command = {
   name: 'jobs',

@@ -1,0 +1,51 @@
+/**
+ * A real terminal for the tests that need one (the config prompt, the live
+ * progress table): a detached tmux session running a command, whose screen
+ * the test reads and into which it types.
+ */
+import { execFileSync } from 'node:child_process';
+
+/** A tmux server of the tests' own, apart from any the user runs. */
+const tmux = (...args: string[]) =>
+  execFileSync('tmux', ['-L', 'bsubio-cli-test', ...args], { encoding: 'utf8' });
+
+export class Terminal {
+  private constructor(readonly name: string) {}
+
+  /** Start `command` (a shell line; set its environment in it with `env`) in a new 200×50 session. */
+  static start(name: string, command: string): Terminal {
+    tmux('new-session', '-d', '-s', name, '-x', '200', '-y', '50', command);
+    // Keep the pane after the command exits, so its last screen can be read.
+    tmux('set-option', '-t', name, 'remain-on-exit', 'on');
+    return new Terminal(name);
+  }
+
+  screen(): string {
+    return tmux('capture-pane', '-p', '-t', this.name);
+  }
+
+  type(text: string): void {
+    tmux('send-keys', '-t', this.name, '-l', text);
+  }
+
+  enter(): void {
+    tmux('send-keys', '-t', this.name, 'Enter');
+  }
+
+  /** Wait until the screen matches, or fail with what it shows. */
+  async waitFor(pattern: RegExp, timeoutMs = 60_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const screen = this.screen();
+      if (pattern.test(screen)) return screen;
+      if (Date.now() > deadline) throw new Error(`terminal never showed ${pattern}; it shows:\n${screen}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+
+  kill(): void {
+    try {
+      tmux('kill-session', '-t', this.name);
+    } catch {}
+  }
+}
