@@ -79,7 +79,6 @@ export async function startServer(
     (err) => onBackgroundError(err, 'webhook delivery failed'),
   );
 
-  await ensureLocalUser(users, config, notice);
   // Recovery: finish deletes a crash interrupted; jobs held by this data
   // directory's previous in-process workers go back to the queue now.
   await jobs.finishInterruptedDeletes();
@@ -156,6 +155,8 @@ export async function startServer(
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  // After listen, so that the key file names the real port (`--port 0` picks one).
+  await ensureLocalUser(users, config, port, notice);
 
   return {
     app,
@@ -184,11 +185,14 @@ export async function startServer(
 async function ensureLocalUser(
   users: UserService,
   config: ServerConfig,
+  port: number,
   notice: (line: string) => void,
 ): Promise<void> {
   if ((await users.countUsers()) > 0) return;
   const { apiKey } = await users.createUser(LOCAL_USER_EMAIL);
-  const baseUrl = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.port}`;
+  // A wildcard address is where the server listens, not where a client connects.
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  const baseUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   const body = `${JSON.stringify({ api_key: apiKey, base_url: baseUrl }, null, 2)}\n`;
   let target = config.clientConfigPath;
   if (existsSync(target)) target = join(config.dataDir, 'local-api-key.json');

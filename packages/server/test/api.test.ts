@@ -4,6 +4,10 @@
  * of passthru and json_format.
  */
 import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   JOB_STATES,
   MessageResponseSchema,
@@ -56,6 +60,32 @@ describe('public endpoints', () => {
 
   it('answers unknown endpoints with a JSON 404', async () => {
     await expectError(api.request('/v1/nothing-here'), 404, /No such endpoint/);
+  });
+
+  it('lets a page from another origin call with its key (CORS), without cookies', async () => {
+    const origin = 'http://app.example';
+    const preflight = await fetch(`${server.url}/v1/jobs/some-id/submit`, {
+      method: 'OPTIONS',
+      headers: {
+        origin,
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization, content-type',
+      },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
+    expect(preflight.headers.get('access-control-allow-methods')).toContain('POST');
+    expect(preflight.headers.get('access-control-allow-headers')).toContain('authorization');
+    expect(preflight.headers.get('access-control-allow-credentials')).toBeNull();
+    // Errors are readable cross-origin too, with their Retry-After and the like.
+    const denied = await fetch(`${server.url}/v1/jobs`, { headers: { origin } });
+    expect(denied.status).toBe(401);
+    expect(denied.headers.get('access-control-allow-origin')).toBe('*');
+    expect(denied.headers.get('access-control-expose-headers')).toContain('retry-after');
+    const listed = await api.request('/v1/jobs', { headers: { origin } });
+    expect(listed.headers.get('access-control-allow-origin')).toBe('*');
+    // Same-origin and non-browser calls carry no CORS headers.
+    expect((await api.request('/v1/jobs')).headers.get('access-control-allow-origin')).toBeNull();
   });
 });
 
@@ -298,6 +328,58 @@ describe('upload', () => {
     });
     expect(res.status).toBe(413);
     expect((await api.get(job.id)).status).toBe('created');
+  });
+
+  it('keeps nothing of an upload whose client goes away mid-body, and goes on serving', async () => {
+    const job = await api.create('passthru');
+    const target = new URL(`${server.url}/v1/upload/${job.id}?token=${job.upload_token}`);
+    await new Promise<void>((resolve) => {
+      const req = request(target, {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream', 'content-length': String(1024 * 1024) },
+      });
+      req.on('error', () => {}).on('close', () => resolve());
+      req.write(randomBytes(16 * 1024), () => setTimeout(() => req.destroy(), 200));
+    });
+    // The server notices the cut in its own time.
+    for (let i = 0; i < 50 && readdirSync(join(server.dataDir, 'tmp')).length > 0; i++) await sleep(100);
+    expect(readdirSync(join(server.dataDir, 'tmp'))).toEqual([]);
+    const after = await api.get(job.id);
+    expect(after.status).toBe('created');
+    expect((await api.upload(after, 'complete this time')).status).toBe(200);
+  });
+
+  it('lets the client read its 413 even while it is still streaming a body far past the limit', async () => {
+    // 4 MiB in 64 KiB chunks against a 64 KiB limit: the refusal comes while
+    // most of the body is still unsent. Five times, raw and multipart, so a
+    // race between our answer and a reset connection would show.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const job = await api.create('passthru');
+      const multipart = attempt % 2 === 1;
+      const boundary = 'xyz-boundary';
+      const chunks = function* () {
+        if (multipart) {
+          yield Buffer.from(
+            `--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="big.bin"\r\n\r\n`,
+          );
+        }
+        for (let i = 0; i < 64; i++) yield randomBytes(64 * 1024);
+        if (multipart) yield Buffer.from(`\r\n--${boundary}--\r\n`);
+      };
+      const res = await fetch(`${server.url}/v1/upload/${job.id}?token=${job.upload_token}`, {
+        method: 'POST',
+        headers: {
+          'content-type': multipart
+            ? `multipart/form-data; boundary=${boundary}`
+            : 'application/octet-stream',
+        },
+        body: ReadableStream.from(chunks()),
+        duplex: 'half',
+      } as RequestInit);
+      expect(res.status).toBe(413);
+      expect(((await res.json()) as { error: string }).error).toMatch(/upload limit of 65536 bytes/);
+      expect((await api.get(job.id)).status).toBe('created');
+    }
   });
 });
 

@@ -39,6 +39,8 @@ describe('first start', () => {
       const config = JSON.parse(readFileSync(path, 'utf8'));
       expect(Object.keys(config).sort()).toEqual(['api_key', 'base_url']);
       expect(config.api_key).toMatch(/^bsub_[0-9a-f]{12}_/);
+      // The test server listens on --port 0: the file names the port it got.
+      expect(config.base_url).toBe(server.url);
       expect(statSync(path).mode & 0o777).toBe(0o600);
       expect(server.stderr()).toContain(`its API key is saved in ${path}`);
       expect(server.stderr()).not.toContain(config.api_key);

@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type TestServer, startServer } from '../../../test/support/server.js';
+import { startServer, type TestServer } from '../../../test/support/server.js';
 import { Api } from './client.js';
 import { writeSlowTypesFile } from './slow-types.js';
 
@@ -42,10 +42,7 @@ it('recovers every job after kill -9 during processing and during an upload', as
     expect((await api.submit(job.id)).status).toBe(200);
     jobs.push(job);
   }
-  await until(
-    async () => (await api.list('?status=processing')).total === 2,
-    'two jobs processing',
-  );
+  await until(async () => (await api.list('?status=processing')).total === 2, 'two jobs processing');
 
   // An upload that streams slowly: the kill lands half-way through it.
   const upload = await api.create('passthru');
@@ -101,7 +98,9 @@ it('recovers every job after kill -9 during processing and during an upload', as
     expect(done.status).toBe('finished');
     expect(await (await restarted.request(`/v1/jobs/${job.id}/output`)).text()).toBe(`work item ${i}`);
   }
-  expect((await restarted.upload(interrupted.upload_token ? interrupted : upload, 'second try')).status).toBe(200);
+  expect((await restarted.upload(interrupted.upload_token ? interrupted : upload, 'second try')).status).toBe(
+    200,
+  );
   expect((await restarted.submit(upload.id)).status).toBe(200);
   expect((await restarted.waitTerminal(upload.id)).status).toBe('finished');
 });

@@ -4,7 +4,7 @@
  * succeeded must never finish, and nothing may answer 5xx.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type TestServer, startServer } from '../../../test/support/server.js';
+import { startServer, type TestServer } from '../../../test/support/server.js';
 import { Api } from './client.js';
 import { writeSlowTypesFile } from './slow-types.js';
 

@@ -63,15 +63,29 @@ export class FsBlobStore {
         else done(null, chunk);
       },
     });
+    // The source is the caller's, usually the HTTP request: past the limit it
+    // must stay open (only unpiped), so that the caller can still answer on
+    // its connection. So it is piped by hand instead of owned by pipeline(),
+    // which would destroy it; its failures are passed on by hand too.
+    const sourceFailed = (err?: Error) => counter.destroy(err ?? new Error('the upload ended early'));
+    const sourceClosed = () => {
+      if (!source.readableEnded) sourceFailed(source.errored ?? undefined);
+    };
+    source.on('error', sourceFailed).once('close', sourceClosed);
     try {
       const file = createWriteStream(tmpPath, { flags: 'wx' });
-      await pipeline(source, counter, file);
+      source.pipe(counter);
+      await pipeline(counter, file);
       await this.adopt(key, tmpPath);
       return { size };
     } catch (err) {
+      source.unpipe(counter);
       await unlink(tmpPath).catch(() => {});
       throw err;
     }
+    // The listeners stay: an error the source emits later (a client that
+    // aborts while its refused body is drained) must find one, or it would
+    // crash the process; on the finished counter they do nothing.
   }
 
   /** Move a finished local file (on the same file system) into the blob `key`. */

@@ -10,6 +10,7 @@ import type { Metrics } from '../services/metrics.js';
 import type { UserService } from '../services/user-service.js';
 import type { WebhookService } from '../services/webhooks.js';
 import { ApiError } from './api-error.js';
+import { registerCors } from './cors.js';
 import { RateLimiter } from './rate-limit.js';
 import { registerJobRoutes } from './routes/jobs.js';
 import { registerLiveRoutes } from './routes/live.js';
@@ -64,6 +65,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     done(null),
   );
 
+  registerCors(app);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
     const mode = request.routeOptions.config.auth ?? 'key';

@@ -1,4 +1,5 @@
 /** `POST /v1/upload/{jobId}`: the input, streamed to storage (multipart, or a raw body as an extension). */
+import type { IncomingMessage } from 'node:http';
 import { MESSAGES } from '@bsubio/protocol';
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../api-error.js';
@@ -13,9 +14,9 @@ export function registerUploadRoutes(app: FastifyInstance, { jobs, maxUploadByte
       const callerUserId = request.userId || undefined;
       const job = await jobs.authorizeUpload(request.params.jobId, request.query.token, callerUserId);
       const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-      // Whatever goes wrong past this point, the unread rest of the body is not worth reading.
+      // Whatever goes wrong past this point, the client may still be sending.
       const closing = (err: unknown) => {
-        reply.header('connection', 'close');
+        discardRestOfBody(request.raw);
         throw err;
       };
 
@@ -50,6 +51,26 @@ export function registerUploadRoutes(app: FastifyInstance, { jobs, maxUploadByte
       return reply.send({ success: true, message: MESSAGES.uploaded, data_size: Number(loaded.data_size) });
     },
   );
+}
+
+/** How long a refused upload's client may go on sending before it is cut off. */
+const DRAIN_MS = 5_000;
+
+/**
+ * After a refusal (too large, over quota) the client is usually mid-body.
+ * Closing the connection at once makes its next write fail with a reset,
+ * often before it has read our answer, so the user sees "connection reset"
+ * instead of "too large". So read and throw away the rest for a while (the
+ * connection stays usable), and cut off only a client still sending after that.
+ */
+function discardRestOfBody(req: IncomingMessage): void {
+  if (req.complete) return;
+  req.unpipe();
+  const cutOff = setTimeout(() => req.socket.destroy(), DRAIN_MS);
+  cutOff.unref();
+  const stop = () => clearTimeout(cutOff);
+  req.once('end', stop).once('close', stop);
+  req.resume();
 }
 
 /** A raw upload may name its file with `Content-Disposition: attachment; filename="..."`. */
