@@ -30,7 +30,8 @@ export interface WebhookOptions {
 
 export const SIGNATURE_HEADER = 'bsubio-signature';
 const MAX_BACKOFF_MS = 60 * 60 * 1000;
-const TICK_MS = 250;
+/** Longest sleep between looks at the queue while nothing of ours is due. */
+const IDLE_RECHECK_MS = 5_000;
 
 const blocked = new BlockList();
 for (const [net, prefix] of [
@@ -96,6 +97,7 @@ export function toWireDelivery(row: DeliveryRow) {
 }
 
 export class WebhookService {
+  private started = false;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private wakeAgain = false;
@@ -203,8 +205,8 @@ export class WebhookService {
 
   start(): void {
     this.events.on('change', this.onChange);
-    this.timer = setInterval(() => this.wake(), TICK_MS);
-    this.timer.unref();
+    this.started = true;
+    this.wake();
     // Jobs that ended while no delivery was recorded (a stop in between).
     this.repo
       .undelivered(Date.now() - this.options.retryWindowMs)
@@ -217,7 +219,8 @@ export class WebhookService {
   /** Stop sending; deliveries under way finish (each is bounded by the timeout). */
   async stop(): Promise<void> {
     this.events.off('change', this.onChange);
-    clearInterval(this.timer);
+    this.started = false;
+    clearTimeout(this.timer);
     this.timer = undefined;
     await Promise.all([...this.inFlight]);
   }
@@ -244,7 +247,7 @@ export class WebhookService {
   }
 
   private wake(): void {
-    if (!this.timer) return;
+    if (!this.started) return;
     if (this.running) {
       this.wakeAgain = true;
       return;
@@ -261,13 +264,35 @@ export class WebhookService {
       });
   }
 
+  /**
+   * Sleep until the earliest pending delivery is due, instead of polling: an
+   * idle server does no work. Deliveries queued by this process wake it at
+   * once; the recheck bound catches those queued by other processes sharing
+   * the store and attempts whose hold lapsed.
+   */
+  private async scheduleNextWake(): Promise<void> {
+    const next = await this.repo.nextDueAt();
+    if (!this.started) return;
+    const delay =
+      next === undefined ? IDLE_RECHECK_MS : Math.min(Math.max(next - Date.now(), 0), IDLE_RECHECK_MS);
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.wake(), delay);
+    this.timer.unref();
+  }
+
   private async tick(): Promise<void> {
     const now = Date.now();
     for (const row of await this.repo.due(now, 20)) {
       // Held for the length of one attempt; if this process dies, the row is due again after it.
       if (!(await this.repo.take(row, now + this.options.timeoutMs + 5000, now))) continue;
-      this.track(this.attempt(row).catch((err) => this.onError(err)));
+      // After the attempt its retry time is known: wake to schedule for it.
+      this.track(
+        this.attempt(row)
+          .catch((err) => this.onError(err))
+          .finally(() => this.wake()),
+      );
     }
+    await this.scheduleNextWake();
   }
 
   private async attempt(row: DeliveryRow): Promise<void> {

@@ -53,6 +53,16 @@ export class WebhookRepository {
       .execute();
   }
 
+  /** When the earliest pending delivery is due, or undefined when none is pending. */
+  async nextDueAt(): Promise<number | undefined> {
+    const row = await this.db
+      .selectFrom('webhook_deliveries')
+      .select((eb) => eb.fn.min('next_attempt_at').as('at'))
+      .where('status', '=', 'pending')
+      .executeTakeFirst();
+    return row?.at == null ? undefined : Number(row.at);
+  }
+
   /** Take a due delivery for one attempt: push its time past the attempt, guarded by the time seen. */
   async take(row: DeliveryRow, until: number, now: number): Promise<boolean> {
     const result = await this.db
