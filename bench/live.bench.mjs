@@ -4,51 +4,12 @@
 // 2-second polling. Each figure is p50 / p99 over sequential jobs; "notify"
 // is the part after the server recorded the job finished (finished_at →
 // client knows), i.e. what the waiting mechanism itself costs.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { percentile, startBenchServer } from './support.mjs';
 
-const root = resolve(import.meta.dirname, '..');
 const JOBS = Number(process.env.BENCH_LIVE_JOBS ?? 100);
 const POLL_JOBS = Number(process.env.BENCH_POLL_JOBS ?? 10);
 
-async function startServer() {
-  const dataDir = mkdtempSync(join(tmpdir(), 'bsubio-bench-data-'));
-  const home = mkdtempSync(join(tmpdir(), 'bsubio-bench-home-'));
-  const child = spawn(process.execPath, [join(root, 'packages/server/bin/bsubio-server.js'), '--port', '0'], {
-    env: {
-      ...process.env,
-      HOME: home,
-      BSUBIO_DATA_DIR: dataDir,
-      BSUBIO_LOG_LEVEL: 'warn',
-      BSUBIO_WORKERS: '2',
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const url = await new Promise((resolveUrl, reject) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = /Listening: (http:\/\/\S+)/.exec(out);
-      if (m) resolveUrl(m[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  });
-  const { api_key } = JSON.parse(readFileSync(join(home, '.config', 'bsubio', 'config.json'), 'utf8'));
-  return {
-    url,
-    key: api_key,
-    async stop() {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-      rmSync(dataDir, { recursive: true, force: true });
-      rmSync(home, { recursive: true, force: true });
-    },
-  };
-}
-
-const server = await startServer();
+const server = await startBenchServer({ BSUBIO_WORKERS: '2' });
 const auth = { authorization: `Bearer ${server.key}` };
 
 async function loadedJob() {
@@ -130,17 +91,13 @@ async function viaPolling(id) {
   }
 }
 
-const pct = (values, p) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-};
 const fmt = (ms) => `${ms.toFixed(1)} ms`;
 
 function report(name, samples) {
   const totals = samples.map((s) => s.total);
   const notifies = samples.map((s) => s.notify);
   console.log(
-    `${name.padEnd(22)} n=${String(samples.length).padEnd(4)} submit→known p50 ${fmt(pct(totals, 50)).padStart(10)}  p99 ${fmt(pct(totals, 99)).padStart(10)}   notify p50 ${fmt(pct(notifies, 50)).padStart(9)}  p99 ${fmt(pct(notifies, 99)).padStart(9)}`,
+    `${name.padEnd(22)} n=${String(samples.length).padEnd(4)} submit→known p50 ${fmt(percentile(totals, 50)).padStart(10)}  p99 ${fmt(percentile(totals, 99)).padStart(10)}   notify p50 ${fmt(percentile(notifies, 50)).padStart(9)}  p99 ${fmt(percentile(notifies, 99)).padStart(9)}`,
   );
 }
 

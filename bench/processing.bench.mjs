@@ -4,53 +4,18 @@
 //     server's worker count). Ratio = bsubio wall time / direct wall time.
 //  2. The fixed cost of one job: sequential `passthru` jobs from create to
 //     finished (create, upload, submit, wait), p50 and p99.
-import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { percentile, ROOT, startBenchServer } from './support.mjs';
 
 const execFileP = promisify(execFile);
-const root = resolve(import.meta.dirname, '..');
-const corpus = resolve(root, '..', 'shared', 'corpus', 'pdf');
+const corpus = resolve(ROOT, '..', 'shared', 'corpus', 'pdf');
 const PARALLEL = availableParallelism();
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const PASSTHRU_JOBS = Number(process.env.BENCH_PASSTHRU_JOBS ?? 200);
-
-async function startServer() {
-  const dataDir = mkdtempSync(join(tmpdir(), 'bsubio-bench-data-'));
-  const home = mkdtempSync(join(tmpdir(), 'bsubio-bench-home-'));
-  const child = spawn(process.execPath, [join(root, 'packages/server/bin/bsubio-server.js'), '--port', '0'], {
-    env: {
-      ...process.env,
-      HOME: home,
-      BSUBIO_DATA_DIR: dataDir,
-      BSUBIO_LOG_LEVEL: 'warn',
-      BSUBIO_WORKERS: String(PARALLEL),
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const url = await new Promise((resolveUrl, reject) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = /Listening: (http:\/\/\S+)/.exec(out);
-      if (m) resolveUrl(m[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  });
-  const { api_key } = JSON.parse(readFileSync(join(home, '.config', 'bsubio', 'config.json'), 'utf8'));
-  return {
-    url,
-    key: api_key,
-    async stop() {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-      rmSync(dataDir, { recursive: true, force: true });
-      rmSync(home, { recursive: true, force: true });
-    },
-  };
-}
 
 async function job(server, type, bytes) {
   const auth = { authorization: `Bearer ${server.key}` };
@@ -103,10 +68,9 @@ async function pdftotext(path) {
   }
 }
 
-const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-const server = await startServer();
+const server = await startBenchServer({ BSUBIO_WORKERS: String(PARALLEL) });
 let failed = false;
 try {
   // 1. pdf/extract versus pdftotext.
@@ -156,7 +120,7 @@ try {
   }
   times.sort((a, b) => a - b);
   console.log(
-    `passthru: ${PASSTHRU_JOBS} sequential jobs, create to finished: p50 ${pct(times, 50).toFixed(1)} ms, p99 ${pct(times, 99).toFixed(1)} ms`,
+    `passthru: ${PASSTHRU_JOBS} sequential jobs, create to finished: p50 ${percentile(times, 50).toFixed(1)} ms, p99 ${percentile(times, 99).toFixed(1)} ms`,
   );
 } finally {
   await server.stop();

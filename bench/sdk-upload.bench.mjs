@@ -7,47 +7,18 @@
 // client; its RSS is sampled every 20 ms and the peak growth over the
 // baseline (taken after a small warm-up upload) is reported. Streaming means
 // the growth stays a few MiB however large the file is.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Configuration, JobsApi } from 'bsubio';
+import { startBenchServer } from './support.mjs';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
 const SIZE = Number(process.env.BENCH_UPLOAD_BYTES ?? GiB);
-const SERVER_BIN = join(import.meta.dirname, '..', 'packages', 'server', 'bin', 'bsubio-server.js');
 
 const work = mkdtempSync(join(tmpdir(), 'bsubio-sdk-bench-'));
 const mib = (bytes) => `${(bytes / MiB).toFixed(1)} MiB`;
-
-async function startServer() {
-  const child = spawn(process.execPath, [SERVER_BIN, '--port', '0'], {
-    env: {
-      ...process.env,
-      HOME: join(work, 'home'),
-      BSUBIO_DATA_DIR: join(work, 'data'),
-      BSUBIO_LOG_LEVEL: 'warn',
-      BSUBIO_WORKERS: '0',
-      BSUBIO_MAX_UPLOAD_BYTES: String(SIZE * 2),
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const url = await new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const match = /Listening: (http:\/\/\S+)/.exec(out);
-      if (match) resolve(match[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  });
-  const { readFileSync } = await import('node:fs');
-  const { api_key } = JSON.parse(
-    readFileSync(join(work, 'home', '.config', 'bsubio', 'config.json'), 'utf8'),
-  );
-  return { url, apiKey: api_key, stop: () => child.kill('SIGTERM') };
-}
 
 /** Run `fn` while sampling RSS; returns its result and the peak RSS seen. */
 async function sampled(fn) {
@@ -71,9 +42,9 @@ async function* generated(total) {
   }
 }
 
-const server = await startServer();
+const server = await startBenchServer({ BSUBIO_WORKERS: '0', BSUBIO_MAX_UPLOAD_BYTES: String(SIZE * 2) });
 try {
-  const jobs = new JobsApi(new Configuration({ host: server.url, accessToken: server.apiKey }));
+  const jobs = new JobsApi(new Configuration({ host: server.url, accessToken: server.key }));
   const upload = async (input) => {
     const { data: job } = await jobs.createJob({ type: 'passthru' });
     return jobs.uploadJobData(job.id, job.upload_token, input);
@@ -119,6 +90,6 @@ try {
   );
   if (worst > budget) process.exitCode = 1;
 } finally {
-  server.stop();
+  await server.stop();
   rmSync(work, { recursive: true, force: true });
 }

@@ -2,43 +2,20 @@
 // clients send it) and comes back down: the growth of the server's RSS over
 // its idle baseline must stay under 64 MiB. Also reports throughput next to
 // `cat` writing the same amount to the same disk.
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { startBenchServer } from './support.mjs';
 
 // BENCH_BYTES picks another size for a quick look; the target is for 1 GiB.
 const GiB = Number(process.env.BENCH_BYTES ?? 1024 ** 3);
 const LIMIT_MIB = 64;
-const serverBin = join(import.meta.dirname, '..', 'packages', 'server', 'bin', 'bsubio-server.js');
-
-const dataDir = mkdtempSync(join(tmpdir(), 'bsubio-bench-data-'));
-const home = mkdtempSync(join(tmpdir(), 'bsubio-bench-home-'));
-const server = spawn(process.execPath, [serverBin, '--port', '0'], {
-  env: {
-    ...process.env,
-    HOME: home,
-    BSUBIO_DATA_DIR: dataDir,
-    BSUBIO_LOG_LEVEL: 'warn',
-    BSUBIO_WORKERS: '1',
-    BSUBIO_MAX_UPLOAD_BYTES: String(2 * GiB),
-  },
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
-const url = await new Promise((resolve, reject) => {
-  let out = '';
-  server.stdout.on('data', (d) => {
-    out += d;
-    const m = /Listening: (\S+)/.exec(out);
-    if (m) resolve(m[1]);
-  });
-  server.once('exit', (code) => reject(new Error(`server exited ${code}`)));
-});
-const key = JSON.parse(readFileSync(join(home, '.config', 'bsubio', 'config.json'), 'utf8')).api_key;
+const server = await startBenchServer({ BSUBIO_WORKERS: '1', BSUBIO_MAX_UPLOAD_BYTES: String(2 * GiB) });
+const { url, key, dataDir } = server;
 const auth = { authorization: `Bearer ${key}` };
 
 const rssMiB = () => {
-  const status = readFileSync(`/proc/${server.pid}/status`, 'utf8');
+  const status = readFileSync(`/proc/${server.child.pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+)/.exec(status)[1]) / 1024;
 };
 let peak = 0;
@@ -137,10 +114,7 @@ t = performance.now();
 spawnSync('sh', ['-c', `head -c ${GiB} /dev/zero | cat > "${catFile}" && sync "${catFile}"`]);
 const catSeconds = (performance.now() - t) / 1000;
 
-server.kill('SIGTERM');
-await new Promise((r) => server.once('exit', r));
-rmSync(dataDir, { recursive: true, force: true });
-rmSync(home, { recursive: true, force: true });
+await server.stop();
 
 const growth = peak - baseline;
 const sizeMiB = GiB / 1024 ** 2;
@@ -149,7 +123,9 @@ console.log(`server RSS baseline ${baseline.toFixed(1)} MiB`);
 console.log(
   `1 GiB multipart upload: ${uploadSeconds.toFixed(1)} s (${mibps(uploadSeconds)} MiB/s), peak RSS growth ${(uploadPeak - baseline).toFixed(1)} MiB`,
 );
-console.log(`${sizeMiB} MiB download:         ${downloadSeconds.toFixed(1)} s (${mibps(downloadSeconds)} MiB/s)`);
+console.log(
+  `${sizeMiB} MiB download:         ${downloadSeconds.toFixed(1)} s (${mibps(downloadSeconds)} MiB/s)`,
+);
 console.log(`cat to the same disk:   ${catSeconds.toFixed(1)} s (${mibps(catSeconds)} MiB/s)`);
 console.log(
   `peak RSS growth over upload, processing and download: ${growth.toFixed(1)} MiB (limit ${LIMIT_MIB} MiB)`,

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../../../test/support/server.js';
 import { Api } from './client.js';
-import { writeSlowTypesFile } from './slow-types.js';
+import { writeSlowTypesFile } from './test-types.js';
 
 let server: TestServer;
 const env = { BSUBIO_TYPES_FILE: writeSlowTypesFile(2), BSUBIO_WORKERS: '2' };

@@ -6,8 +6,8 @@ import type { Job } from '@bsubio/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../../../test/support/server.js';
 import { Api, expectError } from './client.js';
-import { writeLiveTypesFile } from './live-types.js';
 import { openEvents } from './sse.js';
+import { writeLiveTypesFile } from './test-types.js';
 
 let server: TestServer;
 let api: Api;

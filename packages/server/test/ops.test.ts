@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../../../test/support/server.js';
 import { Api, expectError } from './client.js';
-import { writeLiveTypesFile } from './live-types.js';
 import { openEvents } from './sse.js';
+import { writeLiveTypesFile } from './test-types.js';
 
 const START = { startTimeoutMs: 120_000 };
 
@@ -192,17 +192,26 @@ describe('operations endpoints', () => {
 });
 
 describe('graceful shutdown on SIGTERM', () => {
-  it('lets a running job finish within the grace period, ending open streams', async () => {
-    let server = await startServer({
+  /** A server whose one job (test/long, `jobSeconds` long) is processing now. */
+  async function serverWithRunningJob(jobSeconds: number, graceSeconds: number) {
+    const server = await startServer({
       ...START,
-      env: { BSUBIO_TYPES_FILE: writeLiveTypesFile(0.1, 3), BSUBIO_SHUTDOWN_GRACE_SECONDS: '60' },
+      env: {
+        BSUBIO_TYPES_FILE: writeLiveTypesFile(0.1, jobSeconds),
+        BSUBIO_SHUTDOWN_GRACE_SECONDS: String(graceSeconds),
+      },
     });
+    const api = new Api(server.url, server.apiKey);
+    const job = await api.create('test/long');
+    expect((await api.upload(job, 'long input')).status).toBe(200);
+    expect((await api.submit(job.id)).status).toBe(200);
+    await until(async () => (await api.get(job.id)).status === 'processing', 'processing');
+    return { server, job };
+  }
+
+  it('lets a running job finish within the grace period, ending open streams', async () => {
+    let { server, job } = await serverWithRunningJob(3, 60);
     try {
-      const api = new Api(server.url, server.apiKey);
-      const job = await api.create('test/long');
-      expect((await api.upload(job, 'long input')).status).toBe(200);
-      expect((await api.submit(job.id)).status).toBe(200);
-      await until(async () => (await api.get(job.id)).status === 'processing', 'processing');
       const stream = await openEvents(`${server.url}/v1/jobs/${job.id}/events`, {
         authorization: `Bearer ${server.apiKey}`,
       });
@@ -218,16 +227,8 @@ describe('graceful shutdown on SIGTERM', () => {
   }, 240_000);
 
   it('hands a job that outlasts the grace period back to pending', async () => {
-    let server = await startServer({
-      ...START,
-      env: { BSUBIO_TYPES_FILE: writeLiveTypesFile(0.1, 30), BSUBIO_SHUTDOWN_GRACE_SECONDS: '1' },
-    });
+    let { server, job } = await serverWithRunningJob(30, 1);
     try {
-      const api = new Api(server.url, server.apiKey);
-      const job = await api.create('test/long');
-      expect((await api.upload(job, 'long input')).status).toBe(200);
-      expect((await api.submit(job.id)).status).toBe(200);
-      await until(async () => (await api.get(job.id)).status === 'processing', 'processing');
       const started = Date.now();
       expect(await server.stop()).toBe(0);
       expect(Date.now() - started).toBeLessThan(25_000);

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../../../test/support/server.js';
 import { Api } from './client.js';
-import { writeSlowTypesFile } from './slow-types.js';
+import { writeSlowTypesFile } from './test-types.js';
 
 let server: TestServer;
 let api: Api;

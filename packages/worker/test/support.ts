@@ -129,21 +129,13 @@ export async function makePdf(dir: string, pages: string[][], name = 'doc.pdf'):
     ps.push('showpage');
   }
   writeFileSync(join(dir, `${name}.ps`), `${ps.join('\n')}\n`);
-  await sh(
-    'gs',
-    [
-      '-q',
-      '-dNOPAUSE',
-      '-dBATCH',
-      '-dSAFER',
-      '-sDEVICE=pdfwrite',
-      '-sPAPERSIZE=letter',
-      `-sOutputFile=${name}`,
-      `${name}.ps`,
-    ],
-    dir,
-  );
+  await ghostscript(dir, ['-sDEVICE=pdfwrite', '-sPAPERSIZE=letter', `-sOutputFile=${name}`, `${name}.ps`]);
   return readFileSync(join(dir, name));
+}
+
+/** Ghostscript in batch mode, quiet and safe, run in `dir`. */
+function ghostscript(dir: string, args: string[]): Promise<unknown> {
+  return sh('gs', ['-q', '-dNOPAUSE', '-dBATCH', '-dSAFER', ...args], dir);
 }
 
 /**
@@ -153,20 +145,7 @@ export async function makePdf(dir: string, pages: string[][], name = 'doc.pdf'):
  */
 export async function makeScannedPdf(dir: string, pages: string[][]): Promise<Buffer> {
   await makePdf(dir, pages, 'text-for-scan.pdf');
-  await sh(
-    'gs',
-    [
-      '-q',
-      '-dNOPAUSE',
-      '-dBATCH',
-      '-dSAFER',
-      '-sDEVICE=pdfimage8',
-      '-r200',
-      '-sOutputFile=scan.pdf',
-      'text-for-scan.pdf',
-    ],
-    dir,
-  );
+  await ghostscript(dir, ['-sDEVICE=pdfimage8', '-r200', '-sOutputFile=scan.pdf', 'text-for-scan.pdf']);
   return readFileSync(join(dir, 'scan.pdf'));
 }
 

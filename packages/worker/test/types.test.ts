@@ -281,30 +281,20 @@ describe('document types', () => {
 });
 
 describe('media types', () => {
-  it('media/probe describes the streams of a clip as JSON', async () => {
-    await sh(
+  /** A 2 s, 320x240 test picture with a 440 Hz tone (MPEG-4 + Vorbis), in the container `name` implies. */
+  const makeClip = (name: string) =>
+    sh(
       'ffmpeg',
       [
-        '-v',
-        'error',
-        '-f',
-        'lavfi',
-        '-i',
-        'testsrc=size=320x240:rate=25:duration=2',
-        '-f',
-        'lavfi',
-        '-i',
-        'sine=frequency=440:duration=2',
-        '-c:v',
-        'mpeg4',
-        '-c:a',
-        'libvorbis',
-        '-shortest',
-        '-y',
-        'clip.mkv',
+        ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=25:duration=2'],
+        ...['-f', 'lavfi', '-i', 'sine=frequency=440:duration=2'],
+        ...['-c:v', 'mpeg4', '-c:a', 'libvorbis', '-shortest', '-y', name],
       ],
       files.dir,
     );
+
+  it('media/probe describes the streams of a clip as JSON', async () => {
+    await makeClip('clip.mkv');
     const job = await runJob(server, 'ffprobe', files.read('clip.mkv'));
     expect(job.status, job.error_message ?? '').toBe('finished');
     const info = JSON.parse(job.output.toString());
@@ -315,29 +305,7 @@ describe('media types', () => {
   });
 
   it('video/mp4 re-encodes to H.264 and AAC', async () => {
-    await sh(
-      'ffmpeg',
-      [
-        '-v',
-        'error',
-        '-f',
-        'lavfi',
-        '-i',
-        'testsrc=size=320x240:rate=25:duration=2',
-        '-f',
-        'lavfi',
-        '-i',
-        'sine=frequency=440:duration=2',
-        '-c:v',
-        'mpeg4',
-        '-c:a',
-        'libvorbis',
-        '-shortest',
-        '-y',
-        'clip2.avi',
-      ],
-      files.dir,
-    );
+    await makeClip('clip2.avi');
     const job = await runJob(server, 'ffmpeg_mp4', files.read('clip2.avi'), { waitSeconds: 180 });
     expect(job.status, `${job.error_message} ${job.logs}`).toBe('finished');
     const info = await probe(files.dir, job.output, 'out.mp4');

@@ -81,17 +81,21 @@ export function followJob(
     handlers.end();
   };
 
-  const onChange = (row: JobRow) => {
-    if (row.id !== id || done) return;
+  /** Takes in a fresh row of the job; true when the job has ended (and the follow with it). */
+  const observe = (row: JobRow): boolean => {
     if (Number(row.attempts) !== attempt) {
       // A new attempt writes a new log from its start.
       attempt = Number(row.attempts);
       sent = 0;
     }
-    if (jobs.isTerminal(row)) {
-      finish(row).catch(fail);
-      return;
-    }
+    if (!jobs.isTerminal(row)) return false;
+    finish(row).catch(fail);
+    return true;
+  };
+
+  const onChange = (row: JobRow) => {
+    if (row.id !== id || done) return;
+    if (observe(row)) return;
     pumpLive();
     handlers.status(row, sent);
   };
@@ -104,15 +108,7 @@ export function followJob(
   // Read again now that we listen: nothing can slip between the two.
   jobs.get(first.user_id, id).then(
     (row) => {
-      if (done) return;
-      if (Number(row.attempts) !== attempt) {
-        attempt = Number(row.attempts);
-        sent = 0;
-      }
-      if (jobs.isTerminal(row)) {
-        finish(row).catch(fail);
-        return;
-      }
+      if (done || observe(row)) return;
       if (options.sendCurrent || row.updated_at !== first.updated_at) handlers.status(row, sent);
       pumpLive();
     },
