@@ -93,11 +93,14 @@ function hostOf(url: string | undefined): string {
 
 function causeOf(error: BsubError): string {
   let cause: unknown = error.cause;
+  let innermost = 'network error';
   // fetch wraps the socket error: TypeError('fetch failed', { cause: { code: 'ECONNREFUSED' } }).
   for (let depth = 0; depth < 4 && cause; depth++) {
     const code = (cause as { code?: unknown }).code;
     if (typeof code === 'string') return code;
+    const message = (cause as { message?: unknown }).message;
+    if (typeof message === 'string' && message !== '') innermost = message;
     cause = (cause as { cause?: unknown }).cause;
   }
-  return 'network error';
+  return innermost;
 }

@@ -2,7 +2,8 @@
  * Progress of submits, on stderr. On a terminal: a live table, one row per
  * file, with an upload bar and then the job's state, redrawn in place. Not on
  * a terminal: the bsub.io CLI's plain lines ("Submitting job for a.pdf...",
- * "Job submitted: <id>"), printed once per change, so logs stay readable.
+ * "Job submitted: <id>"), printed once per change, so logs stay readable; a
+ * failure is reported by the command's error line, not here.
  */
 import type { Paint } from './format.js';
 import { formatBytes, formatDuration } from './format.js';
@@ -56,9 +57,6 @@ class PlainLines implements Progress {
         break;
       case 'finished':
         say(`Job ${row.id} completed successfully`);
-        break;
-      case 'failed':
-        say(`Job ${row.id} failed: ${row.detail ?? 'no message'}`);
         break;
     }
   }

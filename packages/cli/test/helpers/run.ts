@@ -24,10 +24,17 @@ export interface RunOptions {
   cwd?: string;
 }
 
-export function bsubio(args: string[], options: RunOptions): Promise<Result> {
-  const env: NodeJS.ProcessEnv = { ...process.env, HOME: options.home, NO_COLOR: undefined };
+/** The test's environment with HOME replaced and none of the user's BSUBIO_* settings. */
+export function envFor(home: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: home };
+  delete env.NO_COLOR;
   delete env.BSUBIO_API_KEY;
   delete env.BSUBIO_BASE_URL;
+  return env;
+}
+
+export function bsubio(args: string[], options: RunOptions): Promise<Result> {
+  const env = envFor(options.home);
   for (const [name, value] of Object.entries(options.env ?? {})) {
     if (value === undefined) delete env[name];
     else env[name] = value;
