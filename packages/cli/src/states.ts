@@ -1,29 +1,12 @@
 /**
  * The job states, for validating `--status`, `cancel -a` and completion.
- * They are the protocol's JOB_STATES and NON_TERMINAL_STATES, repeated so
- * that starting the CLI does not load the protocol package at run time (its
- * schemas and OpenAPI document take longer to load than the whole CLI). The
- * compiler checks them against the protocol's JobState type, and a test
- * checks them against the protocol's lists, so they cannot drift.
+ * Imported from the protocol's `states` entry, which loads nothing else: the
+ * package's main entry builds the schemas and the OpenAPI document, which
+ * takes longer to load than the whole CLI.
  */
-import type { JobState } from '@bsubio/protocol';
+import { JOB_STATES, type JobState } from '@bsubio/protocol/states';
 
-export const JOB_STATES = [
-  'created',
-  'loaded',
-  'pending',
-  'claimed',
-  'preparing',
-  'processing',
-  'finished',
-  'failed',
-] as const satisfies readonly JobState[];
-
-export const NON_TERMINAL_STATES = JOB_STATES.filter((s) => s !== 'finished' && s !== 'failed');
-
-// Fails to compile if the protocol gains a state that is missing above.
-const everyState: [Exclude<JobState, (typeof JOB_STATES)[number]>] extends [never] ? true : false = true;
-void everyState;
+export { JOB_STATES, NON_TERMINAL_STATES } from '@bsubio/protocol/states';
 
 export function isJobState(value: string): value is JobState {
   return (JOB_STATES as readonly string[]).includes(value);

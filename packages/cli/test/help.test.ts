@@ -7,13 +7,11 @@
  * output as users see it, as a subprocess. No server is needed.
  */
 import { PassThrough } from 'node:stream';
-import { JOB_STATES, NON_TERMINAL_STATES } from '@bsubio/protocol';
 import { describe, expect, it } from 'vitest';
 import type { Io } from '../src/context.js';
 import { bsubio, errorOf, homeWith } from './helpers/run.js';
 
 const { main } = (await import('../dist/main.js')) as typeof import('../src/main.js');
-const states = (await import('../dist/states.js')) as typeof import('../src/states.js');
 
 const COMMANDS = [
   'config',
@@ -169,10 +167,5 @@ describe('argument parsing', () => {
     expect((await cli(['submti'])).stderr).toBe(
       "Error: unknown command: submti. Did you mean 'submit'? Run 'bsubio help' for usage.\n",
     );
-  });
-
-  it("the CLI's job states are the protocol's", () => {
-    expect(states.JOB_STATES).toEqual(JOB_STATES);
-    expect(states.NON_TERMINAL_STATES).toEqual(NON_TERMINAL_STATES);
   });
 });

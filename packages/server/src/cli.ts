@@ -132,7 +132,7 @@ async function withUsers(
 ): Promise<number> {
   const config = loadConfig(flags as Record<string, string>);
   const { openStore } = await import('./store/database.js');
-  const { UserService, UserError } = await import('./services/user-service.js');
+  const { UserService } = await import('./services/user-service.js');
   const { UserRepository } = await import('./store/user-repository.js');
   const db = await openStore(config.dataDir);
   try {
