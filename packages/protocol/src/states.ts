@@ -19,7 +19,9 @@ export type JobState = (typeof JOB_STATES)[number];
 export const TERMINAL_STATES: readonly JobState[] = ['finished', 'failed'];
 
 /** States a job can still leave: cancel takes a job from any of these to `failed`. */
-export const NON_TERMINAL_STATES: readonly JobState[] = JOB_STATES.filter((s) => !TERMINAL_STATES.includes(s));
+export const NON_TERMINAL_STATES: readonly JobState[] = JOB_STATES.filter(
+  (s) => !TERMINAL_STATES.includes(s),
+);
 
 /** States in which a worker holds the job under a lease. */
 export const LEASED_STATES: readonly JobState[] = ['claimed', 'preparing', 'processing'];
