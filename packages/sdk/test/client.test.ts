@@ -231,7 +231,7 @@ describe('createAndSubmit, waitForJob, downloadOutput', () => {
     expect(error.kind).toBe('timeout');
     expect(error.job.status).toBe('created');
     // Gave up near the deadline, not after a full 60 s server-side wait.
-    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(Date.now() - started).toBeLessThan(30_000);
   });
 
   it('waitForJob stops at once when its signal aborts', async () => {
@@ -240,7 +240,7 @@ describe('createAndSubmit, waitForJob, downloadOutput', () => {
     const error = await client.waitForJob(job.id, { signal: AbortSignal.timeout(300) }).catch((e) => e);
     expect(error.kind).toBe('aborted');
     // Not held for the server-side wait (up to 60 s).
-    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(Date.now() - started).toBeLessThan(30_000);
   });
 });
 

@@ -192,7 +192,8 @@ describe('errors of the connection, and retries', () => {
     const started = Date.now();
     const error = await failure(viaProxy({ timeoutMs: 300, maxRetries: 0 }).system.getVersion());
     expect(error.kind).toBe('timeout');
-    expect(Date.now() - started).toBeLessThan(3000);
+    // Ended by the 300 ms timeout, not by the hang (a loaded machine may take seconds to notice).
+    expect(Date.now() - started).toBeLessThan(30_000);
 
     // Generous enough for a loaded machine's real answer on the retry.
     proxy.fail('hang');
