@@ -195,9 +195,13 @@ describe('errors of the connection, and retries', () => {
     // Ended by the 300 ms timeout, not by the hang (a loaded machine may take seconds to notice).
     expect(Date.now() - started).toBeLessThan(30_000);
 
-    // Generous enough for a loaded machine's real answer on the retry.
+    // A fresh proxy: on a slow machine the 300 ms timeout can fire before the
+    // request reached the proxy, leaving the first 'hang' unused for the retry below.
+    await proxy.close();
+    proxy = await startFaultProxy(server.url);
+    // Generous enough for a loaded machine's real answer on the retry (it has taken over 3 s on CI's VMs).
     proxy.fail('hang');
-    const version = await viaProxy({ timeoutMs: 3000, maxRetries: 1 }).system.getVersion();
+    const version = await viaProxy({ timeoutMs: 15_000, maxRetries: 1 }).system.getVersion();
     expect(version.server).toBe('bsubio');
   });
 
