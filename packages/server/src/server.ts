@@ -158,7 +158,7 @@ export async function startServer(
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  const url = httpUrl(config.host, port);
   // After listen, so that the key file names the real port (`--port 0` picks one).
   await ensureLocalUser(users, config, port, notice);
 
@@ -182,6 +182,11 @@ export async function startServer(
   };
 }
 
+/** `http://host:port`, with an IPv6 address in brackets. */
+function httpUrl(host: string, port: number): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
 /**
  * On an empty data directory, create a local user so the service works at
  * once, and hand its key to the bsub.io clients through their config file.
@@ -196,7 +201,7 @@ async function ensureLocalUser(
   const { apiKey } = await users.createUser(LOCAL_USER_EMAIL);
   // A wildcard address is where the server listens, not where a client connects.
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-  const baseUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const baseUrl = httpUrl(host, port);
   const body = `${JSON.stringify({ api_key: apiKey, base_url: baseUrl }, null, 2)}\n`;
   let target = config.clientConfigPath;
   if (existsSync(target)) target = join(config.dataDir, 'local-api-key.json');
