@@ -26,8 +26,13 @@ export interface TypeDefinition {
   ext: string;
   display: string;
   example: { cmd: string; desc: string };
-  /** argv with placeholders: {input}, {tools}, {node}, {param:NAME}. */
+  /** argv with placeholders: {input}, {tools}, {node}, {param:NAME}. Empty for a builtin. */
   command: string[];
+  /**
+   * Work done without a tool, in the worker itself: `identity` answers the
+   * input unchanged (passthru), so no process, sandbox or copy is needed.
+   */
+  builtin?: Builtin;
   /** Executables that must be on PATH (or absolute paths that must exist) for the type to be available. */
   requires: string[];
   /** The Debian package that provides them, named when unavailable. */
@@ -43,6 +48,9 @@ export interface TypeDefinition {
   limits: TypeLimits;
   params?: ParamSpec[];
 }
+
+export const BUILTINS = ['identity'] as const;
+export type Builtin = (typeof BUILTINS)[number];
 
 export const DEFAULT_LIMITS: TypeLimits = { wall_seconds: 300, memory_mb: 1024, output_mb: 1024 };
 
@@ -98,8 +106,14 @@ export function parseTypeDefinition(raw: unknown, where: string): TypeDefinition
   const obj = raw as Record<string, unknown>;
   const type = requireString(obj, 'type', where);
   const at = `${where} type "${type}"`;
-  const command = requireStrings(obj, 'command', at);
-  if (command.length === 0) throw new CatalogError(`${at}: "command" must not be empty`);
+  const builtin = obj.builtin;
+  if (builtin !== undefined && !BUILTINS.includes(builtin as Builtin))
+    throw new CatalogError(`${at}: "builtin" must be one of ${BUILTINS.join(', ')}`);
+  const command = requireStrings(obj, 'command', at, builtin !== undefined);
+  if (command.length === 0 && builtin === undefined)
+    throw new CatalogError(`${at}: "command" must not be empty`);
+  if (command.length > 0 && builtin !== undefined)
+    throw new CatalogError(`${at}: give either "command" or "builtin", not both`);
   const example = obj.example as Record<string, unknown> | undefined;
   const definition: TypeDefinition = {
     type,
@@ -117,6 +131,7 @@ export function parseTypeDefinition(raw: unknown, where: string): TypeDefinition
     requires: requireStrings(obj, 'requires', at, true),
     limits: parseLimits(obj.limits, at),
   };
+  if (builtin !== undefined) definition.builtin = builtin as Builtin;
   if (typeof obj.package === 'string') definition.package = obj.package;
   const aliases = requireStrings(obj, 'aliases', at, true);
   if (aliases.length > 0) definition.aliases = aliases;

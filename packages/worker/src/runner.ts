@@ -3,7 +3,7 @@
  * scratch directory, fetch the input, run the type's command in the sandbox
  * while renewing the lease, then hand output and logs to the backend.
  */
-import { chmod, chown, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, extname, join } from 'node:path';
 import type { JobErrorCode } from '@bsubio/protocol';
@@ -151,15 +151,9 @@ export class JobRunner {
     signal: AbortSignal,
   ): Promise<JobOutcome | null> {
     const { backend, catalog, workerId } = this.options;
-    const workDir = join(visible, 'work');
     const outputPath = join(scratch, 'stdout');
     const logPath = join(scratch, 'stderr');
     await mkdir(scratch, { recursive: true });
-    await mkdir(workDir, { recursive: true, mode: 0o700 });
-    if (sandboxDropsPrivileges()) {
-      await chmod(visible, 0o711);
-      await chown(workDir, SANDBOX_HOST_ID, SANDBOX_HOST_ID);
-    }
 
     const fail = async (code: JobErrorCode, message: string, log: string): Promise<JobOutcome> => {
       await writeFile(outputPath, '');
@@ -179,7 +173,16 @@ export class JobRunner {
     }
     const params = checkParams(entry.definition, job.params);
     if (!params.ok) return fail('EINPUT', params.error, params.error);
+    if (entry.definition.builtin === 'identity') {
+      return this.identity(job, entry.definition.limits, outputPath, logPath, signal);
+    }
 
+    const workDir = join(visible, 'work');
+    await mkdir(workDir, { recursive: true, mode: 0o700 });
+    if (sandboxDropsPrivileges()) {
+      await chmod(visible, 0o711);
+      await chown(workDir, SANDBOX_HOST_ID, SANDBOX_HOST_ID);
+    }
     const fetched = join(visible, 'input.fetch');
     await backend.fetchInput(job.id, fetched);
     if (signal.aborted) return null;
@@ -232,5 +235,35 @@ export class JobRunner {
     const failure = describeFailure(result, entry.definition.limits);
     if (!failure) return { status: 'finished', errorCode: null, errorMessage: null, outputPath, logPath };
     return { status: 'failed', errorCode: failure.code, errorMessage: failure.message, outputPath, logPath };
+  }
+
+  /**
+   * The input is the output (passthru): fetched straight to where the output
+   * goes, which for a local store is a hard link, with no tool to run and so
+   * nothing to sandbox. The states are walked all the same, so that a job
+   * looks alike to its owner whichever type it has.
+   */
+  private async identity(
+    job: ClaimedJob,
+    limits: TypeLimits,
+    outputPath: string,
+    logPath: string,
+    signal: AbortSignal,
+  ): Promise<JobOutcome | null> {
+    const { backend, workerId } = this.options;
+    await backend.fetchInput(job.id, outputPath);
+    if (signal.aborted) return null;
+    if (!(await backend.advance(job.id, workerId, 'processing'))) return null;
+    const { size } = await stat(outputPath);
+    if (size > limits.output_mb * 1024 * 1024) {
+      // Unlinked, not truncated: the file may share its bytes with the stored input.
+      await rm(outputPath);
+      const message = `The output grew past its limit of ${limits.output_mb} MiB.`;
+      await writeFile(outputPath, '');
+      await writeFile(logPath, `bsubio: ${message}\n`);
+      return { status: 'failed', errorCode: 'EFBIG', errorMessage: message, outputPath, logPath };
+    }
+    await writeFile(logPath, '');
+    return { status: 'finished', errorCode: null, errorMessage: null, outputPath, logPath };
   }
 }

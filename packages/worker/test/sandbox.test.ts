@@ -3,7 +3,7 @@
  * stopped by the sandbox with the right error code while the server stays
  * healthy and keeps running other jobs.
  */
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createJob, runJob, scratch, startServer, type TestServer } from './support.js';
@@ -87,6 +87,8 @@ beforeAll(async () => {
           {},
           { requires: ['no-such-tool-xyz'], package: 'xyz-tools' },
         ),
+        // passthru's way of working (no tool), with a tiny output limit.
+        hostile('identity/small', [], { output_mb: 0.001 }, { builtin: 'identity' }),
         hostile('slow/cat', ['sh', '-c', 'sleep 6; cat "$1"', 'sh', '{input}'], { wall_seconds: 30 }),
       ],
     }),
@@ -192,6 +194,19 @@ describe('the sandbox', () => {
       // EFBIG: stopped at the output limit, not at the time limit (ETIMEDOUT).
       expect(job.error_code, `${type}: ${job.error_message}`).toBe('EFBIG');
     }
+    await healthy();
+  });
+
+  it('holds a builtin type to its output limit too, leaving the stored input whole (EFBIG)', async () => {
+    const input = 'x'.repeat(4096);
+    const job = await runJob(server, 'identity/small', input);
+    expect(job.status).toBe('failed');
+    expect(job.error_code).toBe('EFBIG');
+    expect(job.error_message).toMatch(/0.001 MiB/);
+    // The output was a hard link to the input: failing must unlink it, not empty it.
+    const stored = findFiles(join(server.dataDir, 'blobs', 'jobs', job.id), /input/);
+    expect(stored).toHaveLength(1);
+    expect(readFileSync(stored[0] as string, 'utf8')).toBe(input);
     await healthy();
   });
 
