@@ -7,7 +7,7 @@
  * limits.
  *
  * When the server runs as root, the sandbox also runs as the host's `nobody`
- * (setpriv before bwrap): inside a user namespace uid 65534 would otherwise
+ * (the spawn drops to it before prlimit and bwrap run): inside a user namespace uid 65534 would otherwise
  * map to host root, for which the kernel does not enforce RLIMIT_NPROC, and a
  * file the sandbox could reach would be reached with root's rights.
  */
@@ -69,7 +69,7 @@ const NPROC_LIMIT = 2048;
 
 /** True when sandboxes run as the host's `nobody` (the server is root). */
 export function sandboxDropsPrivileges(): boolean {
-  return process.getuid?.() === 0 && existsSync('/usr/bin/setpriv');
+  return process.getuid?.() === 0;
 }
 
 /** Stderr past this is dropped: logs are for people, not a second output. */
@@ -126,10 +126,25 @@ function systemMounts(): string[] {
 
 let cachedSystemMounts: string[] | undefined;
 
-export function buildBwrapArgs(req: SandboxRequest): string[] {
+/**
+ * The whole command line: prlimit sets the resource limits and execs bwrap,
+ * which builds the sandbox and starts the tool in it. The limits are
+ * inherited by everything bwrap starts; setting them outside the sandbox
+ * rather than inside saves an exec per job.
+ */
+export function buildSandboxCommand(req: SandboxRequest): string[] {
   cachedSystemMounts ??= systemMounts();
   const mib = 1024 * 1024;
-  const args = [
+  const command = [
+    '/usr/bin/prlimit',
+    `--data=${Math.floor(req.limits.memory_mb * mib)}`,
+    // Files the tool writes in /work are bounded like its stdout.
+    `--fsize=${Math.floor(req.limits.output_mb * mib)}`,
+    `--nproc=${NPROC_LIMIT}`,
+    '--nofile=1024',
+    '--core=0',
+    '--',
+    'bwrap',
     '--unshare-all',
     '--die-with-parent',
     '--new-session',
@@ -153,8 +168,8 @@ export function buildBwrapArgs(req: SandboxRequest): string[] {
     req.workDir,
     '/work',
   ];
-  for (const { host, sandbox } of req.readOnly) args.push('--ro-bind', host, sandbox);
-  args.push(
+  for (const { host, sandbox } of req.readOnly) command.push('--ro-bind', host, sandbox);
+  command.push(
     '--chdir',
     '/work',
     '--clearenv',
@@ -176,20 +191,9 @@ export function buildBwrapArgs(req: SandboxRequest): string[] {
     'OMP_THREAD_LIMIT',
     '1',
   );
-  for (const [name, value] of Object.entries(req.env ?? {})) args.push('--setenv', name, value);
-  args.push(
-    '--',
-    '/usr/bin/prlimit',
-    `--data=${Math.floor(req.limits.memory_mb * mib)}`,
-    // Files the tool writes in /work are bounded like its stdout.
-    `--fsize=${Math.floor(req.limits.output_mb * mib)}`,
-    `--nproc=${NPROC_LIMIT}`,
-    '--nofile=1024',
-    '--core=0',
-    '--',
-    ...req.argv,
-  );
-  return args;
+  for (const [name, value] of Object.entries(req.env ?? {})) command.push('--setenv', name, value);
+  command.push('--', ...req.argv);
+  return command;
 }
 
 export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> {
@@ -202,17 +206,13 @@ export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> 
   let stderrTail = '';
   let killedFor: SandboxOutcome | undefined;
 
-  const bwrapArgs = buildBwrapArgs(req);
-  const [command, argv] = sandboxDropsPrivileges()
-    ? [
-        '/usr/bin/setpriv',
-        [`--reuid=${SANDBOX_HOST_ID}`, `--regid=${SANDBOX_HOST_ID}`, '--clear-groups', 'bwrap', ...bwrapArgs],
-      ]
-    : ['bwrap', bwrapArgs];
-  const child = spawn(command, argv, {
+  const [command, ...args] = buildSandboxCommand(req);
+  const child = spawn(command as string, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     // Its own process group, so one kill reaches bwrap and everything under it.
     detached: true,
+    // As root, the host's nobody (the child drops its groups too, before the exec).
+    ...(sandboxDropsPrivileges() ? { uid: SANDBOX_HOST_ID, gid: SANDBOX_HOST_ID } : {}),
   });
 
   const kill = (reason: SandboxOutcome) => {
