@@ -13,6 +13,7 @@ import { help } from './commands/help.js';
 import { jobs } from './commands/jobs.js';
 import { logs } from './commands/logs.js';
 import { quickstart } from './commands/quickstart.js';
+import { register } from './commands/register.js';
 import { rm } from './commands/rm.js';
 import { status } from './commands/status.js';
 import { submit } from './commands/submit.js';
@@ -22,6 +23,7 @@ import { wait } from './commands/wait.js';
 
 export const commands = (): readonly Command[] => [
   config,
+  register,
   submit,
   wait,
   cat,

@@ -15,6 +15,7 @@ const { main } = (await import('../dist/main.js')) as typeof import('../src/main
 
 const COMMANDS = [
   'config',
+  'register',
   'submit',
   'wait',
   'cat',
@@ -73,7 +74,7 @@ function listedFlags(help: string): { names: string[]; takesValue: boolean }[] {
     .map((line) => {
       const synopsis = line.trim().split(/ {2,}/)[0]!;
       return {
-        names: [...synopsis.matchAll(/--?([a-z]+)/g)].map((m) => m[1]!),
+        names: [...synopsis.matchAll(/--?([a-z][a-z-]*)/g)].map((m) => m[1]!),
         takesValue: /</.test(synopsis),
       };
     });

@@ -1,3 +1,4 @@
+export * from './auth.js';
 export * from './errors.js';
 export * from './ids.js';
 export * from './openapi.js';

@@ -2,6 +2,14 @@
  * The OpenAPI 3.1 document, generated from the wire schemas so that the
  * served description can never drift from what the server validates.
  */
+import {
+  DeviceAuthorizedResponseSchema,
+  DeviceCodeRequestSchema,
+  DeviceCodeResponseSchema,
+  DevicePendingResponseSchema,
+  DeviceSlowDownResponseSchema,
+  DeviceTokenRequestSchema,
+} from './auth.js';
 import { NAMED_SCHEMAS } from './schemas.js';
 import { JOB_STATES } from './states.js';
 
@@ -21,6 +29,8 @@ function toComponent(schema: unknown, isRoot: boolean): unknown {
   return out;
 }
 
+/** A schema written in place (the device flow's shapes have no component name). */
+const inline = (schema: unknown) => toComponent(schema, true);
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (name: string, description: string) => ({
   description,
@@ -410,6 +420,49 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
             '200': {
               description: 'OpenAPI 3.1, YAML',
               content: { 'application/yaml': { schema: { type: 'string' } } },
+            },
+          },
+        },
+      },
+      '/v1/auth/device/code': {
+        post: {
+          operationId: 'startDeviceSignIn',
+          summary: 'Extension: start the device sign-in of bsubio register',
+          description:
+            "Returns a secret device_code for polling and a user_code that a signed-in user approves on verification_uri (the dashboard's /device page).",
+          security: [],
+          requestBody: { content: { 'application/json': { schema: inline(DeviceCodeRequestSchema) } } },
+          responses: {
+            '200': {
+              description: 'Codes',
+              content: { 'application/json': { schema: inline(DeviceCodeResponseSchema) } },
+            },
+          },
+        },
+      },
+      '/v1/auth/device/token': {
+        post: {
+          operationId: 'pollDeviceSignIn',
+          summary: 'Extension: poll a device sign-in until it is approved',
+          description:
+            'Poll no faster than `interval` seconds. Once approved, the API key is handed out once.',
+          security: [],
+          requestBody: { content: { 'application/json': { schema: inline(DeviceTokenRequestSchema) } } },
+          responses: {
+            '200': {
+              description: 'Approved: a new API key for this machine',
+              content: { 'application/json': { schema: inline(DeviceAuthorizedResponseSchema) } },
+            },
+            '202': {
+              description: 'Not approved yet',
+              content: { 'application/json': { schema: inline(DevicePendingResponseSchema) } },
+            },
+            '400': error('Unknown device_code or user_code'),
+            '403': error('Denied by the user'),
+            '410': error('Expired or already used'),
+            '429': {
+              description: 'Polled too fast; use the new interval',
+              content: { 'application/json': { schema: inline(DeviceSlowDownResponseSchema) } },
             },
           },
         },

@@ -3,6 +3,7 @@
  *
  *   bsubio-server [serve] [flags]      start the service
  *   bsubio-server user add <email>     create a user; prints only its API key
+ *                                      (--password: also a dashboard password)
  *   bsubio-server key add <email>      another key for a user; prints only the key
  *   bsubio-server key revoke <prefix>  revoke the key with this prefix
  */
@@ -21,6 +22,7 @@ const HELP: Record<string, string> = {
 Usage:
   bsubio-server [serve] [flags]      start the service (SQLite + files + in-process workers)
   bsubio-server user add <email>     create a user and print its API key
+                                     (--password: also set a password for the dashboard)
   bsubio-server key add <email>      add another API key for a user and print it
   bsubio-server key revoke <prefix>  revoke the API key whose prefix starts with <prefix>
   bsubio-server <command> --help     help for one command
@@ -41,9 +43,12 @@ bsub.io CLI and SDKs read) unless that file exists.
 Flags (flag, environment variable):
 ${settingsHelp}
 `,
-  user: `Usage: bsubio-server user add <email> [--data-dir DIR]
+  user: `Usage: bsubio-server user add <email> [--password] [--data-dir DIR]
 
 Creates a user and prints only the new API key on stdout.
+  --password       also set a password for signing in to the dashboard: asked
+                   for (not echoed) on a terminal, else read from the first
+                   line of stdin (at least 8 characters)
   --data-dir DIR   data directory (env BSUBIO_DATA_DIR, default ./data)
 `,
   key: `Usage:
@@ -82,8 +87,11 @@ export async function main(argv: string[]): Promise<number> {
       case 'user':
         if (rest[0] !== 'add' || rest.length !== 2)
           return usage('use "bsubio-server user add <email>"', 'user');
-        return await withUsers(values, async (users) => {
-          const { apiKey } = await users.createUser(rest[1]!);
+        return await withUsers(values, async (users, setPassword) => {
+          // Asked before the user exists, so a bad password leaves nothing half made.
+          const password = values.password ? await readPassword() : undefined;
+          const { user, apiKey } = await users.createUser(rest[1]!);
+          if (password !== undefined) await setPassword(user.email, password);
           process.stdout.write(`${apiKey}\n`);
         });
       case 'key':
@@ -117,7 +125,7 @@ function parse(argv: string[]) {
   return parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { ...flagOptions, help: { type: 'boolean', short: 'h' } },
+    options: { ...flagOptions, help: { type: 'boolean', short: 'h' }, password: { type: 'boolean' } },
   });
 }
 
@@ -128,19 +136,70 @@ function usage(problem: string, command = 'main'): number {
 
 async function withUsers(
   flags: Record<string, unknown>,
-  action: (users: UserService) => Promise<void>,
+  action: (
+    users: UserService,
+    setPassword: (email: string, password: string) => Promise<void>,
+  ) => Promise<void>,
 ): Promise<number> {
-  const config = loadConfig(flags as Record<string, string>);
+  const { password: _password, ...settings } = flags;
+  const config = loadConfig(settings as Record<string, string>);
   const { openStore } = await import('./store/database.js');
   const { UserService } = await import('./services/user-service.js');
   const { UserRepository } = await import('./store/user-repository.js');
+  const { AccountRepository } = await import('./store/account-repository.js');
+  const { AccountService } = await import('./services/account-service.js');
   const db = await openStore(config.dataDir);
   try {
-    await action(new UserService(new UserRepository(db)));
+    const userRepository = new UserRepository(db);
+    const users = new UserService(userRepository);
+    const accounts = new AccountService(new AccountRepository(db), userRepository, users);
+    await action(users, (email, password) => accounts.setPassword(email, password));
     return 0;
   } finally {
     await db.destroy();
   }
+}
+
+/** A password: asked for without echo on a terminal, else the first line of stdin. */
+async function readPassword(): Promise<string> {
+  let password: string;
+  if (process.stdin.isTTY) {
+    password = await new Promise<string>((resolve, reject) => {
+      process.stderr.write('Password for the dashboard: ');
+      let typed = '';
+      process.stdin.setRawMode(true);
+      process.stdin.resume();
+      const onData = (chunk: Buffer) => {
+        for (const char of chunk.toString('utf8')) {
+          if (char === '\r' || char === '\n') {
+            done();
+            return resolve(typed);
+          }
+          if (char === '\u0003') {
+            done();
+            return reject(new Error('cancelled'));
+          }
+          if (char === '\u007f') typed = typed.slice(0, -1);
+          else typed += char;
+        }
+      };
+      const done = () => {
+        process.stdin.off('data', onData);
+        process.stdin.setRawMode(false);
+        process.stdin.pause();
+        process.stderr.write('\n');
+      };
+      process.stdin.on('data', onData);
+    });
+  } else {
+    let text = '';
+    for await (const chunk of process.stdin) text += chunk.toString();
+    password = text.split(/\r?\n/)[0] ?? '';
+  }
+  if (password.length < 8) {
+    throw new ConfigError('the password must have at least 8 characters; nothing was created.');
+  }
+  return password;
 }
 
 async function serve(flags: Record<string, unknown>): Promise<number> {

@@ -13,12 +13,14 @@ import { sql } from 'kysely';
 import { FsBlobStore } from './blobs/blob-store.js';
 import type { ServerConfig } from './config.js';
 import { buildApp } from './http/app.js';
+import { AccountService } from './services/account-service.js';
 import { EmbeddedBackend } from './services/embedded-backend.js';
 import { JobEvents } from './services/job-events.js';
 import { JobService } from './services/job-service.js';
 import { Metrics } from './services/metrics.js';
 import { UserService } from './services/user-service.js';
 import { WebhookService } from './services/webhooks.js';
+import { AccountRepository } from './store/account-repository.js';
 import { openStore } from './store/database.js';
 import { JobRepository } from './store/job-repository.js';
 import { UserRepository } from './store/user-repository.js';
@@ -32,6 +34,12 @@ export function serverVersion(): { version: string; build: string } {
   // The build is when this code was compiled: the time of this file.
   const build = statSync(fileURLToPath(import.meta.url)).mtime.toISOString();
   return { version, build };
+}
+
+/** packages/web next to this package (a workspace checkout), if it is there. */
+function defaultWebDir(): string | undefined {
+  const dir = fileURLToPath(new URL('../../web/', import.meta.url));
+  return existsSync(join(dir, 'package.json')) ? dir : undefined;
 }
 
 export interface RunningServer {
@@ -53,7 +61,9 @@ export async function startServer(
   await blobs.init();
 
   const events = new JobEvents();
-  const users = new UserService(new UserRepository(db));
+  const userRepository = new UserRepository(db);
+  const users = new UserService(userRepository);
+  const accounts = new AccountService(new AccountRepository(db), userRepository, users);
   const jobRepository = new JobRepository(db);
   const jobs = new JobService(jobRepository, blobs, catalog, events, {
     maxUploadBytes: config.maxUploadBytes,
@@ -88,6 +98,8 @@ export async function startServer(
   const app = buildApp({
     jobs,
     users,
+    accounts,
+    webDir: defaultWebDir(),
     catalog,
     version,
     maxUploadBytes: config.maxUploadBytes,

@@ -20,6 +20,10 @@ const GUIDE = `bsubio quickstart
 
     bsubio config
 
+   or sign in through the browser, which saves a new key for this machine:
+
+    bsubio register --base-url http://127.0.0.1:9986
+
 2. See what the server can do:
 
     bsubio types

@@ -5,6 +5,7 @@
 
 import type { Catalog } from '@bsubio/worker';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { AccountService } from '../services/account-service.js';
 import type { JobService } from '../services/job-service.js';
 import type { Metrics } from '../services/metrics.js';
 import type { UserService } from '../services/user-service.js';
@@ -12,15 +13,21 @@ import type { WebhookService } from '../services/webhooks.js';
 import { ApiError } from './api-error.js';
 import { registerCors } from './cors.js';
 import { RateLimiter } from './rate-limit.js';
+import { registerAuthRoutes } from './routes/auth.js';
 import { registerJobRoutes } from './routes/jobs.js';
 import { registerLiveRoutes } from './routes/live.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerUploadRoutes } from './routes/upload.js';
+import { registerWebRoutes } from './routes/web.js';
 import { registerWebhookRoutes } from './routes/webhooks.js';
+import { checkCsrf, readSessionCookie } from './session-cookie.js';
 
 export interface AppDeps {
   jobs: JobService;
   users: UserService;
+  accounts: AccountService;
+  /** The dashboard's files (packages/web); undefined: no dashboard. */
+  webDir?: string;
   catalog: Catalog;
   version: { version: string; build: string };
   maxUploadBytes: number;
@@ -39,6 +46,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The authenticated user, set by the auth hook. */
     userId: string;
+    /** How: a Bearer API key, or the dashboard's session cookie. */
+    authMethod: 'key' | 'session' | '';
   }
   interface FastifyContextConfig {
     /** `key`: a Bearer API key is required; `optional`: checked when sent; `none`: public. */
@@ -58,6 +67,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     routerOptions: { maxParamLength: 200 },
   });
   app.decorateRequest('userId', '');
+  app.decorateRequest('authMethod', '');
   const limiter = deps.rateLimit ? new RateLimiter(deps.rateLimit) : undefined;
 
   // Upload bodies are streamed by their route, never parsed or buffered here.
@@ -72,25 +82,36 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     if (mode === 'none') return;
     const header = request.headers.authorization?.trim();
     if (!header) {
-      if (mode === 'optional') return;
-      throw new ApiError('unauthorized', 'Missing API key: send "Authorization: Bearer <api-key>".');
+      // The dashboard: a session cookie stands in for the key (never sent by API clients).
+      const token = readSessionCookie(request);
+      const sessionUser = token ? await deps.accounts.sessionUser(token) : undefined;
+      if (sessionUser) {
+        checkCsrf(request);
+        request.userId = sessionUser;
+        request.authMethod = 'session';
+      } else {
+        if (mode === 'optional') return;
+        throw new ApiError('unauthorized', 'Missing API key: send "Authorization: Bearer <api-key>".');
+      }
+    } else {
+      const match = BEARER_RE.exec(header);
+      if (!match) {
+        throw new ApiError(
+          'unauthorized',
+          'Malformed Authorization header: use "Authorization: Bearer <api-key>".',
+        );
+      }
+      const user = await deps.users.authenticate(match[1]!);
+      if (!user) {
+        throw new ApiError(
+          'unauthorized',
+          'The API key is not valid (unknown or revoked); check BSUBIO_API_KEY or your config.',
+        );
+      }
+      request.userId = user.userId;
+      request.authMethod = 'key';
     }
-    const match = BEARER_RE.exec(header);
-    if (!match) {
-      throw new ApiError(
-        'unauthorized',
-        'Malformed Authorization header: use "Authorization: Bearer <api-key>".',
-      );
-    }
-    const user = await deps.users.authenticate(match[1]!);
-    if (!user) {
-      throw new ApiError(
-        'unauthorized',
-        'The API key is not valid (unknown or revoked); check BSUBIO_API_KEY or your config.',
-      );
-    }
-    request.userId = user.userId;
-    const wait = limiter?.take(user.userId) ?? 0;
+    const wait = limiter?.take(request.userId) ?? 0;
     if (wait > 0) {
       throw new ApiError(
         'rate_limited',
@@ -150,6 +171,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerLiveRoutes(app, deps);
   registerWebhookRoutes(app, deps);
   registerUploadRoutes(app, deps);
+  registerAuthRoutes(app, deps);
+  registerWebRoutes(app, deps);
   return app;
 }
 

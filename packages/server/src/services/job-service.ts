@@ -113,7 +113,7 @@ export class JobService {
   }
 
   /** A page of the user's jobs; `cursor` is the `next_cursor` of the page before. */
-  async list(userId: string, status: JobState | undefined, limit: number, cursor?: string) {
+  async list(userId: string, status: JobState | undefined, limit: number, cursor?: string, type?: string) {
     let before: string | undefined;
     if (cursor !== undefined && cursor !== '') {
       before = Buffer.from(cursor, 'base64url').toString('latin1');
@@ -124,7 +124,7 @@ export class JobService {
         );
       }
     }
-    const { rows, total, more } = await this.jobs.list(userId, status, limit, before);
+    const { rows, total, more } = await this.jobs.list(userId, status, limit, before, type);
     const last = rows.at(-1);
     const nextCursor = more && last ? Buffer.from(last.id, 'latin1').toString('base64url') : null;
     return { rows, total, nextCursor };

@@ -38,6 +38,7 @@ export class UserService {
       created_at: Date.now(),
       webhook_url: null,
       webhook_secret: null,
+      password_hash: null,
     };
     await this.users.insertUser(user);
     const apiKey = await this.issueKey(user.id);
@@ -68,7 +69,12 @@ export class UserService {
     return this.users.countUsers();
   }
 
-  private async issueKey(userId: string): Promise<string> {
+  /** A new key for a user known by id (the dashboard, the device flow). */
+  issueKeyFor(userId: string, label: string | null): Promise<string> {
+    return this.issueKey(userId, label);
+  }
+
+  private async issueKey(userId: string, label: string | null = null): Promise<string> {
     const prefix = randomBytes(6).toString('hex');
     const key = `bsub_${prefix}_${randomBytes(32).toString('base64url')}`;
     await this.users.insertKey({
@@ -79,6 +85,7 @@ export class UserService {
       created_at: Date.now(),
       last_used_at: null,
       revoked_at: null,
+      label,
     });
     return key;
   }

@@ -57,9 +57,11 @@ export class JobRepository {
     status: JobState | undefined,
     limit: number,
     before?: string,
+    type?: string,
   ): Promise<{ rows: JobRow[]; total: number; more: boolean }> {
     let query = this.db.selectFrom('jobs').where('user_id', '=', userId).where('deleted_at', 'is', null);
     if (status) query = query.where('status', '=', status);
+    if (type) query = query.where('type', '=', type);
     const page = before === undefined ? query : query.where('id', '<', before);
     const [rows, count] = await Promise.all([
       page

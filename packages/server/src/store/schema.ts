@@ -9,6 +9,8 @@ export interface UsersTable {
   webhook_url: string | null;
   /** Key of the HMAC that signs this user's webhook deliveries. */
   webhook_secret: string | null;
+  /** argon2id hash for dashboard sign-in; null: API-key sign-in only. */
+  password_hash: string | null;
 }
 
 export interface ApiKeysTable {
@@ -21,6 +23,29 @@ export interface ApiKeysTable {
   created_at: number;
   last_used_at: number | null;
   revoked_at: number | null;
+  /** What the key is for, e.g. "dashboard" or "bsubio register on laptop". */
+  label: string | null;
+}
+
+export interface SessionsTable {
+  /** SHA-256 of the cookie's token, hex: a leaked database opens no session. */
+  id_hash: string;
+  user_id: string;
+  created_at: number;
+  expires_at: number;
+}
+
+export interface DeviceCodesTable {
+  /** SHA-256 of the device code, hex. */
+  device_code_hash: string;
+  user_code: string;
+  hostname: string;
+  /** pending | approved | denied | consumed */
+  status: string;
+  user_id: string | null;
+  created_at: number;
+  expires_at: number;
+  last_poll_at: number | null;
 }
 
 export interface JobsTable {
@@ -92,4 +117,6 @@ export interface Database {
   jobs: JobsTable;
   idempotency_keys: IdempotencyKeysTable;
   webhook_deliveries: WebhookDeliveriesTable;
+  sessions: SessionsTable;
+  device_codes: DeviceCodesTable;
 }

@@ -69,7 +69,9 @@ export function registerJobRoutes(app: FastifyInstance, { jobs, catalog, webhook
     if (cursor !== undefined && typeof cursor !== 'string') {
       throw new ApiError('bad_request', 'Send one cursor: the next_cursor of the previous page.');
     }
-    const { rows, total, nextCursor } = await jobs.list(request.userId, status, limit, cursor);
+    // Extension: only jobs of one processing type (as given at creation), for the dashboard's filter.
+    const type = typeof query.type === 'string' && query.type !== '' ? query.type : undefined;
+    const { rows, total, nextCursor } = await jobs.list(request.userId, status, limit, cursor, type);
     return { success: true, data: { jobs: rows.map(toWireJob), total, next_cursor: nextCursor } };
   });
 

@@ -1,0 +1,68 @@
+/**
+ * The dashboard (packages/web): a handful of static files, built at install
+ * time and read once here. Every page path answers the same index.html; the
+ * page's script shows the right view. A strict Content-Security-Policy keeps
+ * job outputs shown in the page (HTML, images…) from running scripts there.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { AppDeps } from '../app.js';
+
+const PAGES = ['/', '/login', '/upload', '/keys', '/device', '/jobs/:jobId'];
+const CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' blob: data:",
+  "media-src 'self' blob:",
+  "object-src 'self' blob:",
+  "frame-src 'self' blob:",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+].join('; ');
+
+export function registerWebRoutes(app: FastifyInstance, { webDir }: AppDeps): void {
+  if (!webDir) return;
+  const read = (path: string) => {
+    try {
+      return readFileSync(join(webDir, path));
+    } catch {
+      return undefined;
+    }
+  };
+  const index = read('public/index.html');
+  const assets: Record<string, { body: Buffer | undefined; type: string }> = {
+    'app.js': { body: read('dist/app.js'), type: 'text/javascript; charset=utf-8' },
+    'style.css': { body: read('public/style.css'), type: 'text/css; charset=utf-8' },
+  };
+  const publicRoute = { config: { auth: 'none' as const } };
+
+  for (const page of PAGES) {
+    app.get(page, publicRoute, async (_request, reply) => {
+      if (!index || !assets['app.js']!.body) {
+        return reply
+          .code(503)
+          .type('text/plain; charset=utf-8')
+          .send('The dashboard is not built; run "npm run build" in the bsubio checkout.\n');
+      }
+      return reply
+        .type('text/html; charset=utf-8')
+        .header('content-security-policy', CSP)
+        .header('x-content-type-options', 'nosniff')
+        .header('referrer-policy', 'same-origin')
+        .header('cache-control', 'no-cache')
+        .send(index);
+    });
+  }
+  app.get<{ Params: { name: string } }>('/assets/:name', publicRoute, async (request, reply) => {
+    const asset = assets[request.params.name];
+    if (!asset?.body) return reply.callNotFound();
+    return reply
+      .type(asset.type)
+      .header('x-content-type-options', 'nosniff')
+      .header('cache-control', 'no-cache')
+      .send(asset.body);
+  });
+}
