@@ -181,7 +181,7 @@ export class JobRunner {
     if (!params.ok) return fail('EINPUT', params.error, params.error);
 
     const fetched = join(visible, 'input.fetch');
-    await backend.fetchInput(job.id, fetched);
+    await backend.fetchInput(job.id, fetched, workerId);
     if (signal.aborted) return null;
 
     // Check the real format against what the type accepts, and name the file

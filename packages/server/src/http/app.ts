@@ -9,6 +9,7 @@ import type { JobService } from '../services/job-service.js';
 import type { Metrics } from '../services/metrics.js';
 import type { UserService } from '../services/user-service.js';
 import type { WebhookService } from '../services/webhooks.js';
+import type { WorkerTokens } from '../services/worker-tokens.js';
 import { ApiError } from './api-error.js';
 import { registerCors } from './cors.js';
 import { RateLimiter } from './rate-limit.js';
@@ -17,6 +18,7 @@ import { registerLiveRoutes } from './routes/live.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerUploadRoutes } from './routes/upload.js';
 import { registerWebhookRoutes } from './routes/webhooks.js';
+import { registerWorkerRoutes } from './routes/worker.js';
 
 export interface AppDeps {
   jobs: JobService;
@@ -33,6 +35,8 @@ export interface AppDeps {
   /** Per user requests per second; 0: no limit. */
   rateLimit?: number;
   logger?: FastifyServerOptions['logger'];
+  /** Remote workers' tokens: with them, the `/v1/worker/...` extension is served. */
+  workerTokens?: WorkerTokens;
 }
 
 declare module 'fastify' {
@@ -150,6 +154,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerLiveRoutes(app, deps);
   registerWebhookRoutes(app, deps);
   registerUploadRoutes(app, deps);
+  if (deps.workerTokens) registerWorkerRoutes(app, { jobs: deps.jobs, workerTokens: deps.workerTokens });
   return app;
 }
 

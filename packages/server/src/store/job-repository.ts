@@ -5,7 +5,7 @@
  */
 import type { JobState } from '@bsubio/protocol';
 import type { Selectable, Updateable } from 'kysely';
-import type { Db } from './database.js';
+import { type Db, dialectOf } from './database.js';
 import type { JobsTable } from './schema.js';
 
 export type JobRow = Selectable<JobsTable>;
@@ -127,7 +127,12 @@ export class JobRepository {
     return query.returningAll().executeTakeFirst();
   }
 
-  /** Claim the oldest pending job of the given types under a lease. */
+  /**
+   * Claim the oldest pending job of the given types under a lease. On
+   * PostgreSQL the candidate row is locked with SKIP LOCKED, so concurrent
+   * claimers each take a different job instead of queueing on the same one
+   * (SQLite has one writer at a time, so there the guard alone suffices).
+   */
   async claimNext(
     workerId: string,
     types: readonly string[],
@@ -135,6 +140,7 @@ export class JobRepository {
     now: number,
   ): Promise<JobRow | undefined> {
     if (types.length === 0) return undefined;
+    const postgres = dialectOf(this.db) === 'postgres';
     return this.db
       .updateTable('jobs')
       .set((eb) => ({
@@ -153,7 +159,8 @@ export class JobRepository {
           .where('type', 'in', [...types])
           .where('deleted_at', 'is', null)
           .orderBy('id')
-          .limit(1),
+          .limit(1)
+          .$if(postgres, (q) => q.forUpdate().skipLocked()),
       )
       .where('status', '=', 'pending')
       .returningAll()
