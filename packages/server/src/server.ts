@@ -29,6 +29,9 @@ import { WebhookRepository } from './store/webhook-repository.js';
 
 export const LOCAL_USER_EMAIL = 'local@localhost';
 
+/** Cluster mode: a delete still unfinished after this long was interrupted. */
+const INTERRUPTED_DELETE_MS = 10 * 60_000;
+
 export function serverVersion(): { version: string; build: string } {
   const pkgPath = fileURLToPath(new URL('../package.json', import.meta.url));
   const { version } = JSON.parse(readFileSync(pkgPath, 'utf8')) as { version: string };
@@ -157,7 +160,10 @@ export async function startServer(
     sweeping = true;
     jobs
       .sweepExpired(config.retentionMs, config.unsubmittedRetentionMs)
-      .then((removed) => {
+      .then(async (removed) => {
+        // Cluster mode: a delete begun over ten minutes ago was cut short by
+        // a replica that stopped; on one machine that is done at start-up.
+        if (cluster) await jobs.finishInterruptedDeletes(Date.now() - INTERRUPTED_DELETE_MS);
         if (removed > 0) app.log.info({ removed }, 'retention sweep removed expired jobs');
       })
       .catch((err) => app.log.error({ err }, 'retention sweep failed'))

@@ -613,8 +613,8 @@ export class JobService {
   }
 
   /** Finish deletes that a crash interrupted. */
-  async finishInterruptedDeletes(): Promise<void> {
-    for (const job of await this.jobs.findDeleted()) await this.purge(job.id);
+  async finishInterruptedDeletes(startedBefore?: number): Promise<void> {
+    for (const job of await this.jobs.findDeleted(startedBefore)) await this.purge(job.id);
   }
 
   /** Tell waiters and streams; a terminal job's live log gives way to its logs blob. */

@@ -297,9 +297,11 @@ export class JobRepository {
       .executeTakeFirst();
   }
 
-  /** Deletes that began but did not finish (the process stopped half-way). */
-  async findDeleted(): Promise<JobRow[]> {
-    return this.db.selectFrom('jobs').selectAll().where('deleted_at', 'is not', null).execute();
+  /** Deletes that began (before `startedBefore`, when given) but did not finish (the process stopped half-way). */
+  async findDeleted(startedBefore?: number): Promise<JobRow[]> {
+    let query = this.db.selectFrom('jobs').selectAll().where('deleted_at', 'is not', null);
+    if (startedBefore !== undefined) query = query.where('deleted_at', '<', startedBefore);
+    return query.execute();
   }
 
   async purge(id: string): Promise<void> {
