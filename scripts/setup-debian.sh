@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The tools behind the processing types, the sandbox, and what the tests use.
+# The tools behind the processing types, the sandbox, and what the tests use
+# (postgresql: the cluster-mode tests start a throwaway server from its binaries;
+# its own service is not used).
 PACKAGES=(
   bubblewrap util-linux coreutils file bash python3 fonts-dejavu-core
   poppler-utils tesseract-ocr tesseract-ocr-eng ghostscript
@@ -12,6 +14,7 @@ PACKAGES=(
   ffmpeg imagemagick
   pocketsphinx pocketsphinx-en-us espeak-ng
   chromium tmux
+  postgresql python3-pip
 )
 
 # npm ci builds better-sqlite3 from source (no prebuilt binary can be fetched
@@ -31,6 +34,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The cluster-mode tests use moto's S3 server as the object store.
+if ! python3 -c 'import moto.server' 2>/dev/null; then
+  python3 -m pip install --quiet 'moto[server]' 2>/dev/null ||
+    python3 -m pip install --quiet --break-system-packages 'moto[server]'
 fi
 
 # npm ci runs the "prepare" script, which compiles every package to dist/.

@@ -4,3 +4,4 @@ export * from './ids.js';
 export * from './openapi.js';
 export * from './schemas.js';
 export * from './states.js';
+export * from './worker-api.js';

@@ -6,10 +6,13 @@
  *                                      (--password: also a dashboard password)
  *   bsubio-server key add <email>      another key for a user; prints only the key
  *   bsubio-server key revoke <prefix>  revoke the key with this prefix
+ *   bsubio-server worker --server URL --token T   run a remote worker agent
+ *   bsubio-server worker-token add <name> | revoke <prefix>
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, SETTINGS } from './config.js';
 import type { UserService } from './services/user-service.js';
+import type { Db } from './store/database.js';
 
 const settingsHelp = SETTINGS.map(
   ([flag, variable, text, fallback]) =>
@@ -25,7 +28,15 @@ Usage:
                                      (--password: also set a password for the dashboard)
   bsubio-server key add <email>      add another API key for a user and print it
   bsubio-server key revoke <prefix>  revoke the API key whose prefix starts with <prefix>
+  bsubio-server worker --server URL --token TOKEN [--types a,b] [--concurrency N] [--name ID]
+                                     run a remote worker agent (cluster mode)
+  bsubio-server worker-token add <name>      create a worker token and print it
+  bsubio-server worker-token revoke <prefix> revoke a worker token
   bsubio-server <command> --help     help for one command
+
+Cluster mode: set BSUBIO_DATABASE_URL (PostgreSQL) and BSUBIO_BLOB_URL (S3)
+on every API replica, run them with --workers 0, and run workers elsewhere
+with "bsubio-server worker". See README, "Running a cluster".
 
 Flags of serve (flag, environment variable):
 ${settingsHelp}
@@ -58,6 +69,37 @@ Creates a user and prints only the new API key on stdout.
 A key looks like bsub_<prefix>_<secret>; revoke takes its prefix (at least 4
 characters, with or without "bsub_").
   --data-dir DIR   data directory (env BSUBIO_DATA_DIR, default ./data)
+`,
+  worker: `Usage: bsubio-server worker --server URL[,URL...] --token TOKEN [flags]
+
+Runs a remote worker agent: it claims jobs from the API servers over HTTP
+(the /v1/worker/... extension) with a worker token, runs each in the sandbox
+like the embedded workers, and streams input, output and logs over HTTP. It
+needs no database or storage credentials. With several URLs (API replicas) it
+moves to the next one when a server cannot be reached. SIGTERM or SIGINT
+drains: no new claims, running jobs get the grace period, the rest go back to
+pending. Prints "Worker <name> ready: ..." on stdout once it runs.
+
+Flags (flag, environment variable):
+  --server URL[,URL]        BSUBIO_SERVER            API server(s) (required)
+  --token TOKEN             BSUBIO_WORKER_TOKEN      worker token (required; see worker-token add)
+  --types a,b               BSUBIO_WORKER_TYPES      types to take (default: every type installed here)
+  --concurrency N           BSUBIO_WORKER_CONCURRENCY jobs at once (default one per core)
+  --name ID                 BSUBIO_WORKER_NAME       shows in claimed_by as <name>-<slot> (default worker-<host>-<pid>)
+  --types-file FILE         BSUBIO_TYPES_FILE        extra processing types (the same file as the servers')
+  --lease-seconds N         BSUBIO_LEASE_SECONDS     lease, renewed at a third of it (default 15)
+  --shutdown-grace-seconds N BSUBIO_SHUTDOWN_GRACE_SECONDS time running jobs get on SIGTERM (default 10)
+  --scratch-dir DIR         BSUBIO_SCRATCH_DIR       local scratch space (default a temp dir)
+`,
+  'worker-token': `Usage:
+  bsubio-server worker-token add <name> [--database-url URL | --data-dir DIR]   print a new worker token
+  bsubio-server worker-token revoke <prefix|name> [--database-url URL | --data-dir DIR]
+
+A worker token (bsubw_<prefix>_<secret>) lets a remote worker agent use the
+/v1/worker/... endpoints and nothing else. Only its hash is stored. Revoking
+takes effect at the worker's next request.
+  --database-url URL   PostgreSQL (env BSUBIO_DATABASE_URL); else SQLite in --data-dir
+  --data-dir DIR       data directory (env BSUBIO_DATA_DIR, default ./data)
 `,
 };
 
@@ -107,6 +149,27 @@ export async function main(argv: string[]): Promise<number> {
           });
         }
         return usage('use "bsubio-server key add <email>" or "bsubio-server key revoke <prefix>"', 'key');
+      case 'worker':
+        if (rest.length > 0) return usage(`unexpected argument "${rest[0]}"`, 'worker');
+        return await worker(values);
+      case 'worker-token':
+        if (rest[0] === 'add' && rest.length === 2) {
+          return await withStore(values, async (db) => {
+            const { WorkerTokens } = await import('./services/worker-tokens.js');
+            process.stdout.write(`${await new WorkerTokens(db).add(rest[1]!)}\n`);
+          });
+        }
+        if (rest[0] === 'revoke' && rest.length === 2) {
+          return await withStore(values, async (db) => {
+            const { WorkerTokens } = await import('./services/worker-tokens.js');
+            const prefix = await new WorkerTokens(db).revoke(rest[1]!);
+            process.stderr.write(`Revoked worker token bsubw_${prefix}_…\n`);
+          });
+        }
+        return usage(
+          'use "bsubio-server worker-token add <name>" or "bsubio-server worker-token revoke <prefix>"',
+          'worker-token',
+        );
       default:
         return usage(`unknown command "${command}"`);
     }
@@ -125,7 +188,12 @@ function parse(argv: string[]) {
   return parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { ...flagOptions, help: { type: 'boolean', short: 'h' }, password: { type: 'boolean' } },
+    options: {
+      ...flagOptions,
+      ...Object.fromEntries(WORKER_FLAGS.map((flag) => [flag, { type: 'string' as const }])),
+      help: { type: 'boolean', short: 'h' },
+      password: { type: 'boolean' },
+    },
   });
 }
 
@@ -142,18 +210,24 @@ async function withUsers(
   ) => Promise<void>,
 ): Promise<number> {
   const { password: _password, ...settings } = flags;
-  const config = loadConfig(settings as Record<string, string>);
-  const { openStore } = await import('./store/database.js');
   const { UserService } = await import('./services/user-service.js');
   const { UserRepository } = await import('./store/user-repository.js');
   const { AccountRepository } = await import('./store/account-repository.js');
   const { AccountService } = await import('./services/account-service.js');
-  const db = await openStore(config.dataDir);
-  try {
+  return withStore(settings, async (db) => {
     const userRepository = new UserRepository(db);
     const users = new UserService(userRepository);
     const accounts = new AccountService(new AccountRepository(db), userRepository, users);
     await action(users, (email, password) => accounts.setPassword(email, password));
+  });
+}
+
+async function withStore(flags: Record<string, unknown>, action: (db: Db) => Promise<void>): Promise<number> {
+  const config = loadConfig(flags as Record<string, string>);
+  const { openStore } = await import('./store/database.js');
+  const { db } = await openStore(config.dataDir, config.databaseUrl);
+  try {
+    await action(db);
     return 0;
   } finally {
     await db.destroy();
@@ -200,6 +274,65 @@ async function readPassword(): Promise<string> {
     throw new ConfigError('the password must have at least 8 characters; nothing was created.');
   }
   return password;
+}
+
+const WORKER_FLAGS = ['server', 'token', 'types', 'concurrency', 'name', 'scratch-dir'] as const;
+
+async function worker(flags: Record<string, unknown>): Promise<number> {
+  const env = process.env;
+  const get = (flag: string, variable: string): string | undefined => {
+    const value = flags[flag];
+    if (typeof value === 'string') return value;
+    return env[variable] || undefined;
+  };
+  const servers = (get('server', 'BSUBIO_SERVER') ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const token = get('token', 'BSUBIO_WORKER_TOKEN');
+  if (servers.length === 0 || !token) return usage('--server and --token are required', 'worker');
+  for (const server of servers) {
+    if (!/^https?:\/\//.test(server))
+      return usage(`--server must be an http(s):// URL, not "${server}"`, 'worker');
+  }
+  const number = (value: string | undefined, fallback: number, name: string, min: number, max: number) => {
+    if (value === undefined) return fallback;
+    if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+      throw new ConfigError(`${name} must be an integer from ${min} to ${max}, not "${value}".`);
+    }
+    return Number(value);
+  };
+  const { availableParallelism } = await import('node:os');
+  const agent = await import('./worker-agent.js');
+  const types = get('types', 'BSUBIO_WORKER_TYPES')
+    ?.split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
+  await agent.runWorkerAgent({
+    servers,
+    token,
+    name: get('name', 'BSUBIO_WORKER_NAME') ?? agent.defaultWorkerName(),
+    concurrency: number(
+      get('concurrency', 'BSUBIO_WORKER_CONCURRENCY'),
+      availableParallelism(),
+      '--concurrency',
+      1,
+      256,
+    ),
+    types: types && types.length > 0 ? types : undefined,
+    typesFile: get('types-file', 'BSUBIO_TYPES_FILE'),
+    leaseMs: number(get('lease-seconds', 'BSUBIO_LEASE_SECONDS'), 15, '--lease-seconds', 1, 3600) * 1000,
+    graceMs:
+      number(
+        get('shutdown-grace-seconds', 'BSUBIO_SHUTDOWN_GRACE_SECONDS'),
+        10,
+        '--shutdown-grace-seconds',
+        0,
+        86400,
+      ) * 1000,
+    scratchDir: get('scratch-dir', 'BSUBIO_SCRATCH_DIR') ?? agent.defaultScratchDir(),
+  });
+  return 0;
 }
 
 async function serve(flags: Record<string, unknown>): Promise<number> {

@@ -39,6 +39,10 @@ export interface ServerConfig {
   webhookRetryWindowMs: number;
   /** Time one webhook POST may take. */
   webhookTimeoutMs: number;
+  /** Cluster mode: PostgreSQL for jobs and the queue (postgres://...); unset: SQLite in the data directory. */
+  databaseUrl: string | undefined;
+  /** Cluster mode: S3-compatible storage for files (s3://bucket?endpoint=...); unset: files in the data directory. */
+  blobUrl: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -50,6 +54,18 @@ export const SETTINGS = [
   ['port', 'BSUBIO_PORT', 'TCP port to listen on', '9986'],
   ['host', 'BSUBIO_HOST', 'address to listen on', '127.0.0.1'],
   ['data-dir', 'BSUBIO_DATA_DIR', 'where the database and files live', './data'],
+  [
+    'database-url',
+    'BSUBIO_DATABASE_URL',
+    'cluster: PostgreSQL for jobs and queue (postgres://user:pw@host/db)',
+    'SQLite in the data dir',
+  ],
+  [
+    'blob-url',
+    'BSUBIO_BLOB_URL',
+    'cluster: S3 storage for files (s3://bucket?endpoint=URL&region=R)',
+    'files in the data dir',
+  ],
   ['max-upload-bytes', 'BSUBIO_MAX_UPLOAD_BYTES', 'largest accepted upload', '1073741824 (1 GiB)'],
   ['workers', 'BSUBIO_WORKERS', 'in-process workers (0 = none)', 'one per core'],
   ['types-file', 'BSUBIO_TYPES_FILE', 'extra processing types (JSON, see README)', 'none'],
@@ -227,6 +243,8 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
       '--webhook-retry-window / BSUBIO_WEBHOOK_RETRY_WINDOW',
       1000,
     ),
+    databaseUrl: databaseUrl(get('database-url', 'BSUBIO_DATABASE_URL')),
+    blobUrl: blobUrl(get('blob-url', 'BSUBIO_BLOB_URL')),
     webhookTimeoutMs: parseDuration(
       get('webhook-timeout', 'BSUBIO_WEBHOOK_TIMEOUT'),
       10_000,
@@ -234,4 +252,24 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
       100,
     ),
   };
+}
+
+function databaseUrl(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (!/^postgres(ql)?:\/\//.test(value)) {
+    throw new ConfigError(
+      `--database-url / BSUBIO_DATABASE_URL must be a postgres://user:password@host:port/database URL.`,
+    );
+  }
+  return value;
+}
+
+function blobUrl(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (!/^s3:\/\/[^/?]+/.test(value)) {
+    throw new ConfigError(
+      `--blob-url / BSUBIO_BLOB_URL must look like s3://bucket?endpoint=http://host:9000&region=us-east-1.`,
+    );
+  }
+  return value;
 }

@@ -1,7 +1,8 @@
 /**
- * Assembles and runs the embedded service: SQLite store, file blobs, the
- * HTTP API and an in-process worker pool, with start-up recovery and a clean
- * shutdown.
+ * Assembles and runs the service: the store (SQLite, or PostgreSQL in
+ * cluster mode), blobs (files, or S3), the HTTP API with the worker
+ * extension, and an in-process worker pool, with start-up recovery and a
+ * clean shutdown. In cluster mode any number of these run side by side.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -10,16 +11,18 @@ import { fileURLToPath } from 'node:url';
 import { Catalog, EMBEDDED_WORKER_PREFIX, WorkerPool } from '@bsubio/worker';
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
-import { FsBlobStore } from './blobs/blob-store.js';
+import { openBlobStore } from './blobs/s3-blob-store.js';
 import type { ServerConfig } from './config.js';
 import { buildApp } from './http/app.js';
 import { AccountService } from './services/account-service.js';
+import { ClusterNotifier } from './services/cluster-notifier.js';
 import { EmbeddedBackend } from './services/embedded-backend.js';
 import { JobEvents } from './services/job-events.js';
 import { JobService } from './services/job-service.js';
 import { Metrics } from './services/metrics.js';
 import { UserService } from './services/user-service.js';
 import { WebhookService } from './services/webhooks.js';
+import { WorkerTokens } from './services/worker-tokens.js';
 import { AccountRepository } from './store/account-repository.js';
 import { openStore } from './store/database.js';
 import { JobRepository } from './store/job-repository.js';
@@ -27,6 +30,9 @@ import { UserRepository } from './store/user-repository.js';
 import { WebhookRepository } from './store/webhook-repository.js';
 
 export const LOCAL_USER_EMAIL = 'local@localhost';
+
+/** Cluster mode: a delete still unfinished after this long was interrupted. */
+const INTERRUPTED_DELETE_MS = 10 * 60_000;
 
 export function serverVersion(): { version: string; build: string } {
   const pkgPath = fileURLToPath(new URL('../package.json', import.meta.url));
@@ -56,9 +62,10 @@ export async function startServer(
 ): Promise<RunningServer> {
   await mkdir(config.dataDir, { recursive: true });
   const catalog = Catalog.load(config.typesFile);
-  const db = await openStore(config.dataDir);
-  const blobs = new FsBlobStore(config.dataDir);
-  await blobs.init();
+  const store = await openStore(config.dataDir, config.databaseUrl);
+  const { db } = store;
+  const blobs = await openBlobStore(config.blobUrl, config.dataDir);
+  const cluster = store.dialect === 'postgres';
 
   const events = new JobEvents();
   const userRepository = new UserRepository(db);
@@ -90,9 +97,13 @@ export async function startServer(
   );
 
   // Recovery: finish deletes a crash interrupted; jobs held by this data
-  // directory's previous in-process workers go back to the queue now.
-  await jobs.finishInterruptedDeletes();
-  await jobs.reapLostJobs(`${EMBEDDED_WORKER_PREFIX}-`);
+  // directory's previous in-process workers go back to the queue now. In
+  // cluster mode other replicas' workers are alive and other replicas may be
+  // deleting: their jobs come back only when their leases lapse.
+  if (!cluster) {
+    await jobs.finishInterruptedDeletes();
+    await jobs.reapLostJobs(`${EMBEDDED_WORKER_PREFIX}-`);
+  }
 
   let closing: Promise<void> | undefined;
   const app = buildApp({
@@ -118,8 +129,15 @@ export async function startServer(
       await sql`select 1`.execute(db);
     },
     logger: { level: config.logLevel, stream: process.stderr } as never,
+    workerTokens: new WorkerTokens(db),
   });
   onBackgroundError = (err, what) => app.log.error({ err }, what);
+
+  // Cluster mode: submits, cancels and ends reach the other replicas.
+  const notifier = store.pool
+    ? new ClusterNotifier(store.pool, events, (err) => app.log.warn({ err }, 'cluster notification failed'))
+    : undefined;
+  await notifier?.start();
 
   const pool =
     config.workers > 0
@@ -154,7 +172,10 @@ export async function startServer(
     sweeping = true;
     jobs
       .sweepExpired(config.retentionMs, config.unsubmittedRetentionMs)
-      .then((removed) => {
+      .then(async (removed) => {
+        // Cluster mode: a delete begun over ten minutes ago was cut short by
+        // a replica that stopped; on one machine that is done at start-up.
+        if (cluster) await jobs.finishInterruptedDeletes(Date.now() - INTERRUPTED_DELETE_MS);
         if (removed > 0) app.log.info({ removed }, 'retention sweep removed expired jobs');
       })
       .catch((err) => app.log.error({ err }, 'retention sweep failed'))
@@ -187,6 +208,7 @@ export async function startServer(
         await Promise.all([pool?.stop(config.shutdownGraceMs), app.close()]);
         // After the pool: jobs that finished in the grace period still get their webhook queued.
         await webhooks.stop();
+        await notifier?.stop();
         await db.destroy();
       })();
       return closing;
@@ -210,7 +232,14 @@ async function ensureLocalUser(
   notice: (line: string) => void,
 ): Promise<void> {
   if ((await users.countUsers()) > 0) return;
-  const { apiKey } = await users.createUser(LOCAL_USER_EMAIL);
+  let apiKey: string;
+  try {
+    ({ apiKey } = await users.createUser(LOCAL_USER_EMAIL));
+  } catch (err) {
+    // Cluster mode: another replica starting at the same time created it first.
+    if ((await users.countUsers()) > 0) return;
+    throw err;
+  }
   // A wildcard address is where the server listens, not where a client connects.
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const baseUrl = httpUrl(host, port);

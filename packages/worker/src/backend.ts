@@ -1,7 +1,7 @@
 /**
  * What a worker needs from the service, and nothing more. The embedded server
  * implements it over its store and blob storage; a remote worker agent would
- * implement it over HTTP. Every call that changes a job is guarded by the
+ * implement it over HTTP (RemoteBackend). Every call that changes a job is guarded by the
  * worker's lease, so a worker that lost its job can never overwrite it.
  */
 import type { JobErrorCode } from '@bsubio/protocol';
@@ -34,8 +34,8 @@ export interface WorkerBackend {
   renewLease(jobId: string, workerId: string, leaseMs: number): Promise<boolean>;
   /** `claimed` → `preparing` → `processing`; false when the job is no longer this worker's. */
   advance(jobId: string, workerId: string, to: 'preparing' | 'processing'): Promise<boolean>;
-  /** Copy the job's input to a local file. */
-  fetchInput(jobId: string, destPath: string): Promise<void>;
+  /** Copy the job's input to a local file; `workerId` is the lease holder asking. */
+  fetchInput(jobId: string, destPath: string, workerId?: string): Promise<void>;
   /** Store output and logs and make the job terminal; false when it was no longer this worker's. */
   complete(jobId: string, workerId: string, outcome: JobOutcome): Promise<boolean>;
   /** Hand an unfinished job back to `pending` (shutdown). */

@@ -184,7 +184,7 @@ export class JobRunner {
       await chown(workDir, SANDBOX_HOST_ID, SANDBOX_HOST_ID);
     }
     const fetched = join(visible, 'input.fetch');
-    await backend.fetchInput(job.id, fetched);
+    await backend.fetchInput(job.id, fetched, workerId);
     if (signal.aborted) return null;
 
     // Check the real format against what the type accepts, and name the file

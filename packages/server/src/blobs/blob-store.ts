@@ -23,7 +23,30 @@ export interface StoredBlob {
   size: number;
 }
 
-export class FsBlobStore {
+/**
+ * Where a job's input, output and logs live: files under the data directory
+ * (embedded) or an S3-compatible bucket (cluster). Blobs are written once and
+ * never modified; keys are `jobs/<job-id>/<kind>-<random>`.
+ */
+export interface BlobStore {
+  init(): Promise<void>;
+  /** A local directory for scratch files (a worker's per-job files). */
+  readonly scratchDir: string;
+  /** Stream `source` into `key`; past `maxBytes` BlobTooLargeError, and nothing is kept. */
+  put(key: string, source: Readable, maxBytes?: number): Promise<StoredBlob>;
+  /** Take over a finished local file as the blob `key` (the file is gone afterwards). */
+  adopt(key: string, filePath: string): Promise<StoredBlob>;
+  size(key: string): Promise<number | undefined>;
+  open(key: string): Promise<{ stream: Readable; size: number } | undefined>;
+  readFrom(key: string, offset: number): Promise<Buffer>;
+  /** Put a copy of the blob in the local file `dest`. */
+  copyTo(key: string, dest: string): Promise<void>;
+  delete(key: string): Promise<void>;
+  deleteJob(jobId: string): Promise<void>;
+  jobIds(): Promise<string[]>;
+}
+
+export class FsBlobStore implements BlobStore {
   private readonly root: string;
   private readonly tmp: string;
 

@@ -10,6 +10,7 @@ import type { JobService } from '../services/job-service.js';
 import type { Metrics } from '../services/metrics.js';
 import type { UserService } from '../services/user-service.js';
 import type { WebhookService } from '../services/webhooks.js';
+import type { WorkerTokens } from '../services/worker-tokens.js';
 import { ApiError } from './api-error.js';
 import { registerCors } from './cors.js';
 import { RateLimiter } from './rate-limit.js';
@@ -20,6 +21,7 @@ import { registerSystemRoutes } from './routes/system.js';
 import { registerUploadRoutes } from './routes/upload.js';
 import { registerWebRoutes } from './routes/web.js';
 import { registerWebhookRoutes } from './routes/webhooks.js';
+import { registerWorkerRoutes } from './routes/worker.js';
 import { checkCsrf, readSessionCookie } from './session-cookie.js';
 
 export interface AppDeps {
@@ -40,6 +42,8 @@ export interface AppDeps {
   /** Per user requests per second; 0: no limit. */
   rateLimit?: number;
   logger?: FastifyServerOptions['logger'];
+  /** Remote workers' tokens: with them, the `/v1/worker/...` extension is served. */
+  workerTokens?: WorkerTokens;
 }
 
 declare module 'fastify' {
@@ -173,6 +177,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerUploadRoutes(app, deps);
   registerAuthRoutes(app, deps);
   registerWebRoutes(app, deps);
+  if (deps.workerTokens) registerWorkerRoutes(app, { jobs: deps.jobs, workerTokens: deps.workerTokens });
   return app;
 }
 

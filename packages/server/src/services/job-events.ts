@@ -7,10 +7,15 @@
 import { EventEmitter } from 'node:events';
 import type { JobRow } from '../store/job-repository.js';
 
+/** `remote`: the event happened on another replica and came here by the cluster notifier. */
+export type EventOrigin = 'remote' | undefined;
+
 interface Events {
-  pending: [];
-  cancel: [jobId: string];
+  pending: [origin?: EventOrigin];
+  cancel: [jobId: string, origin?: EventOrigin];
   change: [job: JobRow];
+  /** Cluster mode: a job ended on another replica (re-read it to see how). */
+  remoteEnd: [jobId: string];
   /** The server is stopping: long-lived requests answer now. */
   shutdown: [];
 }

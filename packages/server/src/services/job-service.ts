@@ -20,7 +20,7 @@ import {
   uuidv7,
 } from '@bsubio/protocol';
 import { type Catalog, checkParams, type JobOutcome } from '@bsubio/worker';
-import { BlobTooLargeError, blobKey, type FsBlobStore } from '../blobs/blob-store.js';
+import { type BlobStore, BlobTooLargeError, blobKey } from '../blobs/blob-store.js';
 import { ApiError, jobNotFound } from '../http/api-error.js';
 import type { JobRepository, JobRow } from '../store/job-repository.js';
 import type { JobEvents } from './job-events.js';
@@ -57,6 +57,16 @@ export interface JobServiceOptions {
   maxActiveJobs?: number;
   /** Per user: bytes of inputs and outputs kept (0: no limit). */
   maxStoredBytes?: number;
+}
+
+/** A worker's outcome whose output and logs are already in blob storage. */
+export interface StoredOutcome {
+  status: 'finished' | 'failed';
+  errorCode: JobErrorCode | null;
+  errorMessage: string | null;
+  outputKey: string;
+  outputSize: number;
+  logKey: string;
 }
 
 export interface UploadInput {
@@ -98,7 +108,7 @@ export class JobService {
 
   constructor(
     private readonly jobs: JobRepository,
-    private readonly blobs: FsBlobStore,
+    private readonly blobs: BlobStore,
     private readonly catalog: Catalog,
     readonly events: JobEvents,
     private readonly options: JobServiceOptions,
@@ -490,6 +500,15 @@ export class JobService {
       this.blobs.adopt(outputKey, outcome.outputPath),
       this.blobs.adopt(logKey, outcome.logPath),
     ]);
+    return this.completeStored(id, workerId, { ...outcome, outputKey, outputSize, logKey });
+  }
+
+  /**
+   * Make the job terminal with output and logs already stored (a remote
+   * worker uploaded them); the blobs go when the job is no longer this worker's.
+   */
+  async completeStored(id: string, workerId: string, outcome: StoredOutcome): Promise<boolean> {
+    const { outputKey, outputSize, logKey } = outcome;
     const now = Date.now();
     const row = await this.jobs.transition(
       { id, from: LEASED_STATES, claimedBy: workerId },
@@ -512,6 +531,33 @@ export class JobService {
     }
     this.changed(row);
     return true;
+  }
+
+  /** The job, when `workerId` holds its lease now. */
+  async leasedBy(id: string, workerId: string): Promise<JobRow | undefined> {
+    const job = isCanonicalUuid(id) ? await this.jobs.findById(id) : undefined;
+    if (!job || job.claimed_by !== workerId || !LEASED_STATES.includes(job.status as JobState))
+      return undefined;
+    return job;
+  }
+
+  /** A stream of the job's input, for the worker holding it. */
+  async openInput(id: string, workerId: string): Promise<{ stream: Readable; size: number } | undefined> {
+    const job = await this.leasedBy(id, workerId);
+    return job?.input_key ? this.blobs.open(job.input_key) : undefined;
+  }
+
+  /** Store a piece of a leased job's result (stdout or stderr) that a remote worker streams in. */
+  async storeResultBlob(
+    id: string,
+    workerId: string,
+    kind: 'output' | 'logs',
+    stream: Readable,
+  ): Promise<{ key: string; size: number } | undefined> {
+    if (!(await this.leasedBy(id, workerId))) return undefined;
+    const key = blobKey(id, kind);
+    const { size } = await this.blobs.put(key, stream);
+    return { key, size };
   }
 
   /** Give a job back to the queue (shutdown, or its worker was lost). */
@@ -567,8 +613,8 @@ export class JobService {
   }
 
   /** Finish deletes that a crash interrupted. */
-  async finishInterruptedDeletes(): Promise<void> {
-    for (const job of await this.jobs.findDeleted()) await this.purge(job.id);
+  async finishInterruptedDeletes(startedBefore?: number): Promise<void> {
+    for (const job of await this.jobs.findDeleted(startedBefore)) await this.purge(job.id);
   }
 
   /** Tell waiters and streams; a terminal job's live log gives way to its logs blob. */

@@ -1,12 +1,32 @@
-/** Opens the embedded SQLite store (WAL) and brings its schema up to date. */
+/**
+ * Opens the store: embedded SQLite (WAL) by default, PostgreSQL in cluster
+ * mode, both behind the same Kysely query layer, and brings the schema up to
+ * date (migrations take a lock, so replicas may start at once).
+ */
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
 import { migrateToLatest } from './migrations.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
+export type Dialect = 'sqlite' | 'postgres';
+
+/** The store and what differs between its dialects. */
+export interface Store {
+  db: Db;
+  dialect: Dialect;
+  /** PostgreSQL only: the pool, for LISTEN/NOTIFY on a connection of its own. */
+  pool?: pg.Pool;
+}
+
+/** The dialect a Kysely instance speaks, recorded when the store opens. */
+const dialects = new WeakMap<object, Dialect>();
+export function dialectOf(db: Db): Dialect {
+  return dialects.get(db) ?? 'sqlite';
+}
 
 export async function openSqlite(path: string): Promise<Db> {
   mkdirSync(dirname(path), { recursive: true });
@@ -18,8 +38,24 @@ export async function openSqlite(path: string): Promise<Db> {
   // Another process (a `user add` while the server runs) may hold the write lock briefly.
   sqlite.pragma('busy_timeout = 5000');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+  dialects.set(db, 'sqlite');
   await migrateToLatest(db as Kysely<unknown>);
   return db;
+}
+
+// Times, sizes and counts are bigint (int8) columns, which pg returns as
+// strings to be safe past 2^53. Every value here (milliseconds, bytes) fits a
+// double exactly, so they come back as numbers, as on SQLite.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
+
+export async function openPostgres(url: string, poolSize = 10): Promise<Store> {
+  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+  // An idle connection that the server drops must not crash the process.
+  pool.on('error', () => {});
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  dialects.set(db, 'postgres');
+  await migrateToLatest(db as Kysely<unknown>);
+  return { db, dialect: 'postgres', pool };
 }
 
 /**
@@ -44,7 +80,11 @@ function withStatementCache(sqlite: SQLite.Database, cap = 500) {
   };
 }
 
-/** The service's store: `bsubio.db` in the data directory. */
-export async function openStore(dataDir: string): Promise<Db> {
-  return openSqlite(join(dataDir, 'bsubio.db'));
+/**
+ * The service's store: PostgreSQL when `databaseUrl` is set (cluster mode),
+ * else `bsubio.db` in the data directory.
+ */
+export async function openStore(dataDir: string, databaseUrl?: string): Promise<Store> {
+  if (databaseUrl) return openPostgres(databaseUrl);
+  return { db: await openSqlite(join(dataDir, 'bsubio.db')), dialect: 'sqlite' };
 }

@@ -5,7 +5,7 @@
  */
 import type { JobState } from '@bsubio/protocol';
 import type { Selectable, Updateable } from 'kysely';
-import type { Db } from './database.js';
+import { type Db, dialectOf } from './database.js';
 import type { JobsTable } from './schema.js';
 
 export type JobRow = Selectable<JobsTable>;
@@ -129,7 +129,12 @@ export class JobRepository {
     return query.returningAll().executeTakeFirst();
   }
 
-  /** Claim the oldest pending job of the given types under a lease. */
+  /**
+   * Claim the oldest pending job of the given types under a lease. On
+   * PostgreSQL the candidate row is locked with SKIP LOCKED, so concurrent
+   * claimers each take a different job instead of queueing on the same one
+   * (SQLite has one writer at a time, so there the guard alone suffices).
+   */
   async claimNext(
     workerId: string,
     types: readonly string[],
@@ -137,6 +142,7 @@ export class JobRepository {
     now: number,
   ): Promise<JobRow | undefined> {
     if (types.length === 0) return undefined;
+    const postgres = dialectOf(this.db) === 'postgres';
     return this.db
       .updateTable('jobs')
       .set((eb) => ({
@@ -155,7 +161,8 @@ export class JobRepository {
           .where('type', 'in', [...types])
           .where('deleted_at', 'is', null)
           .orderBy('id')
-          .limit(1),
+          .limit(1)
+          .$if(postgres, (q) => q.forUpdate().skipLocked()),
       )
       .where('status', '=', 'pending')
       .returningAll()
@@ -292,9 +299,11 @@ export class JobRepository {
       .executeTakeFirst();
   }
 
-  /** Deletes that began but did not finish (the process stopped half-way). */
-  async findDeleted(): Promise<JobRow[]> {
-    return this.db.selectFrom('jobs').selectAll().where('deleted_at', 'is not', null).execute();
+  /** Deletes that began (before `startedBefore`, when given) but did not finish (the process stopped half-way). */
+  async findDeleted(startedBefore?: number): Promise<JobRow[]> {
+    let query = this.db.selectFrom('jobs').selectAll().where('deleted_at', 'is not', null);
+    if (startedBefore !== undefined) query = query.where('deleted_at', '<', startedBefore);
+    return query.execute();
   }
 
   async purge(id: string): Promise<void> {

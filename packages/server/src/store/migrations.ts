@@ -1,6 +1,6 @@
 /**
  * Schema migrations, applied in order at start-up. Written with Kysely's
- * schema builder so the same list serves SQLite and (later) PostgreSQL.
+ * schema builder so the same list serves SQLite and PostgreSQL.
  */
 import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
 
@@ -147,6 +147,21 @@ const migrations: Record<string, Migration> = {
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .addColumn('expires_at', 'bigint', (c) => c.notNull())
         .addColumn('last_poll_at', 'bigint')
+        .execute();
+    },
+  },
+  // Cluster mode: remote workers authenticate with tokens of their own.
+  '0004_worker_tokens': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('worker_tokens')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('prefix', 'text', (c) => c.notNull().unique())
+        .addColumn('hash', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('last_used_at', 'bigint')
+        .addColumn('revoked_at', 'bigint')
         .execute();
     },
   },

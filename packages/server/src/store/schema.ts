@@ -111,6 +111,19 @@ export interface WebhookDeliveriesTable {
   delivered_at: number | null;
 }
 
+export interface WorkerTokensTable {
+  id: string;
+  /** What the token is for (a machine, a fleet); shown by `worker-token add`. */
+  name: string;
+  /** The public part of the token (`bsubw_<prefix>_...`), used to find the row and to revoke. */
+  prefix: string;
+  /** SHA-256 of the whole token, hex. */
+  hash: string;
+  created_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
 export interface Database {
   users: UsersTable;
   api_keys: ApiKeysTable;
@@ -119,4 +132,5 @@ export interface Database {
   webhook_deliveries: WebhookDeliveriesTable;
   sessions: SessionsTable;
   device_codes: DeviceCodesTable;
+  worker_tokens: WorkerTokensTable;
 }

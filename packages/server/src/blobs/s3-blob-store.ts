@@ -1,0 +1,223 @@
+/**
+ * Blob storage on S3-compatible object storage (cluster mode), configured by
+ * `s3://bucket[/prefix]?endpoint=...&region=...`; credentials come from the
+ * usual AWS environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, profiles).
+ * Bodies are streamed: multipart uploads of bounded parts on the way in,
+ * response streams on the way out, never a whole blob in memory.
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rm, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { type BlobStore, BlobTooLargeError, type StoredBlob } from './blob-store.js';
+
+export interface S3Location {
+  bucket: string;
+  /** Key prefix inside the bucket, '' or ending in '/'. */
+  prefix: string;
+  endpoint?: string;
+  region: string;
+}
+
+/** `s3://bucket/optional/prefix?endpoint=http://host:9000&region=eu-west-1` */
+export function parseS3Url(url: string): S3Location {
+  const parsed = new URL(url);
+  if (parsed.protocol !== 's3:' || !parsed.hostname) {
+    throw new Error(`BSUBIO_BLOB_URL must look like s3://bucket?endpoint=...&region=..., not "${url}".`);
+  }
+  const path = parsed.pathname.replace(/^\/+|\/+$/g, '');
+  return {
+    bucket: parsed.hostname,
+    prefix: path ? `${path}/` : '',
+    endpoint: parsed.searchParams.get('endpoint') ?? undefined,
+    region: parsed.searchParams.get('region') ?? process.env.AWS_REGION ?? 'us-east-1',
+  };
+}
+
+function isMissing(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
+}
+
+/** Parts of 8 MiB, at most 4 in flight: an upload holds at most ~32 MiB. */
+const PART_SIZE = 8 * 1024 * 1024;
+const QUEUE_SIZE = 4;
+
+export class S3BlobStore implements BlobStore {
+  private readonly client: S3Client;
+  private readonly location: S3Location;
+  readonly scratchDir: string;
+
+  constructor(url: string, dataDir: string) {
+    this.location = parseS3Url(url);
+    this.client = new S3Client({
+      region: this.location.region,
+      ...(this.location.endpoint ? { endpoint: this.location.endpoint, forcePathStyle: true } : {}),
+    });
+    this.scratchDir = join(dataDir, 'tmp');
+  }
+
+  async init(): Promise<void> {
+    await rm(this.scratchDir, { recursive: true, force: true });
+    await mkdir(this.scratchDir, { recursive: true });
+  }
+
+  private key(key: string): string {
+    if (!/^[A-Za-z0-9/_.-]+$/.test(key) || key.includes('..')) throw new Error(`bad blob key ${key}`);
+    return this.location.prefix + key;
+  }
+
+  private async upload(key: string, body: Readable): Promise<void> {
+    const upload = new Upload({
+      client: this.client,
+      params: { Bucket: this.location.bucket, Key: this.key(key), Body: body },
+      partSize: PART_SIZE,
+      queueSize: QUEUE_SIZE,
+      // A failed multipart upload is aborted, so no parts are left behind.
+      leavePartsOnError: false,
+    });
+    await upload.done();
+  }
+
+  async put(key: string, source: Readable, maxBytes = Number.POSITIVE_INFINITY): Promise<StoredBlob> {
+    let size = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        size += chunk.length;
+        if (size > maxBytes) done(new BlobTooLargeError(maxBytes));
+        else done(null, chunk);
+      },
+    });
+    // As in FsBlobStore.put: the source (usually the HTTP request) is piped
+    // by hand and stays open past the limit, so the caller can still answer.
+    const sourceFailed = (err?: Error) => counter.destroy(err ?? new Error('the upload ended early'));
+    const sourceClosed = () => {
+      if (!source.readableEnded) sourceFailed(source.errored ?? undefined);
+    };
+    source.on('error', sourceFailed).once('close', sourceClosed);
+    let failure: Error | undefined;
+    counter.once('error', (err) => {
+      failure = err;
+    });
+    try {
+      source.pipe(counter);
+      await this.upload(key, counter);
+      if (failure) throw failure;
+      return { size };
+    } catch (err) {
+      source.unpipe(counter);
+      await this.delete(key).catch(() => {});
+      throw failure ?? err;
+    }
+  }
+
+  async adopt(key: string, filePath: string): Promise<StoredBlob> {
+    const { size } = await stat(filePath);
+    await this.upload(key, createReadStream(filePath));
+    await unlink(filePath).catch(() => {});
+    return { size };
+  }
+
+  async size(key: string): Promise<number | undefined> {
+    try {
+      const head = await this.client.send(
+        new HeadObjectCommand({ Bucket: this.location.bucket, Key: this.key(key) }),
+      );
+      return head.ContentLength;
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async open(key: string): Promise<{ stream: Readable; size: number } | undefined> {
+    try {
+      const got = await this.client.send(
+        new GetObjectCommand({ Bucket: this.location.bucket, Key: this.key(key) }),
+      );
+      return { stream: got.Body as Readable, size: Number(got.ContentLength ?? 0) };
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async readFrom(key: string, offset: number): Promise<Buffer> {
+    const size = await this.size(key);
+    if (size === undefined || offset >= size) return Buffer.alloc(0);
+    const got = await this.client.send(
+      new GetObjectCommand({ Bucket: this.location.bucket, Key: this.key(key), Range: `bytes=${offset}-` }),
+    );
+    const chunks: Buffer[] = [];
+    for await (const chunk of got.Body as Readable) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  async copyTo(key: string, dest: string): Promise<void> {
+    const blob = await this.open(key);
+    if (!blob) throw new Error(`blob ${key} is missing`);
+    await pipeline(blob.stream, createWriteStream(dest, { flags: 'wx' }));
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.location.bucket, Key: this.key(key) }));
+  }
+
+  /** Every object under `jobs/<id>/`, including any a lost worker uploaded and never reported. */
+  async deleteJob(jobId: string): Promise<void> {
+    const prefix = this.key(`jobs/${jobId}/`);
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.location.bucket, Prefix: prefix, ContinuationToken: token }),
+      );
+      const objects = (page.Contents ?? []).map((o) => ({ Key: o.Key! }));
+      if (objects.length > 0) {
+        await this.client.send(
+          new DeleteObjectsCommand({
+            Bucket: this.location.bucket,
+            Delete: { Objects: objects, Quiet: true },
+          }),
+        );
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async jobIds(): Promise<string[]> {
+    const prefix = this.key('jobs/');
+    const ids: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.location.bucket,
+          Prefix: prefix,
+          Delimiter: '/',
+          ContinuationToken: token,
+        }),
+      );
+      for (const p of page.CommonPrefixes ?? []) ids.push(p.Prefix!.slice(prefix.length).replace(/\/$/, ''));
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return ids;
+  }
+}
+
+/** The blob store the configuration names: S3 for an s3:// URL, else files under the data directory. */
+export async function openBlobStore(blobUrl: string | undefined, dataDir: string): Promise<BlobStore> {
+  const { FsBlobStore } = await import('./blob-store.js');
+  const store = blobUrl ? new S3BlobStore(blobUrl, dataDir) : new FsBlobStore(dataDir);
+  await store.init();
+  return store;
+}
