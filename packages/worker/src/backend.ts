@@ -35,7 +35,7 @@ export interface WorkerBackend {
   /** `claimed` → `preparing` → `processing`; false when the job is no longer this worker's. */
   advance(jobId: string, workerId: string, to: 'preparing' | 'processing'): Promise<boolean>;
   /** Copy the job's input to a local file; `workerId` is the lease holder asking. */
-  fetchInput(jobId: string, destPath: string, workerId?: string): Promise<void>;
+  fetchInput(jobId: string, destPath: string, workerId: string): Promise<void>;
   /** Store output and logs and make the job terminal; false when it was no longer this worker's. */
   complete(jobId: string, workerId: string, outcome: JobOutcome): Promise<boolean>;
   /** Hand an unfinished job back to `pending` (shutdown). */

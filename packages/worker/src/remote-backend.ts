@@ -163,7 +163,7 @@ export class RemoteBackend implements WorkerBackend {
   }
 
   /** Download the input of a job this worker holds, streamed to `destPath`. */
-  async fetchInput(jobId: string, destPath: string, workerId = ''): Promise<void> {
+  async fetchInput(jobId: string, destPath: string, workerId: string): Promise<void> {
     const path = `/v1/worker/jobs/${encodeURIComponent(jobId)}/input?worker_id=${encodeURIComponent(workerId)}`;
     const res = await this.call(path, () => ({ method: 'GET' }), 3_600_000);
     if (!res.ok || !res.body) {

@@ -251,7 +251,7 @@ export class JobRunner {
     signal: AbortSignal,
   ): Promise<JobOutcome | null> {
     const { backend, workerId } = this.options;
-    await backend.fetchInput(job.id, outputPath);
+    await backend.fetchInput(job.id, outputPath, workerId);
     if (signal.aborted) return null;
     if (!(await backend.advance(job.id, workerId, 'processing'))) return null;
     const { size } = await stat(outputPath);

@@ -39,7 +39,7 @@ export class EmbeddedBackend implements WorkerBackend {
     return this.service.advance(jobId, workerId, to);
   }
 
-  fetchInput(jobId: string, destPath: string): Promise<void> {
+  fetchInput(jobId: string, destPath: string, _workerId: string): Promise<void> {
     return this.service.copyInputTo(jobId, destPath);
   }
 
