@@ -136,38 +136,40 @@ async function call(base: string, key: string, path: string, init: RequestInit =
   return { status: res.status, text };
 }
 
-it(`runs ${JOBS} jobs through two replicas and three remote workers, surviving a killed worker and a stopped replica`, async () => {
-  const started = Date.now();
-  const lap = (what: string) =>
-    console.log(`[cluster] ${what} at ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  const databaseUrl = postgres!.url();
-  const blobUrl = `s3://${BUCKET}?endpoint=${encodeURIComponent(s3!.endpoint)}&region=us-east-1`;
-  const bucket = new S3Client({
-    endpoint: s3!.endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-  });
-  await bucket.send(new CreateBucketCommand({ Bucket: BUCKET }));
-  const env = {
-    ...AWS_ENV,
-    BSUBIO_DATABASE_URL: databaseUrl,
-    BSUBIO_BLOB_URL: blobUrl,
-    BSUBIO_WORKERS: '0',
-    // The reaper runs at half of this; the leases themselves are the workers' (--lease-seconds).
-    BSUBIO_LEASE_SECONDS: '10',
-    BSUBIO_MAX_ATTEMPTS: '5',
-    BSUBIO_SHUTDOWN_GRACE_SECONDS: '5',
-  };
+it(
+  `runs ${JOBS} jobs through two replicas and three remote workers, surviving a killed worker and a stopped replica`,
+  async () => {
+    const started = Date.now();
+    const lap = (what: string) =>
+      console.log(`[cluster] ${what} at ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    const databaseUrl = postgres!.url();
+    const blobUrl = `s3://${BUCKET}?endpoint=${encodeURIComponent(s3!.endpoint)}&region=us-east-1`;
+    const bucket = new S3Client({
+      endpoint: s3!.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    });
+    await bucket.send(new CreateBucketCommand({ Bucket: BUCKET }));
+    const env = {
+      ...AWS_ENV,
+      BSUBIO_DATABASE_URL: databaseUrl,
+      BSUBIO_BLOB_URL: blobUrl,
+      BSUBIO_WORKERS: '0',
+      // The reaper runs at half of this; the leases themselves are the workers' (--lease-seconds).
+      BSUBIO_LEASE_SECONDS: '10',
+      BSUBIO_MAX_ATTEMPTS: '5',
+      BSUBIO_SHUTDOWN_GRACE_SECONDS: '5',
+    };
 
-  const a = await startServer({ env });
-  servers.push(a);
-  lap('replica A up');
-  // Every time a job becomes finished is recorded, to check "exactly once".
-  const db = new pg.Client({ connectionString: databaseUrl });
-  await db.connect();
-  try {
-    await db.query(`
+    const a = await startServer({ env });
+    servers.push(a);
+    lap('replica A up');
+    // Every time a job becomes finished is recorded, to check "exactly once".
+    const db = new pg.Client({ connectionString: databaseUrl });
+    await db.connect();
+    try {
+      await db.query(`
       CREATE TABLE finish_log (job_id text NOT NULL, claimed_by text);
       CREATE FUNCTION log_finish() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
@@ -178,120 +180,123 @@ it(`runs ${JOBS} jobs through two replicas and three remote workers, surviving a
       END $$;
       CREATE TRIGGER jobs_finish_log AFTER UPDATE ON jobs FOR EACH ROW EXECUTE FUNCTION log_finish();
     `);
-    const { stdout: token } = await run(
-      process.execPath,
-      [SERVER_BIN, 'worker-token', 'add', 'test-fleet', '--database-url', databaseUrl],
-      { env: { ...process.env, HOME: a.home } },
-    );
-    // B's port is chosen now, so that workers can be told about it while it starts.
-    const bPort = await freePort();
-    const bUrl = `http://127.0.0.1:${bPort}`;
-    const [b] = await Promise.all([
-      startServer({ env, port: bPort }),
-      startWorker('w1', [a.url, bUrl], token.trim()),
-      // w2 and w3 talk to B first, and must move to A when B stops.
-      startWorker('w2', [bUrl, a.url], token.trim()),
-      startWorker('w3', [bUrl, a.url], token.trim()),
-    ]);
-    servers.push(b);
-    lap('replica B and workers up');
+      const { stdout: token } = await run(
+        process.execPath,
+        [SERVER_BIN, 'worker-token', 'add', 'test-fleet', '--database-url', databaseUrl],
+        { env: { ...process.env, HOME: a.home } },
+      );
+      // B's port is chosen now, so that workers can be told about it while it starts.
+      const bPort = await freePort();
+      const bUrl = `http://127.0.0.1:${bPort}`;
+      const [b] = await Promise.all([
+        startServer({ env, port: bPort }),
+        startWorker('w1', [a.url, bUrl], token.trim()),
+        // w2 and w3 talk to B first, and must move to A when B stops.
+        startWorker('w2', [bUrl, a.url], token.trim()),
+        startWorker('w3', [bUrl, a.url], token.trim()),
+      ]);
+      servers.push(b);
+      lap('replica B and workers up');
 
-    const key = a.apiKey;
-    const inputs = new Map<string, string>();
-    let bStopped = false;
-    let submittedCount = 0;
-    const submit = async (i: number) => {
-      const base = i % 2 === 1 && !bStopped ? b.url : a.url;
-      const created = await call(base, key, '/v1/jobs', {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ type: 'passthru', name: `job-${i}` }),
-      });
-      expect(created.status, created.text).toBe(201);
-      const job = JSON.parse(created.text).data as { id: string; upload_token: string };
-      const content = `job ${i} ${job.id}\n`;
-      inputs.set(job.id, content);
-      const uploaded = await fetch(`${base}/v1/upload/${job.id}?token=${job.upload_token}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/octet-stream' },
-        body: content,
-      });
-      expect(uploaded.status, await uploaded.text()).toBe(200);
-      const submitted = await call(base, key, `/v1/jobs/${job.id}/submit`, { method: 'POST' });
-      expect(submitted.status, submitted.text).toBe(200);
-      if (++submittedCount % 100 === 0) lap(`${submittedCount} submitted`);
-    };
-    const indexes = Array.from({ length: JOBS }, (_, i) => i);
-    // Kill one worker while it holds a job, whenever that happens first.
-    const killW2 = (async () => {
-      const deadline = Date.now() + 240_000;
+      const key = a.apiKey;
+      const inputs = new Map<string, string>();
+      let bStopped = false;
+      let submittedCount = 0;
+      const submit = async (i: number) => {
+        const base = i % 2 === 1 && !bStopped ? b.url : a.url;
+        const created = await call(base, key, '/v1/jobs', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ type: 'passthru', name: `job-${i}` }),
+        });
+        expect(created.status, created.text).toBe(201);
+        const job = JSON.parse(created.text).data as { id: string; upload_token: string };
+        const content = `job ${i} ${job.id}\n`;
+        inputs.set(job.id, content);
+        const uploaded = await fetch(`${base}/v1/upload/${job.id}?token=${job.upload_token}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/octet-stream' },
+          body: content,
+        });
+        expect(uploaded.status, await uploaded.text()).toBe(200);
+        const submitted = await call(base, key, `/v1/jobs/${job.id}/submit`, { method: 'POST' });
+        expect(submitted.status, submitted.text).toBe(200);
+        if (++submittedCount % 100 === 0) lap(`${submittedCount} submitted`);
+      };
+      const indexes = Array.from({ length: JOBS }, (_, i) => i);
+      // Kill one worker while it holds a job, whenever that happens first.
+      const killW2 = (async () => {
+        const deadline = Date.now() + 240_000;
+        for (;;) {
+          const held = await db.query(
+            `SELECT count(*)::int AS n FROM jobs WHERE claimed_by LIKE 'w2-%' AND status IN ('claimed','preparing','processing')`,
+          );
+          if (held.rows[0].n > 0) break;
+          if (Date.now() > deadline) throw new Error('worker w2 never held a job');
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        workers[1]!.kill('SIGKILL');
+        lap('w2 killed while holding a job');
+      })();
+      await eachLimit(indexes.slice(0, JOBS / 2), 12, submit);
+      lap(`${JOBS / 2} submitted`);
+
+      // Stop replica B mid-run, while the second half goes in through A.
+      bStopped = true;
+      const [, bExit] = await Promise.all([eachLimit(indexes.slice(JOBS / 2), 12, submit), b.stop()]);
+      expect(bExit).toBe(0);
+      lap(`all ${JOBS} submitted, B stopped`);
+      await killW2;
+
+      // Wait for the end.
+      const waitUntil = Date.now() + Math.max(240_000, JOBS * 600);
+      let counts: Record<string, number> = {};
       for (;;) {
-        const held = await db.query(
-          `SELECT count(*)::int AS n FROM jobs WHERE claimed_by LIKE 'w2-%' AND status IN ('claimed','preparing','processing')`,
-        );
-        if (held.rows[0].n > 0) break;
-        if (Date.now() > deadline) throw new Error('worker w2 never held a job');
-        await new Promise((r) => setTimeout(r, 100));
+        const rows = await db.query(`SELECT status, count(*)::int AS n FROM jobs GROUP BY status`);
+        counts = Object.fromEntries(rows.rows.map((r) => [r.status, r.n]));
+        if ((counts.finished ?? 0) + (counts.failed ?? 0) >= JOBS) break;
+        if (Date.now() > waitUntil) throw new Error(`jobs did not end in time: ${JSON.stringify(counts)}`);
+        await new Promise((r) => setTimeout(r, 1000));
       }
-      workers[1]!.kill('SIGKILL');
-      lap('w2 killed while holding a job');
-    })();
-    await eachLimit(indexes.slice(0, JOBS / 2), 12, submit);
-    lap(`${JOBS / 2} submitted`);
+      lap(`all ended: ${JSON.stringify(counts)}`);
+      const failed = await db.query(
+        `SELECT error_code, error_message, attempts, claimed_by FROM jobs WHERE status = 'failed' LIMIT 5`,
+      );
+      expect(counts, JSON.stringify(failed.rows)).toEqual({ finished: JOBS });
 
-    // Stop replica B mid-run, while the second half goes in through A.
-    bStopped = true;
-    const [, bExit] = await Promise.all([eachLimit(indexes.slice(JOBS / 2), 12, submit), b.stop()]);
-    expect(bExit).toBe(0);
-    lap(`all ${JOBS} submitted, B stopped`);
-    await killW2;
+      // Exactly once: one move to finished per job.
+      const log = await db.query(`SELECT job_id, count(*)::int AS n FROM finish_log GROUP BY job_id`);
+      expect(log.rows.length).toBe(JOBS);
+      expect(log.rows.filter((r) => r.n !== 1)).toEqual([]);
+      const claimers = await db.query(`SELECT DISTINCT split_part(claimed_by, '-', 1) AS w FROM finish_log`);
+      expect(claimers.rows.map((r) => r.w).sort()).toEqual(expect.arrayContaining(['w1', 'w3']));
+      const retried = await db.query(`SELECT count(*)::int AS n FROM jobs WHERE attempts > 1`);
+      lap(`${retried.rows[0].n} jobs ran more than once (lost with w2)`);
+      expect(retried.rows[0].n).toBeGreaterThan(0);
 
-    // Wait for the end.
-    const waitUntil = Date.now() + 240_000;
-    let counts: Record<string, number> = {};
-    for (;;) {
-      const rows = await db.query(`SELECT status, count(*)::int AS n FROM jobs GROUP BY status`);
-      counts = Object.fromEntries(rows.rows.map((r) => [r.status, r.n]));
-      if ((counts.finished ?? 0) + (counts.failed ?? 0) >= JOBS) break;
-      if (Date.now() > waitUntil) throw new Error(`jobs did not end in time: ${JSON.stringify(counts)}`);
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-    lap(`all ended: ${JSON.stringify(counts)}`);
-    const failed = await db.query(
-      `SELECT error_code, error_message, attempts, claimed_by FROM jobs WHERE status = 'failed' LIMIT 5`,
-    );
-    expect(counts, JSON.stringify(failed.rows)).toEqual({ finished: JOBS });
-
-    // Exactly once: one move to finished per job.
-    const log = await db.query(`SELECT job_id, count(*)::int AS n FROM finish_log GROUP BY job_id`);
-    expect(log.rows.length).toBe(JOBS);
-    expect(log.rows.filter((r) => r.n !== 1)).toEqual([]);
-    const claimers = await db.query(`SELECT DISTINCT split_part(claimed_by, '-', 1) AS w FROM finish_log`);
-    expect(claimers.rows.map((r) => r.w).sort()).toEqual(expect.arrayContaining(['w1', 'w3']));
-    const retried = await db.query(`SELECT count(*)::int AS n FROM jobs WHERE attempts > 1`);
-    lap(`${retried.rows[0].n} jobs ran more than once (lost with w2)`);
-    expect(retried.rows[0].n).toBeGreaterThan(0);
-
-    // The right output, read through the API; then delete.
-    await eachLimit([...inputs.keys()], 12, async (id) => {
-      const output = await call(a.url, key, `/v1/jobs/${id}/output`);
-      expect(output.status).toBe(200);
-      expect(output.text).toBe(inputs.get(id));
-      const deleted = await fetch(`${a.url}/v1/jobs/${id}`, {
-        method: 'DELETE',
-        headers: { authorization: `Bearer ${key}` },
+      // The right output, read through the API; then delete.
+      await eachLimit([...inputs.keys()], 12, async (id) => {
+        const output = await call(a.url, key, `/v1/jobs/${id}/output`);
+        expect(output.status).toBe(200);
+        expect(output.text).toBe(inputs.get(id));
+        const deleted = await fetch(`${a.url}/v1/jobs/${id}`, {
+          method: 'DELETE',
+          headers: { authorization: `Bearer ${key}` },
+        });
+        expect(deleted.status).toBe(204);
       });
-      expect(deleted.status).toBe(204);
-    });
-    lap('outputs checked and jobs deleted');
-    const left = await bucket.send(new ListObjectsV2Command({ Bucket: BUCKET }));
-    expect(left.Contents ?? []).toEqual([]);
-    const rows = await db.query(`SELECT count(*)::int AS n FROM jobs`);
-    expect(rows.rows[0].n).toBe(0);
-  } finally {
-    await db.end();
-  }
-}, 600_000);
+      lap('outputs checked and jobs deleted');
+      const left = await bucket.send(new ListObjectsV2Command({ Bucket: BUCKET }));
+      expect(left.Contents ?? []).toEqual([]);
+      const rows = await db.query(`SELECT count(*)::int AS n FROM jobs`);
+      expect(rows.rows[0].n).toBe(0);
+    } finally {
+      await db.end();
+    }
+  },
+  // About 2-3 jobs a second end to end on this 2-core VM: the bound grows with the run's size.
+  Math.max(600_000, JOBS * 1_500),
+);
 
 describe.each(['sqlite', 'postgres'] as const)('the store on %s', (dialect) => {
   let db: Db;
