@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BsubClient, type Job } from 'bsubio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makePdf } from '../../../test/support/pdf.js';
 import { startServer, type TestServer } from '../../../test/support/server.js';
-import { tinyPdf } from './helpers/pdf.js';
 import { BIN, bsubio, envFor, errorOf, hasTmux, homeWith, type RunOptions } from './helpers/run.js';
 import { Terminal } from './helpers/tmux.js';
 
@@ -36,7 +36,7 @@ beforeAll(async () => {
   home = homeWith({ api_key: server.apiKey, base_url: server.url });
   run = (args, options = {}) => bsubio(args, { home, cwd: dir, ...options });
   for (const n of [1, 2, 3]) writeFileSync(join(dir, `f${n}.txt`), `file ${n}\n`);
-  writeFileSync(join(dir, 'report.pdf'), tinyPdf('total revenue 42 words'));
+  writeFileSync(join(dir, 'report.pdf'), makePdf('total revenue 42 words'));
   finished = (await client.processFile('passthru', Buffer.from([0, 1, 2, 255, 10]))).job;
   failed = (await client.createAndSubmit('json_format', Buffer.from('{"not json'))) as Job;
   failed = await client.waitForJob(failed.id);

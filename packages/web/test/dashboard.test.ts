@@ -13,9 +13,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makePdf } from '../../../test/support/pdf.js';
 import { SERVER_BIN, startServer, type TestServer } from '../../../test/support/server.js';
 import { writeLiveTypesFile } from '../../server/test/test-types.js';
-import { makePdf } from './pdf.js';
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..', '..');
