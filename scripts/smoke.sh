@@ -8,7 +8,8 @@ trap 'rm -rf "$tmp"' EXIT
 # Its own process group, so SIGTERM reaches the server behind npx as it would from a terminal.
 HOME="$tmp/home" BSUBIO_DATA_DIR="$tmp/data" setsid npx bsubio-server --port 0 >"$tmp/out" 2>"$tmp/err" &
 pid=$!
-for _ in $(seq 1 100); do grep -q '^Listening: ' "$tmp/out" 2>/dev/null && break; sleep 0.2; done
+# A slow machine may take a minute to load the server; allow two.
+for _ in $(seq 1 600); do grep -q '^Listening: ' "$tmp/out" 2>/dev/null && break; sleep 0.2; done
 base=$(sed -n 's/^Listening: //p' "$tmp/out")
 [ -n "$base" ] || { echo "smoke: server did not start"; cat "$tmp/err"; exit 1; }
 key=$(sed -n 's/.*"api_key": "\([^"]*\)".*/\1/p' "$tmp/home/.config/bsubio/config.json")

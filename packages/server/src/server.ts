@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { Catalog, EMBEDDED_WORKER_PREFIX, WorkerPool } from '@bsubio/worker';
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
-import { openBlobStore } from './blobs/s3-blob-store.js';
+import { openBlobStore } from './blobs/open-blob-store.js';
 import type { ServerConfig } from './config.js';
 import { buildApp } from './http/app.js';
 import { AccountService } from './services/account-service.js';

@@ -213,11 +213,3 @@ export class S3BlobStore implements BlobStore {
     return ids;
   }
 }
-
-/** The blob store the configuration names: S3 for an s3:// URL, else files under the data directory. */
-export async function openBlobStore(blobUrl: string | undefined, dataDir: string): Promise<BlobStore> {
-  const { FsBlobStore } = await import('./blob-store.js');
-  const store = blobUrl ? new S3BlobStore(blobUrl, dataDir) : new FsBlobStore(dataDir);
-  await store.init();
-  return store;
-}
