@@ -103,6 +103,19 @@ export function describeFailure(
   }
 }
 
+/** A failure the runner itself found: no output, and the reason in the logs. */
+async function failedOutcome(
+  code: JobErrorCode,
+  message: string,
+  log: string,
+  outputPath: string,
+  logPath: string,
+): Promise<JobOutcome> {
+  await writeFile(outputPath, '');
+  await writeFile(logPath, `bsubio: ${log}\n`);
+  return { status: 'failed', errorCode: code, errorMessage: message, outputPath, logPath };
+}
+
 export class JobRunner {
   constructor(private readonly options: RunnerOptions) {}
 
@@ -155,11 +168,8 @@ export class JobRunner {
     const logPath = join(scratch, 'stderr');
     await mkdir(scratch, { recursive: true });
 
-    const fail = async (code: JobErrorCode, message: string, log: string): Promise<JobOutcome> => {
-      await writeFile(outputPath, '');
-      await writeFile(logPath, `bsubio: ${log}\n`);
-      return { status: 'failed', errorCode: code, errorMessage: message, outputPath, logPath };
-    };
+    const fail = (code: JobErrorCode, message: string, log: string) =>
+      failedOutcome(code, message, log, outputPath, logPath);
 
     if (!(await backend.advance(job.id, workerId, 'preparing'))) return null;
     const entry = catalog.resolve(job.type);
@@ -259,9 +269,7 @@ export class JobRunner {
       // Unlinked, not truncated: the file may share its bytes with the stored input.
       await rm(outputPath);
       const message = `The output grew past its limit of ${limits.output_mb} MiB.`;
-      await writeFile(outputPath, '');
-      await writeFile(logPath, `bsubio: ${message}\n`);
-      return { status: 'failed', errorCode: 'EFBIG', errorMessage: message, outputPath, logPath };
+      return failedOutcome('EFBIG', message, message, outputPath, logPath);
     }
     await writeFile(logPath, '');
     return { status: 'finished', errorCode: null, errorMessage: null, outputPath, logPath };
