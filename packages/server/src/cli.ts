@@ -342,8 +342,10 @@ async function serve(flags: Record<string, unknown>): Promise<number> {
   // `user add` need none of it.
   const { startServer } = await import('./server.js');
   const server = await startServer(config, (line) => process.stderr.write(`${line}\n`));
-  process.stdout.write(`Listening: ${server.url}\n`);
-  await new Promise<void>((resolve) => {
+  // The handlers go in before the "Listening:" line: whoever reads that line
+  // may signal at once, and a SIGTERM that arrives first would kill the
+  // process by default instead of draining it.
+  const stopped = new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       server.app.log.info({ signal }, 'shutting down');
       server.close().then(resolve, (err) => {
@@ -354,5 +356,7 @@ async function serve(flags: Record<string, unknown>): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  process.stdout.write(`Listening: ${server.url}\n`);
+  await stopped;
   return 0;
 }

@@ -48,10 +48,8 @@ export async function runWorkerAgent(options: WorkerAgentOptions): Promise<void>
       ),
   });
   pool.start();
-  process.stdout.write(
-    `Worker ${options.name} ready: ${pool.concurrency} slots, servers ${options.servers.join(', ')}\n`,
-  );
-  await new Promise<void>((resolve) => {
+  // Handlers before the "ready" line, for the same reason as in `serve`.
+  const stopped = new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       process.stderr.write(`bsubio-worker: ${signal}, draining (${pool.activeJobs.length} running)\n`);
       backend.stopClaiming();
@@ -60,4 +58,8 @@ export async function runWorkerAgent(options: WorkerAgentOptions): Promise<void>
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  process.stdout.write(
+    `Worker ${options.name} ready: ${pool.concurrency} slots, servers ${options.servers.join(', ')}\n`,
+  );
+  await stopped;
 }

@@ -43,6 +43,7 @@ it('recovers every job after kill -9 during processing and during an upload', as
     jobs.push(job);
   }
   await until(async () => (await api.list('?status=processing')).total === 2, 'two jobs processing');
+  const runningAtKill = new Set((await api.list('?status=processing')).jobs.map((job) => job.id));
 
   // An upload that streams slowly: the kill lands half-way through it.
   const upload = await api.create('passthru');
@@ -74,11 +75,12 @@ it('recovers every job after kill -9 during processing and during an upload', as
   server = await server.restart(env);
   const restarted = new Api(server.url, server.apiKey);
 
-  // Straight after the restart nothing is held by the dead workers, unless a
-  // new worker already took it again (then it is on its second attempt).
+  // Straight after the restart nothing is held by the dead workers: a job
+  // in work is held by a new worker, and if the dead ones had it, it is on
+  // its second attempt. (A job that was still pending may be on its first.)
   for (const job of (await restarted.list('?limit=100')).jobs) {
     if (['claimed', 'preparing', 'processing'].includes(job.status)) {
-      expect(job.attempts).toBeGreaterThanOrEqual(2);
+      expect(job.attempts).toBeGreaterThanOrEqual(runningAtKill.has(job.id) ? 2 : 1);
       expect(job.claimed_by).toMatch(/^embedded-/);
     } else {
       expect(['created', 'pending', 'finished', 'failed']).toContain(job.status);
