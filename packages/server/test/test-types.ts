@@ -20,7 +20,8 @@ function shellType(type: string, name: string, description: string, script: stri
   return { ...base, type, name, description, command: ['sh', '-c', script, '{input}'] };
 }
 
-function writeTypesFile(types: object[]): string {
+/** A types file with exactly these types (full definitions). */
+export function writeTypesFile(types: object[]): string {
   const path = join(mkdtempSync(join(tmpdir(), 'bsubio-types-')), 'types.json');
   writeFileSync(path, JSON.stringify({ types }));
   return path;

@@ -3,7 +3,7 @@
  * scratch directory, fetch the input, run the type's command in the sandbox
  * while renewing the lease, then hand output and logs to the backend.
  */
-import { chmod, chown, mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, extname, join } from 'node:path';
 import type { JobErrorCode } from '@bsubio/protocol';
@@ -91,6 +91,14 @@ export function describeFailure(
       return { code: 'ECANCELED', message: 'The job was cancelled.' };
     case 'spawn_error':
       return { code: 'EINTERNAL', message: 'The sandbox could not start the tool; see the logs.' };
+    case 'write_error':
+      return {
+        code: 'EINTERNAL',
+        message:
+          result.writeError === 'ENOSPC' || result.writeError === 'EDQUOT'
+            ? `The server ran out of disk space (${result.writeError}: no space left on device) while storing the output, so the tool was stopped and nothing was kept; retry once space is freed.`
+            : `The server could not store the output (${result.writeError ?? 'write error'}), so the tool was stopped and nothing was kept.`,
+      };
     case 'exited': {
       if (result.exitCode === 0) return null;
       const how =
@@ -242,6 +250,9 @@ export class JobRunner {
       onStderr: backend.appendLog && ((chunk) => backend.appendLog?.(job.id, workerId, chunk)),
     });
     if (result.outcome === 'canceled') return null;
+    // The partial output goes at once: on a full disk, its space is what the
+    // store needs to record the failure.
+    if (result.outcome === 'write_error') await truncate(outputPath, 0).catch(() => {});
     const failure = describeFailure(result, entry.definition.limits);
     if (!failure) return { status: 'finished', errorCode: null, errorMessage: null, outputPath, logPath };
     return { status: 'failed', errorCode: failure.code, errorMessage: failure.message, outputPath, logPath };

@@ -12,7 +12,6 @@
  * file the sandbox could reach would be reached with root's rights.
  */
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { createWriteStream, existsSync, lstatSync, readlinkSync } from 'node:fs';
 import type { TypeLimits } from './catalog.js';
 import { watchTree } from './proc-watch.js';
@@ -24,7 +23,9 @@ export type SandboxOutcome =
   | 'process_limit'
   | 'output_limit'
   | 'canceled'
-  | 'spawn_error';
+  | 'spawn_error'
+  /** The host could not write stdout or stderr (disk full): see `writeError`. */
+  | 'write_error';
 
 export interface SandboxRequest {
   argv: string[];
@@ -54,6 +55,8 @@ export interface SandboxResult {
   durationMs: number;
   /** Largest resident memory of the process tree seen by the watch, in bytes. */
   peakMemoryBytes: number;
+  /** With `write_error`: the host's error code, e.g. ENOSPC. */
+  writeError?: string;
 }
 
 /** The host uid and gid the sandbox runs as when the server is root. */
@@ -205,6 +208,16 @@ export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> 
   let stderrBytes = 0;
   let stderrTail = '';
   let killedFor: SandboxOutcome | undefined;
+  let writeError: string | undefined;
+  // The files are on the server's disk, which may fill up (ENOSPC): the tool
+  // is stopped, and the job fails saying so, instead of the error going
+  // unhandled and taking the whole process down.
+  const onWriteError = (err: NodeJS.ErrnoException) => {
+    writeError ??= err.code ?? err.message;
+    kill('write_error');
+  };
+  stdoutFile.on('error', onWriteError);
+  stderrFile.on('error', onWriteError);
 
   const [command, ...args] = buildSandboxCommand(req);
   const child = spawn(command as string, args, {
@@ -255,7 +268,7 @@ export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> 
     const room = STDERR_CAP_BYTES - stderrBytes;
     const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
     stderrBytes += part.length;
-    stderrFile.write(part);
+    if (!stderrFile.destroyed) stderrFile.write(part);
     req.onStderr?.(part);
   });
 
@@ -271,10 +284,12 @@ export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> 
   const peakMemoryBytes = watch?.stop().peakBytes ?? 0;
   req.signal?.removeEventListener('abort', onAbort);
 
-  if (spawnError) stderrFile.write(`bsubio: could not start the sandbox: ${spawnError.message}\n`);
-  stdoutFile.end();
-  stderrFile.end();
-  await Promise.all([once(stdoutFile, 'close'), once(stderrFile, 'close')]);
+  if (spawnError && !stderrFile.destroyed) {
+    stderrFile.write(`bsubio: could not start the sandbox: ${spawnError.message}\n`);
+  }
+  // A stream that failed is closed already, and a late failure (the last
+  // bytes flushed at end()) is caught by onWriteError.
+  await Promise.all([endAndClose(stdoutFile), endAndClose(stderrFile)]);
 
   const lastStderrLine =
     stderrTail
@@ -299,5 +314,13 @@ export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> 
     lastStderrLine,
     durationMs: Date.now() - started,
     peakMemoryBytes,
+    ...(writeError ? { writeError } : {}),
   };
+}
+
+function endAndClose(file: ReturnType<typeof createWriteStream>): Promise<void> {
+  if (file.closed) return Promise.resolve();
+  const closed = new Promise<void>((resolve) => file.once('close', () => resolve()));
+  if (!file.destroyed) file.end();
+  return closed;
 }

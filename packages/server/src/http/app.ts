@@ -13,6 +13,7 @@ import type { WebhookService } from '../services/webhooks.js';
 import type { WorkerTokens } from '../services/worker-tokens.js';
 import { ApiError } from './api-error.js';
 import { registerCors } from './cors.js';
+import { infraApiError } from './infra-errors.js';
 import { RateLimiter } from './rate-limit.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { registerJobRoutes } from './routes/jobs.js';
@@ -136,10 +137,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     );
   });
 
-  app.setErrorHandler((error, request, reply) => {
+  app.setErrorHandler((caught, request, reply) => {
+    const error = caught instanceof ApiError ? caught : (infraApiError(caught) ?? caught);
     if (error instanceof ApiError) {
       reply.headers(error.headers);
-      if (error.statusCode >= 500) request.log.error({ err: error }, 'request failed');
+      if (error.statusCode >= 500) request.log.error({ err: caught }, 'request failed');
       return reply.code(error.statusCode).type('application/json').send(error.toBody());
     }
     const status = (error as { statusCode?: number }).statusCode ?? 500;
