@@ -77,6 +77,10 @@ export interface TestPostgres {
   /** postgres://bsubio@127.0.0.1:<port>/<database> */
   url(database?: string): string;
   stop(): Promise<void>;
+  /** Shut the server down ("fast": connections are cut), keeping its data, as an outage would. */
+  pause(): Promise<void>;
+  /** Start it again on the same port and data after pause(). */
+  resume(): Promise<void>;
 }
 
 export async function startPostgres(): Promise<TestPostgres> {
@@ -94,36 +98,40 @@ export async function startPostgres(): Promise<TestPostgres> {
   );
   const port = await freePort();
   // Durability is not what a test checks: no fsync makes it much faster here.
-  const child = spawn(
-    join(bin, 'postgres'),
-    [
-      '-D',
-      data,
-      '-p',
-      String(port),
-      '-k',
-      dir,
-      '-c',
-      'listen_addresses=127.0.0.1',
-      '-c',
-      'fsync=off',
-      '-c',
-      'synchronous_commit=off',
-      '-c',
-      'full_page_writes=off',
-      '-c',
-      'max_connections=200',
-    ],
-    { ...asOwner, stdio: ['ignore', 'ignore', 'pipe'], cwd: dir },
-  );
+  const launch = () =>
+    spawn(
+      join(bin, 'postgres'),
+      [
+        '-D',
+        data,
+        '-p',
+        String(port),
+        '-k',
+        dir,
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        'fsync=off',
+        '-c',
+        'synchronous_commit=off',
+        '-c',
+        'full_page_writes=off',
+        '-c',
+        'max_connections=200',
+      ],
+      { ...asOwner, stdio: ['ignore', 'ignore', 'pipe'], cwd: dir },
+    );
   let log = '';
-  child.stderr!.on('data', (d: Buffer) => {
-    log += d.toString();
-  });
+  let child = launch();
+  const listen = () =>
+    child.stderr!.on('data', (d: Buffer) => {
+      log = (log + d.toString()).slice(-50_000);
+    });
+  listen();
   const url = (database = 'postgres') => `postgres://bsubio@127.0.0.1:${port}/${database}`;
   const pg = (await import('pg')).default;
-  try {
-    await waitFor(
+  const ready = () =>
+    waitFor(
       'PostgreSQL',
       async () => {
         if (child.exitCode !== null) throw new Error(`postgres exited: ${log}`);
@@ -135,6 +143,8 @@ export async function startPostgres(): Promise<TestPostgres> {
       60_000,
       () => log,
     );
+  try {
+    await ready();
   } catch (err) {
     await stopChild(child, 'SIGKILL');
     rmSync(dir, { recursive: true, force: true });
@@ -142,6 +152,14 @@ export async function startPostgres(): Promise<TestPostgres> {
   }
   return {
     url,
+    async pause() {
+      await stopChild(child, 'SIGINT');
+    },
+    async resume() {
+      child = launch();
+      listen();
+      await ready();
+    },
     async stop() {
       // SIGINT: "fast" shutdown, open connections are cut.
       await stopChild(child, 'SIGINT');
@@ -175,7 +193,8 @@ export async function startS3(): Promise<TestS3> {
         await res.arrayBuffer();
         return res.status < 500;
       },
-      60_000,
+      // Loading moto alone has taken 45 s on a busy 2-core VM.
+      120_000,
       () => log,
     );
   } catch (err) {

@@ -54,6 +54,15 @@ const rateLimited = {
     'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer' } },
   },
 };
+/** Any endpoint may answer this while a back end fails; documented where clients most need it. */
+const storeUnavailable = {
+  ...error(
+    'The database is busy (locked by another writer) or unreachable, or blob storage is unreachable; nothing was changed. Retry after Retry-After',
+  ),
+  headers: {
+    'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer' } },
+  },
+};
 const text = (description: string) => ({
   description,
   content: { 'text/plain': { schema: { type: 'string' } } },
@@ -128,6 +137,7 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
               'Extension: the Idempotency-Key was used with a different body in the last 24 hours',
             ),
             '429': rateLimited,
+            '503': storeUnavailable,
           },
         },
         get: {
@@ -224,6 +234,10 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
               "Larger than the upload limit, or (extension) past the user's storage limit BSUBIO_MAX_STORED_BYTES; nothing kept, job stays created",
             ),
             '415': error('Body is neither multipart/form-data nor application/octet-stream'),
+            '503': storeUnavailable,
+            '507': error(
+              "The server's storage is full (no space left on device); nothing kept, job stays created. Retry once space is freed",
+            ),
           },
         },
       },

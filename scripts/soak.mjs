@@ -1,0 +1,385 @@
+#!/usr/bin/env node
+/**
+ * The soak: a server of its own under mixed load for a long time (default 30
+ * minutes), to show that memory and open files stay flat and that no job is
+ * lost. Each simulated client job is create → upload → submit → wait →
+ * (read output) → delete, started at a target rate (default 50 jobs/s); a
+ * share of them fail on purpose (json_format on input that is not JSON) and a
+ * share are cancelled while queued or running.
+ *
+ *   npm run soak                      # 30 minutes
+ *   npm run soak -- --minutes 5
+ *   BSUBIO_SOAK_SECONDS=60 npm run soak
+ *   node scripts/soak.mjs --seconds 60 --rate 20 --json
+ *
+ * While it runs, the server's resident memory and open file descriptors
+ * (/proc/<pid>/status, /proc/<pid>/fd) are sampled every second. At the end:
+ * every created job was seen terminal and deleted, the server lists none and
+ * keeps no blob or temporary file; and after warm-up, the medians of the last
+ * quarter of samples are within bounds of those of the first quarter. Exit
+ * code 0 when all hold, 1 otherwise; the numbers go to stdout.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const SERVER_BIN = join(ROOT, 'packages', 'server', 'bin', 'bsubio-server.js');
+
+/** Defaults; every one can be overridden by soak() options. */
+export const DEFAULTS = {
+  seconds: 30 * 60,
+  /** Jobs started per second. */
+  rate: 50,
+  /** Client jobs in flight at most: past it, starts wait (the achieved rate says so). */
+  maxInFlight: 100,
+  /** Share of jobs that fail on purpose, and that are cancelled. */
+  failShare: 0.1,
+  cancelShare: 0.05,
+  /** Samples in the first part of the run that are warm-up, not baseline. */
+  warmupShare: 0.2,
+  /** Allowed growth of median RSS, last quarter over first (after warm-up): the larger of these. */
+  rssGrowthRatio: 0.25,
+  rssGrowthMb: 40,
+  /**
+   * Allowed growth of the median of open descriptors other than sockets
+   * (files, pipes, eventfds): sockets follow the clients in flight, which
+   * is load, not a leak; they are reported, and bounded by maxInFlight.
+   */
+  fdGrowth: 16,
+  workers: 2,
+  log: (line) => process.stderr.write(`${line}\n`),
+};
+
+const median = (values) => {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+};
+
+function procStats(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  const fds = readdirSync(`/proc/${pid}/fd`);
+  let sockets = 0;
+  for (const fd of fds) {
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) sockets++;
+    } catch {}
+  }
+  return { rssMb: rssKb / 1024, fds: fds.length, sockets, files: fds.length - sockets };
+}
+
+function filesUnder(dir) {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name));
+}
+
+async function startServer(workers) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'bsubio-soak-data-'));
+  const home = mkdtempSync(join(tmpdir(), 'bsubio-soak-home-'));
+  const child = spawn(process.execPath, [SERVER_BIN, '--port', '0'], {
+    env: {
+      ...process.env,
+      HOME: home,
+      BSUBIO_DATA_DIR: dataDir,
+      BSUBIO_LOG_LEVEL: 'warn',
+      BSUBIO_WORKERS: String(workers),
+      BSUBIO_RATE_LIMIT: '0',
+      BSUBIO_MAX_ACTIVE_JOBS: '0',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d) => {
+    stderr = (stderr + d).slice(-20_000);
+  });
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
+  const url = await new Promise((resolve, reject) => {
+    let stdout = '';
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${stderr}`)), 120_000);
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      const match = /Listening: (http:\/\/\S+)/.exec(stdout);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+    exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}:\n${stderr}`));
+    });
+  });
+  let apiKey = '';
+  for (const path of [join(home, '.config', 'bsubio', 'config.json'), join(dataDir, 'local-api-key.json')]) {
+    try {
+      apiKey = JSON.parse(readFileSync(path, 'utf8')).api_key;
+      break;
+    } catch {}
+  }
+  return {
+    url,
+    apiKey,
+    dataDir,
+    pid: child.pid,
+    stderr: () => stderr,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      await exited;
+      clearTimeout(timer);
+      rmSync(dataDir, { recursive: true, force: true });
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Run the soak; resolves with its numbers and `ok` (all invariants hold). */
+export async function soak(options = {}) {
+  const o = { ...DEFAULTS, ...options };
+  const server = await startServer(o.workers);
+  const auth = { authorization: `Bearer ${server.apiKey}` };
+  const counts = {
+    started: 0,
+    created: 0,
+    uploaded: 0,
+    submitted: 0,
+    finished: 0,
+    failed: 0,
+    cancelled: 0,
+    deleted: 0,
+    unexpected: 0,
+    retried503: 0,
+  };
+  const problems = [];
+  const problem = (what) => {
+    counts.unexpected++;
+    if (problems.length < 20) {
+      problems.push(what);
+      o.log(`soak: unexpected: ${what}`);
+    }
+  };
+
+  /** fetch, retrying a 503 (store busy) the way a client following Retry-After would. */
+  async function call(path, init = {}, expectStatus = []) {
+    for (let attempt = 0; ; attempt++) {
+      const res = await fetch(`${server.url}${path}`, {
+        ...init,
+        headers: { ...auth, ...init.headers },
+        signal: AbortSignal.timeout(120_000),
+      });
+      if (res.status === 503 && attempt < 5) {
+        counts.retried503++;
+        await res.arrayBuffer();
+        await new Promise((r) => setTimeout(r, 1000 * Number(res.headers.get('retry-after') ?? 1)));
+        continue;
+      }
+      if (expectStatus.length && !expectStatus.includes(res.status)) {
+        throw new Error(
+          `${init.method ?? 'GET'} ${path.split('?')[0]} answered ${res.status}: ${await res.text()}`,
+        );
+      }
+      return res;
+    }
+  }
+
+  const ids = new Set(); // created, not yet deleted
+  async function oneJob(n) {
+    const kind = n % 20 < o.failShare * 20 ? 'fail' : n % 20 >= 20 - o.cancelShare * 20 ? 'cancel' : 'ok';
+    const type = kind === 'fail' ? 'json_format' : 'passthru';
+    const content = kind === 'fail' ? `this is not JSON ${n}` : `soak job ${n} ${'x'.repeat(n % 2000)}`;
+    let id;
+    try {
+      const created = await (
+        await call(
+          '/v1/jobs',
+          { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type }) },
+          [201],
+        )
+      ).json();
+      id = created.data.id;
+      ids.add(id);
+      counts.created++;
+      await call(
+        `/v1/upload/${id}?token=${created.data.upload_token}`,
+        { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: content },
+        [200],
+      );
+      counts.uploaded++;
+      await call(`/v1/jobs/${id}/submit`, { method: 'POST' }, [200]);
+      counts.submitted++;
+      if (kind === 'cancel') {
+        // Cancelling may lose the race with the job's end: then it is terminal already.
+        await call(`/v1/jobs/${id}/cancel`, { method: 'POST' }, [200, 400]);
+      }
+      let job;
+      for (let i = 0; i < 30; i++) {
+        job = (await (await call(`/v1/jobs/${id}?wait=10`, {}, [200])).json()).data;
+        if (job.status === 'finished' || job.status === 'failed') break;
+      }
+      if (job.status === 'finished') {
+        counts.finished++;
+        if (kind === 'fail') problem(`job ${id} (${kind}) finished`);
+        if (n % 10 === 0) {
+          const output = await (await call(`/v1/jobs/${id}/output`, {}, [200])).text();
+          if (output !== content) problem(`job ${id}: output differs from input`);
+        }
+      } else if (job.status === 'failed') {
+        if (job.error_code === 'ECANCELED') counts.cancelled++;
+        else counts.failed++;
+        // Not JSON: refused before the tool runs (EINPUT) or by the tool (EEXIT).
+        const expected = kind === 'fail' ? ['EINPUT', 'EEXIT'] : kind === 'cancel' ? ['ECANCELED'] : [];
+        if (!expected.includes(job.error_code))
+          problem(`job ${id} (${kind}) failed ${job.error_code}: ${job.error_message}`);
+      } else {
+        problem(`job ${id} still ${job.status} after 300 s`);
+        return;
+      }
+      await call(`/v1/jobs/${id}`, { method: 'DELETE' }, [204]);
+      ids.delete(id);
+      counts.deleted++;
+    } catch (err) {
+      problem(`job ${id ?? `#${n}`}: ${err.message}`);
+    }
+  }
+
+  const samples = [];
+  const sample = () => {
+    try {
+      samples.push({ t: Date.now(), ...procStats(server.pid) });
+    } catch {}
+  };
+  const started = Date.now();
+  const endAt = started + o.seconds * 1000;
+  sample();
+  const sampler = setInterval(sample, 1000);
+  const progress = setInterval(() => {
+    const last = samples.at(-1);
+    o.log(
+      `soak: ${Math.round((Date.now() - started) / 1000)}s, ${counts.created} created, ${counts.deleted} deleted, ${inFlight.size} in flight, rss ${last?.rssMb.toFixed(1)} MB, fds ${last?.fds} (${last?.sockets} sockets), unexpected ${counts.unexpected}`,
+    );
+  }, 15_000);
+
+  // Start jobs on a schedule: job n is due at started + n / rate.
+  const inFlight = new Set();
+  let n = 0;
+  while (Date.now() < endAt) {
+    const due = started + (n * 1000) / o.rate;
+    const wait = due - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, Math.min(wait, 50)));
+    if (Date.now() < due) continue;
+    if (inFlight.size >= o.maxInFlight) {
+      await Promise.race(inFlight);
+      continue;
+    }
+    const p = oneJob(n++).finally(() => inFlight.delete(p));
+    inFlight.add(p);
+    counts.started++;
+  }
+  const loadSeconds = (Date.now() - started) / 1000;
+  await Promise.all(inFlight);
+  clearInterval(sampler);
+  clearInterval(progress);
+  sample();
+
+  // Accounting: the server has no job left and keeps no file for one.
+  const list = await (await call('/v1/jobs?limit=100', {}, [200])).json();
+  const leftOnServer = list.data.total;
+  const blobFiles = filesUnder(join(server.dataDir, 'blobs', 'jobs')).length;
+  const tmpFiles = filesUnder(join(server.dataDir, 'tmp')).length;
+
+  // Flatness: the first quarter after warm-up against the last quarter.
+  const steady = samples.slice(Math.floor(samples.length * o.warmupShare));
+  const quarter = Math.max(1, Math.floor(steady.length / 4));
+  const first = steady.slice(0, quarter);
+  const last = steady.slice(-quarter);
+  const rss = { first: median(first.map((s) => s.rssMb)), last: median(last.map((s) => s.rssMb)) };
+  const fds = { first: median(first.map((s) => s.files)), last: median(last.map((s) => s.files)) };
+  const sockets = { first: median(first.map((s) => s.sockets)), last: median(last.map((s) => s.sockets)) };
+  const rssBound = rss.first + Math.max(rss.first * o.rssGrowthRatio, o.rssGrowthMb);
+  const fdBound = fds.first + o.fdGrowth;
+
+  const checks = {
+    noUnexpected: counts.unexpected === 0,
+    everyJobAccounted:
+      counts.created === counts.finished + counts.failed + counts.cancelled &&
+      counts.created === counts.deleted &&
+      ids.size === 0,
+    serverEmpty: leftOnServer === 0 && blobFiles === 0 && tmpFiles === 0,
+    rssFlat: rss.last <= rssBound,
+    fdsFlat: fds.last <= fdBound,
+  };
+  const serverAlive = (() => {
+    try {
+      procStats(server.pid);
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  checks.serverAlive = serverAlive;
+  const result = {
+    ok: Object.values(checks).every(Boolean),
+    checks,
+    seconds: Math.round(loadSeconds),
+    targetRate: o.rate,
+    achievedRate: Number((counts.started / loadSeconds).toFixed(1)),
+    counts,
+    problems,
+    leftOnServer,
+    blobFiles,
+    tmpFiles,
+    rssMb: { ...rss, bound: Number(rssBound.toFixed(1)), max: Math.max(...samples.map((s) => s.rssMb)) },
+    nonSocketFds: { ...fds, bound: fdBound, max: Math.max(...samples.map((s) => s.files)) },
+    sockets: { ...sockets, max: Math.max(...samples.map((s) => s.sockets)) },
+    samples: samples.length,
+  };
+  await server.stop();
+  return result;
+}
+
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      minutes: { type: 'string' },
+      seconds: { type: 'string' },
+      rate: { type: 'string' },
+      workers: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(
+      'Usage: node scripts/soak.mjs [--minutes M | --seconds S] [--rate JOBS_PER_SECOND] [--workers N] [--json]\n' +
+        'Default: 30 minutes at 50 jobs/s (BSUBIO_SOAK_SECONDS overrides the default length).\n' +
+        'Needs a build (npm run build). Exit code 1 when an invariant fails.\n',
+    );
+    return;
+  }
+  const seconds = values.seconds
+    ? Number(values.seconds)
+    : values.minutes
+      ? Number(values.minutes) * 60
+      : Number(process.env.BSUBIO_SOAK_SECONDS ?? DEFAULTS.seconds);
+  const result = await soak({
+    seconds,
+    ...(values.rate ? { rate: Number(values.rate) } : {}),
+    ...(values.workers ? { workers: Number(values.workers) } : {}),
+  });
+  process.stdout.write(`${JSON.stringify(result, null, values.json ? 0 : 2)}\n`);
+  process.exitCode = result.ok ? 0 : 1;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().catch((err) => {
+    process.stderr.write(`soak: ${err.stack ?? err}\n`);
+    process.exitCode = 1;
+  });
+}
