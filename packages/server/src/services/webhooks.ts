@@ -254,7 +254,14 @@ export class WebhookService {
     }
     this.running = true;
     this.tick()
-      .catch((err) => this.onError(err))
+      .catch((err) => {
+        this.onError(err);
+        // The store failed before the next wake was set (e.g. PostgreSQL
+        // restarting): try again later rather than never.
+        clearTimeout(this.timer);
+        this.timer = setTimeout(() => this.wake(), IDLE_RECHECK_MS);
+        this.timer.unref();
+      })
       .finally(() => {
         this.running = false;
         if (this.wakeAgain) {
