@@ -14,6 +14,7 @@ import { sql } from 'kysely';
 import { openBlobStore } from './blobs/open-blob-store.js';
 import type { ServerConfig } from './config.js';
 import { buildApp } from './http/app.js';
+import { requestLogFields } from './http/log-redact.js';
 import { AccountService } from './services/account-service.js';
 import { ClusterNotifier } from './services/cluster-notifier.js';
 import { EmbeddedBackend } from './services/embedded-backend.js';
@@ -128,7 +129,11 @@ export async function startServer(
       if (closing) throw new Error('the server is shutting down.');
       await sql`select 1`.execute(db);
     },
-    logger: { level: config.logLevel, stream: process.stderr } as never,
+    logger: {
+      level: config.logLevel,
+      stream: process.stderr,
+      serializers: { req: requestLogFields },
+    } as never,
     workerTokens: new WorkerTokens(db),
   });
   onBackgroundError = (err, what) => app.log.error({ err }, what);

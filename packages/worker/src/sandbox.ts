@@ -75,6 +75,9 @@ export function sandboxDropsPrivileges(): boolean {
   return process.getuid?.() === 0;
 }
 
+/** The whole environment prlimit and bwrap start with (the tool's is set by --setenv). */
+const SANDBOX_SPAWN_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
+
 /** Stderr past this is dropped: logs are for people, not a second output. */
 const STDERR_CAP_BYTES = 16 * 1024 * 1024;
 const MEMORY_MESSAGES =
@@ -222,6 +225,10 @@ export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> 
   const [command, ...args] = buildSandboxCommand(req);
   const child = spawn(command as string, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Not the server's environment: bwrap's own process stays in the sandbox
+    // as its pid 1, where the tool can read /proc/1/environ (database URL,
+    // storage credentials). bwrap and prlimit need nothing but PATH.
+    env: SANDBOX_SPAWN_ENV,
     // Its own process group, so one kill reaches bwrap and everything under it.
     detached: true,
     // As root, the host's nobody (the child drops its groups too, before the exec).

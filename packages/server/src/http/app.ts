@@ -3,8 +3,9 @@
  * Routes only translate HTTP to service calls and back.
  */
 
+import type { Duplex } from 'node:stream';
 import type { Catalog } from '@bsubio/worker';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import type { AccountService } from '../services/account-service.js';
 import type { JobService } from '../services/job-service.js';
 import type { Metrics } from '../services/metrics.js';
@@ -70,6 +71,33 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     genReqId: () => crypto.randomUUID(),
     // Job ids are UUIDs; long garbage in a path is answered 404, not parsed.
     routerOptions: { maxParamLength: 200 },
+    // Fastify's own answers for unroutable URLs and broken HTTP are not the
+    // protocol's error body; these two give every such answer our shape.
+    frameworkErrors: (error, request, reply) => {
+      const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      (reply as unknown as FastifyReply)
+        .code(tooLong ? 404 : 400)
+        .type('application/json')
+        .send({
+          success: false,
+          error: tooLong
+            ? `No such endpoint: ${request.method} ${request.url.split('?')[0]!.slice(0, 300)}.`
+            : 'The URL is not valid (a malformed %-escape?); percent-encode it.',
+          code: tooLong ? 'not_found' : 'bad_request',
+        });
+    },
+    clientErrorHandler: answerBrokenRequest,
+  });
+  // CONNECT is not routed: Node would drop the connection without a word.
+  app.server.on('connect', (_req: unknown, socket: Duplex) => {
+    const body = JSON.stringify({
+      success: false,
+      error: 'CONNECT is not supported: this is an HTTP API, not a proxy.',
+      code: 'bad_request',
+    });
+    socket.end(
+      `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
   });
   app.decorateRequest('userId', '');
   app.decorateRequest('authMethod', '');
@@ -183,14 +211,40 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   return app;
 }
 
+/**
+ * A request Node's HTTP parser rejects (headers too large, not HTTP, bad
+ * chunking) never reaches Fastify: answer it on the socket, in the protocol's
+ * error shape, and close the connection.
+ */
+function answerBrokenRequest(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, reason, message] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large', 'The request headers are too large (16 KiB at most).']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout', 'The request took too long to arrive.']
+        : [400, 'Bad Request', 'The request is not valid HTTP/1.1.'];
+  const body = JSON.stringify({ success: false, error: message, code: codeFor(status) });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
+}
+
 function codeFor(status: number): string {
   switch (status) {
     case 401:
       return 'unauthorized';
     case 404:
       return 'not_found';
+    case 408:
+      return 'request_timeout';
     case 413:
       return 'payload_too_large';
+    case 431:
+      return 'headers_too_large';
     case 415:
       return 'unsupported_media_type';
     case 429:

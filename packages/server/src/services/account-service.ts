@@ -9,7 +9,7 @@ import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
 import { ApiError } from '../http/api-error.js';
 import type { AccountRepository, DeviceCodeRow } from '../store/account-repository.js';
 import type { UserRepository, UserRow } from '../store/user-repository.js';
-import type { UserService } from './user-service.js';
+import { secretsEqual, type UserService } from './user-service.js';
 
 export const SESSION_TTL_MS = 7 * 24 * 3600_000;
 export const DEVICE_CODE_TTL_S = 600;
@@ -164,7 +164,7 @@ export class AccountService {
   async pollDevice(deviceCode: string, userCode: string): Promise<DeviceTokenOutcome> {
     const hash = sha256(deviceCode);
     const row = await this.accounts.findDeviceCode(hash);
-    if (!row || row.user_code !== normalizeUserCode(userCode)) {
+    if (!row || !secretsEqual(row.user_code, normalizeUserCode(userCode))) {
       throw new ApiError(
         'bad_request',
         'Unknown device_code or user_code: start again with POST /v1/auth/device/code (bsubio register).',
