@@ -41,7 +41,12 @@ async function startHello() {
   });
   return {
     url,
-    stop: () => new Promise((r) => (child.exitCode !== null ? r() : (child.once('exit', r), child.kill()))),
+    stop: () =>
+      new Promise((r) => {
+        if (child.exitCode !== null) return r();
+        child.once('exit', r);
+        child.kill();
+      }),
   };
 }
 
