@@ -165,23 +165,22 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
-  // Listing counts a user's live jobs for `total`. The indexes above hold
-  // deleted jobs too, so each counted row had to be read from the table to
-  // test deleted_at; these hold only live jobs, so the count is answered
-  // from the index alone (measured by `npm run bench`, scale).
+  // Listing counts a user's live jobs for `total`. The indexes above lack
+  // deleted_at, so each counted row had to be read from the table to test
+  // it; with deleted_at in the key (`IS NULL` is an equality to an index) the
+  // count is answered from the index alone, and pages still come in id order
+  // (measured by `npm run bench`, scale).
   '0005_live_job_indexes': {
     async up(db: Kysely<unknown>) {
       await db.schema
-        .createIndex('jobs_live_user_id')
+        .createIndex('jobs_user_live_id')
         .on('jobs')
-        .columns(['user_id', 'id'])
-        .where(sql.ref('deleted_at'), 'is', null)
+        .columns(['user_id', 'deleted_at', 'id'])
         .execute();
       await db.schema
-        .createIndex('jobs_live_user_status_id')
+        .createIndex('jobs_user_live_status_id')
         .on('jobs')
-        .columns(['user_id', 'status', 'id'])
-        .where(sql.ref('deleted_at'), 'is', null)
+        .columns(['user_id', 'deleted_at', 'status', 'id'])
         .execute();
     },
   },
