@@ -66,7 +66,12 @@ for (const file of files) {
   const result = await runOne(file);
   process.stdout.write(`   (${((performance.now() - t) / 1000).toFixed(0)} s)\n`);
   rows.push(...result.rows);
-  if (result.code !== 0) failed++;
+  if (result.code !== 0) {
+    failed++;
+    const item = DEFAULT.indexOf(file.replace('.bench.mjs', '')) + 1;
+    if (item > 0 && result.rows.length === 0)
+      rows.push({ item, what: file, skipped: `failed (exit ${result.code}), see the run's output` });
+  }
 }
 const seconds = (performance.now() - t0) / 1000;
 rows.sort((a, b) => a.item - b.item);
