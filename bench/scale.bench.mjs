@@ -54,8 +54,8 @@ try {
       const started = performance.now();
       // After a long fill the kept-alive connection may have been closed by
       // the server (EPIPE on reuse): one retry, on a new connection.
-      const list = () => fetch(`${server.url}/v1/jobs?limit=20`, { headers: auth });
-      const res = await list().catch(list);
+      const get = () => fetch(`${server.url}/v1/jobs?limit=20`, { headers: auth });
+      const res = await get().catch(get);
       const body = await res.json();
       if (res.status !== 200 || body.data.jobs.length !== 20) throw new Error(`list: ${res.status}`);
       if (i >= 5) list.push(performance.now() - started);
