@@ -5,8 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The tools behind the processing types, the sandbox, and what the tests use
-# (postgresql: the cluster-mode tests start a throwaway server from its binaries;
-# its own service is not used).
+# (postgresql: the cluster-mode tests and `npm run bench` start a throwaway
+# server from its binaries; its own service is not used. redis-server: only
+# `npm run bench`, for BullMQ, the peer of the queue core; also started by the
+# suite itself).
 PACKAGES=(
   bubblewrap util-linux coreutils file bash python3 fonts-dejavu-core
   poppler-utils tesseract-ocr tesseract-ocr-eng ghostscript
@@ -14,7 +16,7 @@ PACKAGES=(
   ffmpeg imagemagick
   pocketsphinx pocketsphinx-en-us espeak-ng
   chromium tmux
-  postgresql python3-pip
+  postgresql python3-pip redis-server
 )
 
 # npm ci builds better-sqlite3 from source (no prebuilt binary can be fetched

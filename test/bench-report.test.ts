@@ -1,0 +1,87 @@
+// The benchmark report writer (bench/report.mjs): from sample rows it makes a
+// markdown table with one line per row and a well-formed SVG chart, and it
+// rewrites only the generated part of docs/benchmarks.md.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+// @ts-expect-error: plain JavaScript, no declarations
+import {
+  advantage,
+  BEGIN,
+  END,
+  renderChart,
+  renderSection,
+  renderTable,
+  writeDocument,
+} from '../bench/report.mjs';
+
+const rows = [
+  {
+    item: 1,
+    what: 'queue, 1 worker',
+    unit: 'jobs/s',
+    better: 'higher',
+    ours: 300,
+    peer: 100,
+    peerName: 'BullMQ',
+  },
+  { item: 4, what: 'end to end p50', unit: 'ms', better: 'lower', ours: 40, peer: 10, peerName: 'cat' },
+  { item: 5, what: 'processing', skipped: 'no corpus' },
+];
+
+describe('bench report', () => {
+  it('orients the advantage by which way is better', () => {
+    expect(advantage(rows[0])).toBe(3);
+    expect(advantage(rows[1])).toBe(0.25);
+    expect(advantage(rows[2])).toBeUndefined();
+  });
+
+  it('writes one table line per row, with ratio and a skipped reason', () => {
+    const lines = renderTable(rows).split('\n');
+    expect(lines).toHaveLength(2 + rows.length);
+    for (const line of lines) expect(line.split('|').length).toBe(lines[0].split('|').length);
+    expect(lines[2]).toContain('300 jobs/s');
+    expect(lines[2]).toContain('| 3.00 |');
+    expect(lines[2]).toContain('yes, 3.00×');
+    expect(lines[3]).toContain('no, 4.00× behind');
+    expect(lines[4]).toContain('skipped: no corpus');
+  });
+
+  it('draws one bar per compared row in a well-formed SVG', () => {
+    const svg = renderChart(rows);
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(svg.trim().endsWith('</svg>')).toBe(true);
+    expect(svg.match(/<rect /g)).toHaveLength(1 + 2); // background + two bars
+    expect(svg).toContain('fill="#2e8b57"');
+    expect(svg).toContain('fill="#c0392b"');
+    expect(svg).not.toMatch(/NaN|undefined|Infinity/);
+  });
+
+  it('replaces only the part between the markers', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-report-'));
+    try {
+      const doc = join(dir, 'benchmarks.md');
+      writeFileSync(doc, `# Benchmarks\n\nintro\n\n${BEGIN}\nold\n${END}\n\n## Notes by hand\n`);
+      const machine = { cpu: '2 × test', memory: '1 GiB', os: 'test', node: 'v20', load: '' };
+      const section = renderSection({
+        rows,
+        machine,
+        command: 'npm run bench',
+        startedAt: '2026-01-01T00:00:00Z',
+        seconds: 600,
+        chartFile: 'benchmarks.svg',
+      });
+      writeDocument(doc, section);
+      const text = readFileSync(doc, 'utf8');
+      expect(text).toContain('intro');
+      expect(text).toContain('## Notes by hand');
+      expect(text).not.toContain('\nold\n');
+      expect(text).toContain('| 1 | queue, 1 worker |');
+      expect(text).toContain('![bsubio vs peers](benchmarks.svg)');
+      expect(text.indexOf(BEGIN)).toBe(text.lastIndexOf(BEGIN));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
