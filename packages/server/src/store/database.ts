@@ -52,6 +52,14 @@ export async function openPostgres(url: string, poolSize = 10): Promise<Store> {
   const pool = new pg.Pool({ connectionString: url, max: poolSize });
   // An idle connection that the server drops must not crash the process.
   pool.on('error', () => {});
+  // Nor one that is checked out: pg-pool takes its own listener off while a
+  // connection is in use, and a stopping PostgreSQL sends every connection an
+  // error (57P01), which an in-use connection between two queries would raise
+  // as an unhandled 'error' event. The query that uses it next fails instead,
+  // and the pool drops it on release.
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   dialects.set(db, 'postgres');
   await migrateToLatest(db as Kysely<unknown>);
