@@ -100,9 +100,10 @@ it('answers 503 with Retry-After while another process holds the SQLite write lo
   expect(server.stderr()).not.toMatch(/uncaught|unhandled/i);
 });
 
-// Opt-in for now (BSUBIO_CLUSTER_FAULTS=1): in one of two runs on a loaded VM the
-// server process went away right after PostgreSQL was stopped, with S3
-// configured; until that is understood this stays out of `npm test`.
+// Opt-in (BSUBIO_CLUSTER_FAULTS=1): it needs a PostgreSQL and moto started for
+// it alone, two more minutes of CI. Its first runs once saw the server exit
+// as PostgreSQL stopped: an in-use pg connection raised an unhandled 'error'
+// (57P01), fixed in store/database.ts.
 describe.runIf(process.env.BSUBIO_CLUSTER_FAULTS === '1')('cluster back ends', () => {
   it('answers 503 while PostgreSQL is down and S3 is unreachable, and loses no job', async () => {
     [postgres, s3] = await Promise.all([startPostgres(), startS3()]);
