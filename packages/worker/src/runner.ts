@@ -3,7 +3,7 @@
  * scratch directory, fetch the input, run the type's command in the sandbox
  * while renewing the lease, then hand output and logs to the backend.
  */
-import { chmod, chown, mkdir, mkdtemp, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { chmod, chown, cp, mkdir, mkdtemp, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, extname, join } from 'node:path';
 import type { JobErrorCode } from '@bsubio/protocol';
@@ -59,6 +59,23 @@ function sandboxBaseDir(scratchDir: string): Promise<string> {
     return dir;
   })();
   return sandboxBase;
+}
+
+/**
+ * The helper scripts as the sandbox's user can read them. The package may be
+ * installed where `nobody` cannot traverse (under /root, or any 0700
+ * directory), so when sandboxes drop to it the scripts are copied once into
+ * the sandbox base directory; otherwise they are used in place.
+ */
+let sandboxTools: Promise<string> | undefined;
+function toolsHostDir(scratchDir: string): Promise<string> {
+  if (!sandboxDropsPrivileges()) return Promise.resolve(TOOLS_DIR);
+  sandboxTools ??= (async () => {
+    const dir = join(await sandboxBaseDir(scratchDir), 'tools');
+    await cp(TOOLS_DIR, dir, { recursive: true, force: true });
+    return dir;
+  })();
+  return sandboxTools;
 }
 
 /** Why the job failed, in one sentence a person can act on. */
@@ -233,7 +250,7 @@ export class JobRunner {
     const env = resolveEnv(entry.definition, context);
     const readOnly = [
       { host: inputHost, sandbox: sandboxInput },
-      { host: TOOLS_DIR, sandbox: SANDBOX_TOOLS },
+      { host: await toolsHostDir(this.options.scratchDir), sandbox: SANDBOX_TOOLS },
     ];
     if (node.bind) readOnly.push(node.bind);
 
