@@ -7,6 +7,7 @@
  *   any non-terminal ─cancel→ failed (ECANCELED)         leased ─lease lapsed→ pending | failed (ELOST)
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import {
   isCanonicalUuid,
@@ -66,7 +67,8 @@ export interface StoredOutcome {
   errorMessage: string | null;
   outputKey: string;
   outputSize: number;
-  logKey: string;
+  /** Null when the tool wrote nothing to stderr: no blob is kept for an empty log. */
+  logKey: string | null;
 }
 
 export interface UploadInput {
@@ -492,15 +494,22 @@ export class JobService {
     await this.blobs.copyTo(job.input_key, dest);
   }
 
-  /** Store output and logs, then make the job terminal, unless it stopped being this worker's. */
+  /**
+   * Store output and logs, then make the job terminal, unless it stopped
+   * being this worker's. Only what can be read later is stored: the output of
+   * a finished job, and the log when it is not empty (most tools write
+   * nothing to stderr); each stored file costs two fsyncs and a rename.
+   */
   async complete(id: string, workerId: string, outcome: JobOutcome): Promise<boolean> {
+    const keepOutput = outcome.status === 'finished';
+    const keepLog = statSync(outcome.logPath).size > 0;
     const outputKey = blobKey(id, 'output');
-    const logKey = blobKey(id, 'logs');
-    const [{ size: outputSize }] = await Promise.all([
-      this.blobs.adopt(outputKey, outcome.outputPath),
-      this.blobs.adopt(logKey, outcome.logPath),
+    const logKey = keepLog ? blobKey(id, 'logs') : null;
+    const [output] = await Promise.all([
+      keepOutput ? this.blobs.adopt(outputKey, outcome.outputPath) : { size: 0 },
+      logKey ? this.blobs.adopt(logKey, outcome.logPath) : undefined,
     ]);
-    return this.completeStored(id, workerId, { ...outcome, outputKey, outputSize, logKey });
+    return this.completeStored(id, workerId, { ...outcome, outputKey, outputSize: output.size, logKey });
   }
 
   /**
@@ -526,7 +535,7 @@ export class JobService {
     );
     if (!row || outcome.status !== 'finished') await this.blobs.delete(outputKey);
     if (!row) {
-      await this.blobs.delete(logKey);
+      if (logKey) await this.blobs.delete(logKey);
       return false;
     }
     this.changed(row);
