@@ -14,7 +14,7 @@ import { percentile, ROOT, report, startBenchServer } from './support.mjs';
 const execFileP = promisify(execFile);
 const corpus = resolve(ROOT, '..', 'shared', 'corpus', 'pdf');
 const PARALLEL = availableParallelism();
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const PASSTHRU_JOBS = Number(process.env.BENCH_PASSTHRU_JOBS ?? 50);
 
 async function job(server, type, bytes) {
@@ -80,7 +80,10 @@ try {
   } else {
     const pdfs = readdirSync(corpus)
       .filter((f) => f.toLowerCase().endsWith('.pdf'))
-      .map((f) => ({ name: f, path: join(corpus, f), bytes: readFileSync(join(corpus, f)) }));
+      .map((f) => ({ name: f, path: join(corpus, f), bytes: readFileSync(join(corpus, f)) }))
+      // Largest first, both ways: the wall time is a makespan, and a big PDF
+      // started last would leave one lane idle, whichever side drew it.
+      .sort((a, b) => b.bytes.length - a.bytes.length);
     // Same output both ways, checked once (and it warms the caches).
     for (const pdf of pdfs) {
       const direct = await pdftotext(pdf.path);
@@ -99,6 +102,9 @@ try {
     for (let round = 0; round < ROUNDS; round++) {
       directMs.push(await timedPool(pdfs, PARALLEL, (pdf) => pdftotext(pdf.path)));
       bsubioMs.push(await timedPool(pdfs, PARALLEL, (pdf) => job(server, 'pdf/extract', pdf.bytes)));
+      console.log(
+        `  round ${round + 1}: pdftotext direct ${directMs.at(-1).toFixed(0)} ms, via bsubio ${bsubioMs.at(-1).toFixed(0)} ms`,
+      );
     }
     const d = median(directMs);
     const b = median(bsubioMs);
