@@ -124,6 +124,7 @@ export class AccountService {
         `No active key ${keyId} for this account; list them with GET /v1/auth/keys.`,
       );
     }
+    this.users.forgetCachedKeys();
   }
 
   // ---- device flow ------------------------------------------------------------------

@@ -10,6 +10,21 @@ import type { UserRepository, UserRow } from '../store/user-repository.js';
 const KEY_RE = /^bsub_([0-9a-f]{12})_([A-Za-z0-9_-]{32,64})$/;
 /** Writing last_used_at on every request would turn reads into writes. */
 const TOUCH_INTERVAL_MS = 60_000;
+/**
+ * How long a key's row, once read, answers for it without the database.
+ * Every API request authenticates, so without this a job's six requests
+ * make six extra reads. A revocation made by this process empties the cache
+ * at once; one made elsewhere (the CLI, another replica of a cluster) takes
+ * effect within this time.
+ */
+const KEY_CACHE_MS = 250;
+/** Only live keys are cached; this is a backstop on their number, not a working limit. */
+const KEY_CACHE_MAX = 10_000;
+
+interface CachedKey {
+  row: { id: string; user_id: string; hash: string; last_used_at: number | null };
+  readAt: number;
+}
 
 export class UserError extends Error {
   override name = 'UserError';
@@ -25,7 +40,14 @@ export interface AuthenticatedUser {
 }
 
 export class UserService {
+  private readonly keyCache = new Map<string, CachedKey>();
+
   constructor(private readonly users: UserRepository) {}
+
+  /** Forget every cached key row: after a revocation, the next request reads the database. */
+  forgetCachedKeys(): void {
+    this.keyCache.clear();
+  }
 
   async createUser(email: string): Promise<{ user: UserRow; apiKey: string }> {
     const normalized = email.trim().toLowerCase();
@@ -62,6 +84,7 @@ export class UserService {
     if (matches.length > 1)
       throw new UserError(`${matches.length} keys start with ${prefix}; give more characters.`);
     await this.users.revokeByPrefix(matches[0]!.prefix, Date.now());
+    this.forgetCachedKeys();
     return matches[0]!.prefix;
   }
 
@@ -94,12 +117,25 @@ export class UserService {
   async authenticate(key: string): Promise<AuthenticatedUser | undefined> {
     const match = KEY_RE.exec(key);
     if (!match) return undefined;
-    const row = await this.users.findActiveKey(match[1]!);
-    if (!row) return undefined;
-    const expected = Buffer.from(row.hash, 'hex');
-    if (!timingSafeEqual(expected, hashKey(key))) return undefined;
+    const prefix = match[1]!;
     const now = Date.now();
+    let cached = this.keyCache.get(prefix);
+    if (!cached || now - cached.readAt > KEY_CACHE_MS) {
+      const row = await this.users.findActiveKey(prefix);
+      if (!row) {
+        this.keyCache.delete(prefix);
+        return undefined;
+      }
+      if (this.keyCache.size >= KEY_CACHE_MAX) this.keyCache.clear();
+      cached = { row, readAt: now };
+      this.keyCache.set(prefix, cached);
+    }
+    // The whole key is checked on every request, cached or not.
+    const expected = Buffer.from(cached.row.hash, 'hex');
+    if (!timingSafeEqual(expected, hashKey(key))) return undefined;
+    const { row } = cached;
     if (row.last_used_at === null || now - row.last_used_at > TOUCH_INTERVAL_MS) {
+      row.last_used_at = now;
       await this.users.touchKey(row.id, now);
     }
     return { userId: row.user_id, keyId: row.id };
