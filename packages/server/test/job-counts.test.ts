@@ -171,8 +171,9 @@ describe('job totals on SQLite, over HTTP', () => {
     await expectExactTotals();
     expect((await api.list()).total).toBe(4);
 
-    // Retention: every job is past it; the sweeper marks and purges them all.
-    const fresh = await api.create('passthru');
+    // Retention: every job is past it (a created one too, by the unsubmitted
+    // retention); the sweeper marks and purges them all.
+    await api.create('passthru');
     await expectExactTotals();
     await store.destroy();
     server = await server.restart({
@@ -191,7 +192,6 @@ describe('job totals on SQLite, over HTTP', () => {
     }
     expect((await api.list()).total).toBe(0);
     await expectExactTotals();
-    expect(fresh.id).toBeTruthy();
   }, 240_000);
 });
 
