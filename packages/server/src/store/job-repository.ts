@@ -11,6 +11,9 @@ import type { JobsTable } from './schema.js';
 export type JobRow = Selectable<JobsTable>;
 export type JobPatch = Updateable<JobsTable>;
 
+/** Pending or running: the jobs BSUBIO_MAX_ACTIVE_JOBS counts. */
+const ACTIVE: readonly JobState[] = ['pending', 'claimed', 'preparing', 'processing'];
+
 export interface TransitionGuard {
   id: string;
   from: readonly JobState[];
@@ -63,16 +66,32 @@ export class JobRepository {
     if (status) query = query.where('status', '=', status);
     if (type) query = query.where('type', '=', type);
     const page = before === undefined ? query : query.where('id', '<', before);
-    const [rows, count] = await Promise.all([
+    const [rows, total] = await Promise.all([
       page
         .selectAll()
         .orderBy('id', 'desc')
         .limit(limit + 1)
         .execute(),
-      query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+      this.count(userId, status ? [status] : undefined, type),
     ]);
     const more = rows.length > limit;
-    return { rows: more ? rows.slice(0, limit) : rows, total: Number(count.n), more };
+    return { rows: more ? rows.slice(0, limit) : rows, total, more };
+  }
+
+  /**
+   * How many live jobs a user has (in these statuses, of this type), from
+   * the counters the database keeps (job_counts): a sum over at most one row
+   * per type and status, however many jobs there are.
+   */
+  async count(userId: string, statuses?: readonly JobState[], type?: string): Promise<number> {
+    let query = this.db
+      .selectFrom('job_counts')
+      .select((eb) => eb.fn.sum<number>('n').as('n'))
+      .where('user_id', '=', userId);
+    if (statuses) query = query.where('status', 'in', [...statuses]);
+    if (type) query = query.where('type', '=', type);
+    const row = await query.executeTakeFirstOrThrow();
+    return Number(row.n ?? 0);
   }
 
   // ---- idempotent create ---------------------------------------------------
@@ -231,11 +250,10 @@ export class JobRepository {
       query = query.where(
         (eb) =>
           eb
-            .selectFrom('jobs as active')
-            .select((e) => e.fn.countAll<number>().as('n'))
-            .where('active.user_id', '=', userId)
-            .where('active.status', 'in', ['pending', 'claimed', 'preparing', 'processing'])
-            .where('active.deleted_at', 'is', null),
+            .selectFrom('job_counts')
+            .select((e) => e.fn.coalesce(e.fn.sum<number>('n'), e.lit(0)).as('n'))
+            .where('job_counts.user_id', '=', userId)
+            .where('job_counts.status', 'in', [...ACTIVE]),
         '<',
         maxActive,
       );
@@ -243,15 +261,9 @@ export class JobRepository {
     return query.returningAll().executeTakeFirst();
   }
 
+  /** Jobs pending or running: what BSUBIO_MAX_ACTIVE_JOBS limits. */
   async countActive(userId: string): Promise<number> {
-    const row = await this.db
-      .selectFrom('jobs')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('user_id', '=', userId)
-      .where('status', 'in', ['pending', 'claimed', 'preparing', 'processing'])
-      .where('deleted_at', 'is', null)
-      .executeTakeFirstOrThrow();
-    return Number(row.n);
+    return this.count(userId, ACTIVE);
   }
 
   /** Bytes a user keeps: inputs and outputs of jobs not deleted. */
@@ -310,23 +322,14 @@ export class JobRepository {
     await this.db.deleteFrom('jobs').where('id', '=', id).execute();
   }
 
+  /** Live jobs of all users by status and type (the metrics), from the counters. */
   async countByStatusAndType(): Promise<{ status: string; type: string; n: number }[]> {
     const rows = await this.db
-      .selectFrom('jobs')
-      .select(['status', 'type', (eb) => eb.fn.countAll<number>().as('n')])
-      .where('deleted_at', 'is', null)
+      .selectFrom('job_counts')
+      .select(['status', 'type', (eb) => eb.fn.sum<number>('n').as('n')])
       .groupBy(['status', 'type'])
+      .having((eb) => eb.fn.sum('n'), '>', 0)
       .execute();
     return rows.map((r) => ({ status: r.status, type: r.type, n: Number(r.n) }));
-  }
-
-  async countByStatus(): Promise<Record<string, number>> {
-    const rows = await this.db
-      .selectFrom('jobs')
-      .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
-      .where('deleted_at', 'is', null)
-      .groupBy('status')
-      .execute();
-    return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
   }
 }

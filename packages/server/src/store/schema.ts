@@ -124,8 +124,20 @@ export interface WorkerTokensTable {
   revoked_at: number | null;
 }
 
+/**
+ * How many live jobs (not being deleted) a user has of a type in a status.
+ * Kept by triggers on jobs (migration 0006); never written by the code.
+ */
+export interface JobCountsTable {
+  user_id: string;
+  type: string;
+  status: string;
+  n: number;
+}
+
 export interface Database {
   users: UsersTable;
+  job_counts: JobCountsTable;
   api_keys: ApiKeysTable;
   jobs: JobsTable;
   idempotency_keys: IdempotencyKeysTable;
