@@ -8,7 +8,7 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Readable, Transform } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   DeleteObjectCommand,
@@ -19,7 +19,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { type BlobStore, BlobTooLargeError, type StoredBlob } from './blob-store.js';
+import { type BlobStore, countBytes, type StoredBlob } from './blob-store.js';
 
 export interface S3Location {
   bucket: string;
@@ -90,30 +90,15 @@ export class S3BlobStore implements BlobStore {
   }
 
   async put(key: string, source: Readable, maxBytes = Number.POSITIVE_INFINITY): Promise<StoredBlob> {
-    let size = 0;
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        size += chunk.length;
-        if (size > maxBytes) done(new BlobTooLargeError(maxBytes));
-        else done(null, chunk);
-      },
-    });
-    // As in FsBlobStore.put: the source (usually the HTTP request) is piped
-    // by hand and stays open past the limit, so the caller can still answer.
-    const sourceFailed = (err?: Error) => counter.destroy(err ?? new Error('the upload ended early'));
-    const sourceClosed = () => {
-      if (!source.readableEnded) sourceFailed(source.errored ?? undefined);
-    };
-    source.on('error', sourceFailed).once('close', sourceClosed);
+    const { counter, size } = countBytes(source, maxBytes);
     let failure: Error | undefined;
     counter.once('error', (err) => {
       failure = err;
     });
     try {
-      source.pipe(counter);
       await this.upload(key, counter);
       if (failure) throw failure;
-      return { size };
+      return { size: size() };
     } catch (err) {
       source.unpipe(counter);
       await this.delete(key).catch(() => {});
