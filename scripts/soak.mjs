@@ -156,6 +156,7 @@ export async function soak(options = {}) {
     deleted: 0,
     unexpected: 0,
     retried503: 0,
+    retriedNetwork: 0,
   };
   const problems = [];
   const problem = (what) => {
@@ -166,14 +167,31 @@ export async function soak(options = {}) {
     }
   };
 
-  /** fetch, retrying a 503 (store busy) the way a client following Retry-After would. */
+  /**
+   * fetch, retrying a 503 (store busy) the way a client following Retry-After
+   * would, and a connection that failed under a request that is safe to
+   * repeat (GET, DELETE), as the SDK does; other failures name their cause.
+   */
   async function call(path, init = {}, expectStatus = []) {
+    const method = init.method ?? 'GET';
+    const repeatable = method === 'GET' || method === 'DELETE';
     for (let attempt = 0; ; attempt++) {
-      const res = await fetch(`${server.url}${path}`, {
-        ...init,
-        headers: { ...auth, ...init.headers },
-        signal: AbortSignal.timeout(120_000),
-      });
+      let res;
+      try {
+        res = await fetch(`${server.url}${path}`, {
+          ...init,
+          headers: { ...auth, ...init.headers },
+          signal: AbortSignal.timeout(120_000),
+        });
+      } catch (err) {
+        const cause = err.cause?.code ?? err.cause?.message ?? err.message;
+        if (repeatable && attempt < 3) {
+          counts.retriedNetwork++;
+          o.log(`soak: ${method} ${path.split('?')[0]} failed (${cause}); retrying`);
+          continue;
+        }
+        throw new Error(`${method} ${path.split('?')[0]}: ${err.message} (${cause})`);
+      }
       if (res.status === 503 && attempt < 5) {
         counts.retried503++;
         await res.arrayBuffer();
