@@ -19,7 +19,7 @@ import { Catalog } from '../packages/worker/dist/index.js';
 import { insertJobs, insertUser } from './store-fill.mjs';
 import { report, startPostgres, startRedis } from './support.mjs';
 
-const JOBS = Number(process.env.BENCH_QUEUE_JOBS ?? 2000);
+const JOBS = Number(process.env.BENCH_QUEUE_JOBS ?? 1000);
 const WORKERS = [1, 2, 4];
 const LEASE_MS = 60_000;
 
