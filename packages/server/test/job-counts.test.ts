@@ -22,7 +22,7 @@ import { type Db, openPostgres, openSqlite } from '../src/store/database.js';
 import { JobRepository } from '../src/store/job-repository.js';
 import { migrationProvider } from '../src/store/migrations.js';
 import { Api } from './client.js';
-import { writeTypesFile } from './test-types.js';
+import { shellType, writeTypesFile } from './test-types.js';
 
 const STATUSES = ['created', 'loaded', 'pending', 'claimed', 'preparing', 'processing', 'finished', 'failed'];
 
@@ -43,21 +43,6 @@ async function recount(db: Kysely<unknown>): Promise<CountRow[]> {
   return rows.map((r) => ({ ...r, n: Number(r.n) }));
 }
 
-function shellType(type: string, script: string) {
-  return {
-    type,
-    name: type,
-    description: `Runs: ${script}`,
-    mime_in: ['*/*'],
-    mime_out: ['text/plain'],
-    ext: '.txt',
-    display: 'text',
-    requires: ['sh', 'sleep', 'cat'],
-    limits: { wall_seconds: 120, memory_mb: 256, output_mb: 64 },
-    command: ['sh', '-c', script, '{input}'],
-  };
-}
-
 describe('job totals on SQLite, over HTTP', () => {
   let server: TestServer;
   let api: Api;
@@ -67,8 +52,8 @@ describe('job totals on SQLite, over HTTP', () => {
 
   beforeAll(async () => {
     const types = writeTypesFile([
-      shellType('test/fail', 'exit 3'),
-      shellType('test/slow', 'sleep 100; cat "$0"'),
+      shellType('test/fail', 'test/fail', 'Runs: exit 3', 'exit 3'),
+      shellType('test/slow', 'test/slow', 'Runs: sleep 100; cat "$0"', 'sleep 100; cat "$0"'),
     ]);
     server = await startServer({
       env: { BSUBIO_WORKERS: '2', BSUBIO_TYPES_FILE: types },

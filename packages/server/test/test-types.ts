@@ -16,7 +16,7 @@ const base = {
 };
 
 /** A shell-script type: `script` runs with the input file as `$0`. */
-function shellType(type: string, name: string, description: string, script: string) {
+export function shellType(type: string, name: string, description: string, script: string) {
   return { ...base, type, name, description, command: ['sh', '-c', script, '{input}'] };
 }
 
