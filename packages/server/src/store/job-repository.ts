@@ -3,7 +3,7 @@
  * changes are single guarded UPDATEs (`WHERE id = ? AND status IN (...)`),
  * so of two racing requests exactly one changes the row.
  */
-import type { JobState } from '@bsubio/protocol';
+import { type JobState, LEASED_STATES } from '@bsubio/protocol';
 import type { Selectable, Updateable } from 'kysely';
 import { type Db, dialectOf } from './database.js';
 import type { JobsTable } from './schema.js';
@@ -12,7 +12,7 @@ export type JobRow = Selectable<JobsTable>;
 export type JobPatch = Updateable<JobsTable>;
 
 /** Pending or running: the jobs BSUBIO_MAX_ACTIVE_JOBS counts. */
-const ACTIVE: readonly JobState[] = ['pending', 'claimed', 'preparing', 'processing'];
+const ACTIVE: readonly JobState[] = ['pending', ...LEASED_STATES];
 
 export interface TransitionGuard {
   id: string;
