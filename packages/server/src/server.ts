@@ -72,7 +72,7 @@ export async function startServer(
   const userRepository = new UserRepository(db);
   const users = new UserService(userRepository);
   const accounts = new AccountService(new AccountRepository(db), userRepository, users);
-  const jobRepository = new JobRepository(db);
+  const jobRepository = new JobRepository(db, store.leaseDb);
   const jobs = new JobService(jobRepository, blobs, catalog, events, {
     maxUploadBytes: config.maxUploadBytes,
     maxAttempts: config.maxAttempts,

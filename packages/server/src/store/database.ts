@@ -20,6 +20,12 @@ export interface Store {
   dialect: Dialect;
   /** PostgreSQL only: the pool, for LISTEN/NOTIFY on a connection of its own. */
   pool?: pg.Pool;
+  /**
+   * PostgreSQL only: connections for lease bookkeeping (claims, the working
+   * states, renewals), whose commits do not wait for the WAL flush; see
+   * JobRepository. Closed with `db`.
+   */
+  leaseDb?: Db;
 }
 
 /** The dialect a Kysely instance speaks, recorded when the store opens. */
@@ -48,8 +54,8 @@ export async function openSqlite(path: string): Promise<Db> {
 // double exactly, so they come back as numbers, as on SQLite.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 
-export async function openPostgres(url: string, poolSize = 10): Promise<Store> {
-  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+function openPgPool(config: pg.PoolConfig): pg.Pool {
+  const pool = new pg.Pool(config);
   // An idle connection that the server drops must not crash the process.
   pool.on('error', () => {});
   // Nor one that is checked out: pg-pool takes its own listener off while a
@@ -60,10 +66,31 @@ export async function openPostgres(url: string, poolSize = 10): Promise<Store> {
   pool.on('connect', (client) => {
     client.on('error', () => {});
   });
+  return pool;
+}
+
+export async function openPostgres(url: string, poolSize = 10): Promise<Store> {
+  const pool = openPgPool({ connectionString: url, max: poolSize });
+  // Lease bookkeeping commits asynchronously (synchronous_commit=off): a
+  // crash of the database may forget the last few such moves, never reorder
+  // them, and the next durable commit flushes them all (the WAL is one
+  // sequence). Why losing one is safe is said in JobRepository.
+  const leasePool = openPgPool({
+    connectionString: url,
+    max: Math.max(2, Math.ceil(poolSize / 2)),
+    options: '-c synchronous_commit=off',
+  });
+  const leaseDb = new Kysely<Database>({ dialect: new PostgresDialect({ pool: leasePool }) });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   dialects.set(db, 'postgres');
+  dialects.set(leaseDb, 'postgres');
   await migrateToLatest(db as Kysely<unknown>);
-  return { db, dialect: 'postgres', pool };
+  // One handle for the caller to close: destroying db closes both pools.
+  const destroy = db.destroy.bind(db);
+  db.destroy = async () => {
+    await Promise.all([destroy(), leaseDb.destroy()]);
+  };
+  return { db, dialect: 'postgres', pool, leaseDb };
 }
 
 /**
