@@ -7,7 +7,12 @@
  * not writable everywhere; /proc always is readable.
  *
  * One timer serves every sandbox of the process: each tick walks each
- * registered tree down from its root and measures it.
+ * registered tree down from its root and measures it. Ticks are frequent
+ * while a tree is young (a fork bomb or a runaway allocation shows in its
+ * first moments) and sparse after: a tick wakes the server and reads a few
+ * /proc files per process, which on a loaded host is time taken from the
+ * tools themselves, and RLIMIT_DATA and RLIMIT_NPROC (set by the sandbox)
+ * bound what can happen between two ticks.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 
@@ -26,12 +31,19 @@ interface Watched {
   onViolation: (kind: TreeViolation, measured: number) => void;
   /** Largest memory seen, for the logs. */
   peakBytes: number;
+  /** When the watch began (performance.now()). */
+  since: number;
 }
 
-const INTERVAL_MS = 100;
+/** Tick interval while some tree is younger than YOUNG_MS, and after. */
+const YOUNG_INTERVAL_MS = 100;
+const SETTLED_INTERVAL_MS = 500;
+const YOUNG_MS = 2000;
 
 const watched = new Set<Watched>();
 let timer: NodeJS.Timeout | undefined;
+/** When the scheduled tick is due (performance.now()). */
+let dueAt = 0;
 
 /**
  * The kernel lists each task's children in /proc/<pid>/task/<tid>/children
@@ -124,7 +136,26 @@ function residentPrivateBytes(pid: number): number {
   return kib * 1024;
 }
 
+/** Schedule the next tick, or none when nothing is watched. */
+function schedule(): void {
+  clearTimeout(timer);
+  timer = undefined;
+  if (watched.size === 0) return;
+  const now = performance.now();
+  let young = false;
+  for (const w of watched) if (now - w.since < YOUNG_MS) young = true;
+  const delay = young ? YOUNG_INTERVAL_MS : SETTLED_INTERVAL_MS;
+  dueAt = now + delay;
+  timer = setTimeout(tick, delay);
+  timer.unref();
+}
+
 function tick(): void {
+  measure();
+  schedule();
+}
+
+function measure(): void {
   const parents = CHILDREN_FILES ? undefined : readParents();
   for (const w of watched) {
     const tree = parents
@@ -147,17 +178,14 @@ export function watchTree(
   limits: TreeLimits,
   onViolation: (kind: TreeViolation, measured: number) => void,
 ): { stop: () => { peakBytes: number } } {
-  const entry: Watched = { rootPid, limits, onViolation, peakBytes: 0 };
+  const entry: Watched = { rootPid, limits, onViolation, peakBytes: 0, since: performance.now() };
   watched.add(entry);
-  timer ??= setInterval(tick, INTERVAL_MS);
-  timer.unref();
+  // A new tree is young: the next tick must come within the young interval.
+  if (!timer || dueAt - performance.now() > YOUNG_INTERVAL_MS) schedule();
   return {
     stop: () => {
       watched.delete(entry);
-      if (watched.size === 0 && timer) {
-        clearInterval(timer);
-        timer = undefined;
-      }
+      if (watched.size === 0) schedule();
       return { peakBytes: entry.peakBytes };
     },
   };

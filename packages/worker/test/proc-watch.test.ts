@@ -58,4 +58,25 @@ describe('the process-tree watch', () => {
     expect(violated).toBe(false);
     expect(peakBytes).toBeGreaterThan(0);
   });
+
+  it('keeps watching a tree past its first seconds, when ticks are sparser', async () => {
+    // Quiet for 3 s (past the young phase), then twelve more processes.
+    const child = spawn(
+      'sh',
+      ['-c', 'sleep 3; for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 30 & done; wait'],
+      {
+        detached: true,
+        stdio: 'ignore',
+      },
+    );
+    const pid = child.pid as number;
+    try {
+      const started = performance.now();
+      const violation = await firstViolation(pid, { maxMemoryBytes: 2 ** 40, maxProcesses: 8 });
+      expect(violation.kind).toBe('processes');
+      expect(performance.now() - started).toBeGreaterThan(2900);
+    } finally {
+      process.kill(-pid, 'SIGKILL');
+    }
+  });
 });
