@@ -39,6 +39,8 @@ export interface ServerConfig {
   webhookRetryWindowMs: number;
   /** Time one webhook POST may take. */
   webhookTimeoutMs: number;
+  /** A request whose body stops arriving for this long is answered 408 and dropped. */
+  bodyTimeoutMs: number;
   /** Cluster mode: PostgreSQL for jobs and the queue (postgres://...); unset: SQLite in the data directory. */
   databaseUrl: string | undefined;
   /** Cluster mode: S3-compatible storage for files (s3://bucket?endpoint=...); unset: files in the data directory. */
@@ -67,6 +69,7 @@ export const SETTINGS = [
     'files in the data dir',
   ],
   ['max-upload-bytes', 'BSUBIO_MAX_UPLOAD_BYTES', 'largest accepted upload', '1073741824 (1 GiB)'],
+  ['body-timeout', 'BSUBIO_BODY_TIMEOUT', 'drop a request whose body stops arriving this long (408)', '60s'],
   ['workers', 'BSUBIO_WORKERS', 'in-process workers (0 = none)', 'one per core'],
   ['types-file', 'BSUBIO_TYPES_FILE', 'extra processing types (JSON, see README)', 'none'],
   ['max-attempts', 'BSUBIO_MAX_ATTEMPTS', 'claims per job before a lost job fails (ELOST)', '3'],
@@ -160,6 +163,12 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
       '--max-upload-bytes / BSUBIO_MAX_UPLOAD_BYTES',
       1,
       Number.MAX_SAFE_INTEGER,
+    ),
+    bodyTimeoutMs: parseDuration(
+      get('body-timeout', 'BSUBIO_BODY_TIMEOUT'),
+      60_000,
+      '--body-timeout / BSUBIO_BODY_TIMEOUT',
+      100,
     ),
     workers: integer(
       get('workers', 'BSUBIO_WORKERS'),

@@ -115,6 +115,7 @@ export async function startServer(
     catalog,
     version,
     maxUploadBytes: config.maxUploadBytes,
+    bodyTimeoutMs: config.bodyTimeoutMs,
     webhooks,
     metrics,
     rateLimit: config.rateLimit,

@@ -13,6 +13,7 @@ import type { UserService } from '../services/user-service.js';
 import type { WebhookService } from '../services/webhooks.js';
 import type { WorkerTokens } from '../services/worker-tokens.js';
 import { ApiError } from './api-error.js';
+import { cutOffStalledBodies } from './body-timeout.js';
 import { registerCors } from './cors.js';
 import { infraApiError } from './infra-errors.js';
 import { RateLimiter } from './rate-limit.js';
@@ -35,6 +36,8 @@ export interface AppDeps {
   catalog: Catalog;
   version: { version: string; build: string };
   maxUploadBytes: number;
+  /** A request whose body stops arriving for this long is answered 408 (undefined: never). */
+  bodyTimeoutMs?: number;
   webhooks: WebhookService;
   metrics: Metrics;
   /** The Prometheus text of `/metrics`. */
@@ -99,6 +102,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
   });
+  if (deps.bodyTimeoutMs) cutOffStalledBodies(app.server, deps.bodyTimeoutMs);
   app.decorateRequest('userId', '');
   app.decorateRequest('authMethod', '');
   const limiter = deps.rateLimit ? new RateLimiter(deps.rateLimit) : undefined;
