@@ -1,10 +1,10 @@
 /**
  * Runs one command under bubblewrap: no network (all namespaces unshared), a
  * read-only view of the system, the input read-only at /in, a private
- * writable /work, a size-capped /tmp, resource limits (prlimit), a watch on
- * the process tree's memory and size, and a kill of the whole sandbox on
- * timeout, cancel, or when stdout, memory or the process count pass their
- * limits.
+ * writable /work, a size-capped /tmp, resource limits (prlimit: stdout and
+ * every file the tool writes stop at the output limit), a watch on the
+ * process tree's memory and size, and a kill of the whole sandbox on
+ * timeout, cancel, or when memory or the process count pass their limits.
  *
  * When the server runs as root, the sandbox also runs as the host's `nobody`
  * (the spawn drops to it before prlimit and bwrap run): inside a user namespace uid 65534 would otherwise
@@ -12,7 +12,17 @@
  * file the sandbox could reach would be reached with root's rights.
  */
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, lstatSync, readlinkSync } from 'node:fs';
+import {
+  closeSync,
+  createWriteStream,
+  existsSync,
+  lstatSync,
+  openSync,
+  readlinkSync,
+  statfsSync,
+  statSync,
+} from 'node:fs';
+import { dirname } from 'node:path';
 import type { TypeLimits } from './catalog.js';
 import { watchTree } from './proc-watch.js';
 
@@ -205,35 +215,48 @@ export function buildSandboxCommand(req: SandboxRequest): string[] {
 export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> {
   const started = Date.now();
   const stdoutLimit = Math.floor(req.limits.output_mb * 1024 * 1024);
-  const stdoutFile = createWriteStream(req.stdoutPath);
+  // The tool writes its stdout straight into the output file: no pipe, no
+  // hop through the server per 64 KiB, and RLIMIT_FSIZE (set by prlimit to
+  // the output limit) stops it at the limit in the kernel. The file is the
+  // server's (0600): the descriptor lets the tool write its own output and
+  // nothing else.
+  let stdoutFd: number;
+  try {
+    stdoutFd = openSync(req.stdoutPath, 'w', 0o600);
+  } catch (err) {
+    return notStarted(started, (err as NodeJS.ErrnoException).code ?? String(err));
+  }
   const stderrFile = createWriteStream(req.stderrPath);
-  let stdoutBytes = 0;
   let stderrBytes = 0;
   let stderrTail = '';
   let killedFor: SandboxOutcome | undefined;
   let writeError: string | undefined;
-  // The files are on the server's disk, which may fill up (ENOSPC): the tool
-  // is stopped, and the job fails saying so, instead of the error going
+  // The log is on the server's disk, which may fill up (ENOSPC): the tool is
+  // stopped, and the job fails saying so, instead of the error going
   // unhandled and taking the whole process down.
-  const onWriteError = (err: NodeJS.ErrnoException) => {
+  stderrFile.on('error', (err: NodeJS.ErrnoException) => {
     writeError ??= err.code ?? err.message;
     kill('write_error');
-  };
-  stdoutFile.on('error', onWriteError);
-  stderrFile.on('error', onWriteError);
+  });
 
   const [command, ...args] = buildSandboxCommand(req);
-  const child = spawn(command as string, args, {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    // Not the server's environment: bwrap's own process stays in the sandbox
-    // as its pid 1, where the tool can read /proc/1/environ (database URL,
-    // storage credentials). bwrap and prlimit need nothing but PATH.
-    env: SANDBOX_SPAWN_ENV,
-    // Its own process group, so one kill reaches bwrap and everything under it.
-    detached: true,
-    // As root, the host's nobody (the child drops its groups too, before the exec).
-    ...(sandboxDropsPrivileges() ? { uid: SANDBOX_HOST_ID, gid: SANDBOX_HOST_ID } : {}),
-  });
+  let child: ReturnType<typeof spawn>;
+  try {
+    child = spawn(command as string, args, {
+      stdio: ['ignore', stdoutFd, 'pipe'],
+      // Not the server's environment: bwrap's own process stays in the sandbox
+      // as its pid 1, where the tool can read /proc/1/environ (database URL,
+      // storage credentials). bwrap and prlimit need nothing but PATH.
+      env: SANDBOX_SPAWN_ENV,
+      // Its own process group, so one kill reaches bwrap and everything under it.
+      detached: true,
+      // As root, the host's nobody (the child drops its groups too, before the exec).
+      ...(sandboxDropsPrivileges() ? { uid: SANDBOX_HOST_ID, gid: SANDBOX_HOST_ID } : {}),
+    });
+  } finally {
+    // The child has its own copy of the descriptor.
+    closeSync(stdoutFd);
+  }
 
   const kill = (reason: SandboxOutcome) => {
     killedFor ??= reason;
@@ -257,19 +280,7 @@ export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> 
   if (req.signal?.aborted) onAbort();
   req.signal?.addEventListener('abort', onAbort, { once: true });
 
-  child.stdout.on('data', (chunk: Buffer) => {
-    if (killedFor) return;
-    stdoutBytes += chunk.length;
-    if (stdoutBytes > stdoutLimit) {
-      kill('output_limit');
-      return;
-    }
-    if (!stdoutFile.write(chunk)) {
-      child.stdout.pause();
-      stdoutFile.once('drain', () => child.stdout.resume());
-    }
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
+  child.stderr?.on('data', (chunk: Buffer) => {
     stderrTail = (stderrTail + chunk.toString('utf8')).slice(-4096);
     if (stderrBytes >= STDERR_CAP_BYTES) return;
     const room = STDERR_CAP_BYTES - stderrBytes;
@@ -295,8 +306,9 @@ export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> 
     stderrFile.write(`bsubio: could not start the sandbox: ${spawnError.message}\n`);
   }
   // A stream that failed is closed already, and a late failure (the last
-  // bytes flushed at end()) is caught by onWriteError.
-  await Promise.all([endAndClose(stdoutFile), endAndClose(stderrFile)]);
+  // bytes flushed at end()) is caught by its error handler.
+  await endAndClose(stderrFile);
+  const stdoutBytes = fileSize(req.stdoutPath);
 
   const lastStderrLine =
     stderrTail
@@ -305,11 +317,21 @@ export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> 
       .filter(Boolean)
       .at(-1) ?? '';
   let outcome: SandboxOutcome = killedFor ?? (spawnError ? 'spawn_error' : 'exited');
+  // A tool that ignores SIGXFSZ and its write errors runs on until its time
+  // limit; what stopped its work was the output limit all the same.
+  if (outcome === 'timeout' && stdoutBytes >= stdoutLimit) outcome = 'output_limit';
   if (outcome === 'exited' && exitCode !== 0) {
-    // The tool gave up on its own after hitting a limit (RLIMIT_DATA, RLIMIT_NPROC).
-    if (MEMORY_MESSAGES.test(stderrTail)) outcome = 'memory';
+    // The tool gave up on its own after hitting a limit (RLIMIT_FSIZE,
+    // RLIMIT_DATA, RLIMIT_NPROC), or on a full disk. A file cannot grow past
+    // RLIMIT_FSIZE, so stdout at the limit means the tool was stopped there.
+    if (stdoutBytes >= stdoutLimit || exitCode === SIGXFSZ_STATUS || termSignal === 'SIGXFSZ')
+      outcome = 'output_limit';
+    else if (diskFull(req.stdoutPath)) {
+      outcome = 'write_error';
+      writeError = 'ENOSPC';
+    } else if (MEMORY_MESSAGES.test(stderrTail)) outcome = 'memory';
     else if (FORK_MESSAGES.test(stderrTail)) outcome = 'process_limit';
-    else if (exitCode === SIGXFSZ_STATUS || FSIZE_MESSAGES.test(stderrTail)) outcome = 'output_limit';
+    else if (FSIZE_MESSAGES.test(stderrTail)) outcome = 'output_limit';
   }
 
   return {
@@ -323,6 +345,43 @@ export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> 
     peakMemoryBytes,
     ...(writeError ? { writeError } : {}),
   };
+}
+
+/** The result of a sandbox that could not even open its output file (the disk). */
+function notStarted(started: number, code: string): SandboxResult {
+  return {
+    outcome: 'write_error',
+    exitCode: null,
+    termSignal: null,
+    stdoutBytes: 0,
+    stderrBytes: 0,
+    lastStderrLine: '',
+    durationMs: Date.now() - started,
+    peakMemoryBytes: 0,
+    writeError: code,
+  };
+}
+
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * True when the file system of `path` has no room left for the sandbox's
+ * user: a tool that failed then most likely failed writing its output (the
+ * tool's own /tmp is a tmpfs of its own and does not count here).
+ */
+function diskFull(path: string): boolean {
+  try {
+    const { bavail, bsize } = statfsSync(dirname(path));
+    return bavail * bsize < 1024 * 1024;
+  } catch {
+    return false;
+  }
 }
 
 function endAndClose(file: ReturnType<typeof createWriteStream>): Promise<void> {
