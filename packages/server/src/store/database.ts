@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import { migrateToLatest } from './migrations.js';
 import type { Database } from './schema.js';
 
@@ -49,13 +49,21 @@ export async function openSqlite(path: string): Promise<Db> {
   return db;
 }
 
-// Times, sizes and counts are bigint (int8) columns, which pg returns as
-// strings to be safe past 2^53. Every value here (milliseconds, bytes) fits a
-// double exactly, so they come back as numbers, as on SQLite.
-pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
+/**
+ * The PostgreSQL client, loaded on first use: the embedded default (SQLite)
+ * never needs it, and every start would otherwise pay for loading it.
+ */
+async function loadPg(): Promise<typeof pg> {
+  const { default: client } = await import('pg');
+  // Times, sizes and counts are bigint (int8) columns, which pg returns as
+  // strings to be safe past 2^53. Every value here (milliseconds, bytes) fits a
+  // double exactly, so they come back as numbers, as on SQLite.
+  client.types.setTypeParser(client.types.builtins.INT8, (value) => Number(value));
+  return client;
+}
 
-function openPgPool(config: pg.PoolConfig): pg.Pool {
-  const pool = new pg.Pool(config);
+function openPgPool(client: typeof pg, config: pg.PoolConfig): pg.Pool {
+  const pool = new client.Pool(config);
   // An idle connection that the server drops must not crash the process.
   pool.on('error', () => {});
   // Nor one that is checked out: pg-pool takes its own listener off while a
@@ -70,12 +78,13 @@ function openPgPool(config: pg.PoolConfig): pg.Pool {
 }
 
 export async function openPostgres(url: string, poolSize = 10): Promise<Store> {
-  const pool = openPgPool({ connectionString: url, max: poolSize });
+  const client = await loadPg();
+  const pool = openPgPool(client, { connectionString: url, max: poolSize });
   // Lease bookkeeping commits asynchronously (synchronous_commit=off): a
   // crash of the database may forget the last few such moves, never reorder
   // them, and the next durable commit flushes them all (the WAL is one
   // sequence). Why losing one is safe is said in JobRepository.
-  const leasePool = openPgPool({
+  const leasePool = openPgPool(client, {
     connectionString: url,
     max: Math.max(2, Math.ceil(poolSize / 2)),
     options: '-c synchronous_commit=off',
