@@ -3,7 +3,7 @@
 // the same machine: the ceiling for a Node.js HTTP server here.
 import { spawn } from 'node:child_process';
 import autocannon from 'autocannon';
-import { report, startBenchServer } from './support.mjs';
+import { listeningUrl, report, startBenchServer } from './support.mjs';
 
 const SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 10);
 const CONNECTIONS = 10;
@@ -30,15 +30,7 @@ async function startHello() {
   const child = spawn(process.execPath, ['--input-type=module', '-e', HELLO], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const url = await new Promise((resolveUrl, reject) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const match = /Listening: (http:\/\/\S+)/.exec(out);
-      if (match) resolveUrl(match[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`fastify hello-world exited with ${code}`)));
-  });
+  const url = await listeningUrl(child, 'fastify hello-world');
   return {
     url,
     stop: () =>

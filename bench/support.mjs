@@ -30,15 +30,7 @@ export async function startBenchServer(env = {}) {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = new Promise((r) => child.once('exit', r));
-  const url = await new Promise((resolveUrl, reject) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const match = /Listening: (http:\/\/\S+)/.exec(out);
-      if (match) resolveUrl(match[1]);
-    });
-    exited.then((code) => reject(new Error(`the server exited with ${code} before listening`)));
-  });
+  const url = await listeningUrl(child, 'the server');
   const { api_key } = JSON.parse(readFileSync(join(home, '.config', 'bsubio', 'config.json'), 'utf8'));
   return {
     url,
@@ -52,6 +44,19 @@ export async function startBenchServer(env = {}) {
       rmSync(home, { recursive: true, force: true });
     },
   };
+}
+
+/** The URL a child process prints as "Listening: <url>" once it serves. */
+export function listeningUrl(child, what) {
+  return new Promise((resolveUrl, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const match = /Listening: (http:\/\/\S+)/.exec(out);
+      if (match) resolveUrl(match[1]);
+    });
+    child.once('exit', (code) => reject(new Error(`${what} exited with ${code} before listening`)));
+  });
 }
 
 /** The p-th percentile (0-100) of a list of numbers. */

@@ -8,7 +8,7 @@
  *
  * Also: the store's claim and transition races, on SQLite and on PostgreSQL.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +24,7 @@ import {
   type TestS3,
 } from '../../../test/support/cluster.js';
 import { SERVER_BIN, startServer, type TestServer } from '../../../test/support/server.js';
+import { startRemoteWorker } from '../../../test/support/worker.js';
 import { type Db, openPostgres, openSqlite } from '../src/store/database.js';
 import { JobRepository } from '../src/store/job-repository.js';
 
@@ -70,51 +71,17 @@ afterAll(async () => {
 function startWorker(name: string, serverUrls: string[], token: string): Promise<ChildProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'bsubio-worker-'));
   scratch.push(dir);
-  const child = spawn(
-    process.execPath,
-    [
-      SERVER_BIN,
-      'worker',
-      '--server',
-      serverUrls.join(','),
-      '--token',
-      token,
-      '--name',
-      name,
-      '--types',
-      'passthru',
-      '--concurrency',
-      '4',
-      // Long enough that renewals survive this slow, loaded machine; a killed
-      // worker's jobs come back when it runs out.
-      '--lease-seconds',
-      '20',
-      '--scratch-dir',
-      dir,
-    ],
-    // The worker gets no database or storage settings: HTTP only.
-    { env: { PATH: process.env.PATH, HOME: dir }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const { child, ready } = startRemoteWorker({
+    name,
+    server: serverUrls.join(','),
+    token,
+    dir,
+    // Long enough that renewals survive this slow, loaded machine; a killed
+    // worker's jobs come back when it runs out.
+    args: ['--types', 'passthru', '--concurrency', '4', '--lease-seconds', '20'],
+  });
   workers.push(child);
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-20_000);
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker ${name} did not start:\n${stderr}`)), 120_000);
-    let stdout = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      if (/ready/.test(stdout)) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`worker ${name} exited with ${code}:\n${stderr}`));
-    });
-  });
+  return ready;
 }
 
 /** Run `task` over `items` with at most `limit` at once. */

@@ -9,7 +9,7 @@
  * arriving). Each job must then be finished exactly once, on a later attempt
  * by another worker, with its own bytes; no partial upload may remain.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { type ClientRequest, createServer, type IncomingMessage, request, type Server } from 'node:http';
 import type { Socket } from 'node:net';
@@ -19,6 +19,7 @@ import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { SERVER_BIN, startServer, type TestServer } from '../../../test/support/server.js';
+import { startRemoteWorker } from '../../../test/support/worker.js';
 import { Api } from './client.js';
 import { writeTypesFile } from './test-types.js';
 
@@ -77,35 +78,26 @@ afterAll(async () => {
 function startWorker(name: string, url: string, types: string[], concurrency = 1): Promise<ChildProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'bsubio-worker-'));
   dirs.push(dir);
-  const args = [SERVER_BIN, 'worker', '--server', url, '--token', token, '--name', name];
-  args.push('--types', types.join(','), '--concurrency', String(concurrency), '--scratch-dir', dir);
-  // Renewed every 5 s (slack for a loaded machine); a killed worker's job
-  // comes back ~15 s after its last renewal.
-  args.push('--lease-seconds', '15', '--types-file', typesFile);
-  const child = spawn(process.execPath, args, {
-    env: { PATH: process.env.PATH, HOME: dir },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const { child, ready } = startRemoteWorker({
+    name,
+    server: url,
+    token,
+    dir,
+    // Renewed every 5 s (slack for a loaded machine); a killed worker's job
+    // comes back ~15 s after its last renewal.
+    args: [
+      '--types',
+      types.join(','),
+      '--concurrency',
+      String(concurrency),
+      '--lease-seconds',
+      '15',
+      '--types-file',
+      typesFile,
+    ],
   });
   children.push(child);
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-20_000);
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker ${name} did not start:\n${stderr}`)), 120_000);
-    let stdout = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      if (/ready/.test(stdout)) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`worker ${name} exited with ${code}:\n${stderr}`));
-    });
-  });
+  return ready;
 }
 
 function kill(child: ChildProcess): Promise<void> {
