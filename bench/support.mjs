@@ -1,19 +1,13 @@
 // What every benchmark needs: the built bsubio-server on a free loopback
 // port, with a throwaway data directory and HOME, and its first-start key.
-import { execFileSync, spawn } from 'node:child_process';
-import {
-  chmodSync,
-  chownSync,
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  realpathSync,
-  rmSync,
-} from 'node:fs';
-import { createServer } from 'node:net';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { freePort, stopChild, waitFor } from '../test/support/postgres.mjs';
+
+// PostgreSQL's throwaway server is the tests' own.
+export { startPostgres } from '../test/support/postgres.mjs';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const SERVER_BIN = join(ROOT, 'packages', 'server', 'bin', 'bsubio-server.js');
@@ -78,147 +72,6 @@ export function report(row) {
 }
 export const REPORT_PREFIX = 'BSUBIO-BENCH-ROW ';
 
-/** A free TCP port on loopback. */
-export function freePort() {
-  return new Promise((resolvePort, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolvePort(port));
-    });
-  });
-}
-
-async function waitUntil(what, check, timeoutMs, log) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`${what} did not start in time:\n${log()}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-function stopChild(child, signal, timeoutMs = 30_000) {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolveStop) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolveStop();
-    });
-    child.kill(signal);
-  });
-}
-
-/** PostgreSQL's server binaries (Debian: /usr/lib/postgresql/<v>/bin). */
-function postgresBinDir() {
-  for (const candidate of ['/usr/local/bin/initdb', '/usr/bin/initdb']) {
-    if (existsSync(candidate)) {
-      const real = realpathSync(candidate);
-      if (existsSync(join(dirname(real), 'postgres'))) return dirname(real);
-    }
-  }
-  const base = '/usr/lib/postgresql';
-  const versions = existsSync(base) ? readdirSync(base).sort((a, b) => Number(b) - Number(a)) : [];
-  for (const version of versions) {
-    const bin = join(base, version, 'bin');
-    if (existsSync(join(bin, 'postgres'))) return bin;
-  }
-  throw new Error('PostgreSQL is not installed (Debian package "postgresql"; see scripts/setup-debian.sh)');
-}
-
-/** As root, the user postgres runs as (postgres refuses root). */
-function runAs() {
-  if (process.getuid?.() !== 0) return {};
-  for (const user of ['postgres', 'nobody']) {
-    try {
-      const uid = Number(execFileSync('id', ['-u', user]).toString().trim());
-      const gid = Number(execFileSync('id', ['-g', user]).toString().trim());
-      return { uid, gid };
-    } catch {}
-  }
-  throw new Error('running as root, and neither user postgres nor nobody exists');
-}
-
-/**
- * A throwaway PostgreSQL in a temp dir on a free loopback port (the same
- * settings as test/support/cluster.ts: durable writes off, as for every peer
- * here, so that the figures compare the queues, not the disk's fsync).
- */
-export async function startPostgres() {
-  const bin = postgresBinDir();
-  const dir = mkdtempSync(join(tmpdir(), 'bsubio-bench-pg-'));
-  const data = join(dir, 'data');
-  const owner = runAs();
-  if (owner.uid !== undefined) chownSync(dir, owner.uid, owner.gid);
-  chmodSync(dir, 0o700);
-  execFileSync(
-    join(bin, 'initdb'),
-    ['-D', data, '-U', 'bsubio', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale', 'C'],
-    { ...owner, stdio: 'pipe', cwd: dir },
-  );
-  const port = await freePort();
-  const child = spawn(
-    join(bin, 'postgres'),
-    [
-      '-D',
-      data,
-      '-p',
-      String(port),
-      '-k',
-      dir,
-      '-c',
-      'listen_addresses=127.0.0.1',
-      '-c',
-      'fsync=off',
-      '-c',
-      'synchronous_commit=off',
-      '-c',
-      'full_page_writes=off',
-      '-c',
-      'max_connections=200',
-    ],
-    { ...owner, stdio: ['ignore', 'ignore', 'pipe'], cwd: dir },
-  );
-  let log = '';
-  child.stderr.on('data', (d) => {
-    log = (log + d).slice(-20_000);
-  });
-  const url = (database = 'postgres') => `postgres://bsubio@127.0.0.1:${port}/${database}`;
-  const pg = (await import('pg')).default;
-  const stop = async () => {
-    await stopChild(child, 'SIGINT');
-    rmSync(dir, { recursive: true, force: true });
-  };
-  try {
-    await waitUntil(
-      'PostgreSQL',
-      async () => {
-        if (child.exitCode !== null) throw new Error(`postgres exited: ${log}`);
-        const client = new pg.Client({ connectionString: url() });
-        await client.connect();
-        await client.end();
-        return true;
-      },
-      60_000,
-      () => log,
-    );
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  /** A fresh database on this server. */
-  async function createDatabase(name) {
-    const client = new pg.Client({ connectionString: url() });
-    await client.connect();
-    await client.query(`CREATE DATABASE ${name}`);
-    await client.end();
-    return url(name);
-  }
-  return { url, createDatabase, stop };
-}
-
 /** redis-server on a free loopback port, in memory only (no RDB, no AOF). */
 export async function startRedis() {
   const port = await freePort();
@@ -243,7 +96,7 @@ export async function startRedis() {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await waitUntil(
+    await waitFor(
       'redis-server',
       async () => /Ready to accept connections/.test(log),
       30_000,
