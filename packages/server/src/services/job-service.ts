@@ -502,7 +502,8 @@ export class JobService {
    */
   async complete(id: string, workerId: string, outcome: JobOutcome): Promise<boolean> {
     const keepOutput = outcome.status === 'finished';
-    const keepLog = statSync(outcome.logPath).size > 0;
+    // A sandbox that could not even create its files (a full disk) leaves no log.
+    const keepLog = (statSync(outcome.logPath, { throwIfNoEntry: false })?.size ?? 0) > 0;
     const outputKey = blobKey(id, 'output');
     const logKey = keepLog ? blobKey(id, 'logs') : null;
     const [output] = await Promise.all([
