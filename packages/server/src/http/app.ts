@@ -26,6 +26,7 @@ import { registerWebRoutes } from './routes/web.js';
 import { registerWebhookRoutes } from './routes/webhooks.js';
 import { registerWorkerRoutes } from './routes/worker.js';
 import { checkCsrf, readSessionCookie } from './session-cookie.js';
+import { writeErrorToSocket } from './socket-error.js';
 
 export interface AppDeps {
   jobs: JobService;
@@ -222,18 +223,13 @@ export function buildApp(deps: AppDeps): FastifyInstance {
  */
 function answerBrokenRequest(error: Error & { code?: string }, socket: Duplex): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
-  const [status, reason, message] =
+  const [status, message] =
     error.code === 'HPE_HEADER_OVERFLOW'
-      ? [431, 'Request Header Fields Too Large', 'The request headers are too large (16 KiB at most).']
+      ? [431, 'The request headers are too large (16 KiB at most).']
       : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [408, 'Request Timeout', 'The request took too long to arrive.']
-        : [400, 'Bad Request', 'The request is not valid HTTP/1.1.'];
-  const body = JSON.stringify({ success: false, error: message, code: codeFor(status) });
-  if (socket.writable) {
-    socket.write(
-      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
-  }
+        ? [408, 'The request took too long to arrive.']
+        : [400, 'The request is not valid HTTP/1.1.'];
+  writeErrorToSocket(socket, status, message, codeFor(status));
   socket.destroy();
 }
 

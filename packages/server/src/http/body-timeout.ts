@@ -14,6 +14,7 @@
  * bodies being received.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { writeErrorToSocket } from './socket-error.js';
 
 /** True when the request announces a body (a length above 0, or chunks). */
 function hasBody(req: IncomingMessage): boolean {
@@ -30,16 +31,14 @@ export function cutOffStalledBodies(server: Server, idleMs: number): void {
     // itself) only while the request is incomplete and someone listens.
     const onIdle = () => {
       const seconds = idleMs >= 1000 ? `${Math.round(idleMs / 1000)} seconds` : `${idleMs} ms`;
-      const body = JSON.stringify({
-        success: false,
-        error: `The request body stopped arriving (nothing for ${seconds}), so the request was dropped and nothing of it was kept; send it again.`,
-        code: 'request_timeout',
-      });
       // Written to the socket, not through the response: the route still
       // holds that, and is about to see its body fail.
-      if (!res.headersSent && socket.writable) {
-        socket.write(
-          `HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      if (!res.headersSent) {
+        writeErrorToSocket(
+          socket,
+          408,
+          `The request body stopped arriving (nothing for ${seconds}), so the request was dropped and nothing of it was kept; send it again.`,
+          'request_timeout',
         );
       }
       // The body stream fails, so whatever reads it (an upload's temporary
