@@ -23,6 +23,12 @@ export interface ServerConfig {
   retentionMs: number;
   /** Jobs never submitted (created, loaded) are removed this long after creation. */
   unsubmittedRetentionMs: number;
+  /**
+   * Jobs never uploaded (created) expire this long after creation, or after
+   * unsubmittedRetentionMs when that is shorter: a client that died
+   * mid-upload leaves nothing behind for long.
+   */
+  createdTtlMs: number;
   /** How often the retention sweeper runs. */
   sweepIntervalMs: number;
   /** Per user: requests per second (0 = no limit); bursts up to twice that. */
@@ -78,6 +84,12 @@ export const SETTINGS = [
   ['log-level', 'BSUBIO_LOG_LEVEL', 'fatal, error, warn, info, debug or silent', 'info'],
   ['retention', 'BSUBIO_RETENTION', 'keep finished and failed jobs this long (e.g. 7d, 12h, 90s)', '7d'],
   ['unsubmitted-retention', 'BSUBIO_UNSUBMITTED_RETENTION', 'keep jobs never submitted this long', '24h'],
+  [
+    'created-ttl',
+    'BSUBIO_CREATED_TTL',
+    'a job never uploaded (created) expires this long after creation',
+    '24h',
+  ],
   ['sweep-interval', 'BSUBIO_SWEEP_INTERVAL', 'how often expired jobs are removed', '1m'],
   ['rate-limit', 'BSUBIO_RATE_LIMIT', 'requests per second per user, bursts to 2x (0 = none)', '0'],
   ['max-active-jobs', 'BSUBIO_MAX_ACTIVE_JOBS', 'jobs pending or running at once per user (0 = none)', '0'],
@@ -213,6 +225,12 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
       get('unsubmitted-retention', 'BSUBIO_UNSUBMITTED_RETENTION'),
       DURATION_UNITS.d!,
       '--unsubmitted-retention / BSUBIO_UNSUBMITTED_RETENTION',
+      1000,
+    ),
+    createdTtlMs: parseDuration(
+      get('created-ttl', 'BSUBIO_CREATED_TTL'),
+      DURATION_UNITS.d!,
+      '--created-ttl / BSUBIO_CREATED_TTL',
       1000,
     ),
     sweepIntervalMs: parseDuration(

@@ -171,13 +171,18 @@ export async function startServer(
   );
   reaper.unref();
 
-  // Retention: finished jobs past BSUBIO_RETENTION and jobs never submitted go, rows and files.
+  // Retention: finished jobs past BSUBIO_RETENTION, jobs never submitted and
+  // jobs never uploaded (BSUBIO_CREATED_TTL) go, rows and files.
   let sweeping = false;
   const sweep = () => {
     if (sweeping) return;
     sweeping = true;
     jobs
-      .sweepExpired(config.retentionMs, config.unsubmittedRetentionMs)
+      .sweepExpired(
+        config.retentionMs,
+        config.unsubmittedRetentionMs,
+        Math.min(config.createdTtlMs, config.unsubmittedRetentionMs),
+      )
       .then(async (removed) => {
         // Cluster mode: a delete begun over ten minutes ago was cut short by
         // a replica that stopped; on one machine that is done at start-up.

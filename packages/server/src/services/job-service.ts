@@ -386,12 +386,23 @@ export class JobService {
   /**
    * Remove jobs past retention, with every byte of their data, and
    * Idempotency-Keys past their window. Returns how many jobs went.
+   * `createdTtlMs` is for jobs never uploaded; by default the same as
+   * `unsubmittedRetentionMs`.
    */
-  async sweepExpired(retentionMs: number, unsubmittedRetentionMs: number): Promise<number> {
+  async sweepExpired(
+    retentionMs: number,
+    unsubmittedRetentionMs: number,
+    createdTtlMs = unsubmittedRetentionMs,
+  ): Promise<number> {
     const now = Date.now();
     let removed = 0;
     for (;;) {
-      const expired = await this.jobs.findExpired(now - retentionMs, now - unsubmittedRetentionMs, 200);
+      const expired = await this.jobs.findExpired(
+        now - retentionMs,
+        now - unsubmittedRetentionMs,
+        200,
+        now - createdTtlMs,
+      );
       for (const job of expired) {
         // Guarded by the state it was found in: a job that moved on meanwhile stays.
         const marked = await this.jobs.markExpired(job.id, job.status, Date.now());

@@ -299,10 +299,16 @@ export class JobRepository {
   }
 
   /**
-   * Jobs past retention: finished or failed before `endedBefore`, or never
-   * submitted (created, loaded) and created before `createdBefore`.
+   * Jobs past retention: finished or failed before `endedBefore`, never
+   * submitted (loaded) and created before `createdBefore`, or never uploaded
+   * (created) and created before `uploadBefore` (default `createdBefore`).
    */
-  async findExpired(endedBefore: number, createdBefore: number, limit: number): Promise<JobRow[]> {
+  async findExpired(
+    endedBefore: number,
+    createdBefore: number,
+    limit: number,
+    uploadBefore = createdBefore,
+  ): Promise<JobRow[]> {
     return this.db
       .selectFrom('jobs')
       .selectAll()
@@ -310,7 +316,8 @@ export class JobRepository {
       .where((eb) =>
         eb.or([
           eb.and([eb('status', 'in', ['finished', 'failed']), eb('finished_at', '<', endedBefore)]),
-          eb.and([eb('status', 'in', ['created', 'loaded']), eb('created_at', '<', createdBefore)]),
+          eb.and([eb('status', '=', 'loaded'), eb('created_at', '<', createdBefore)]),
+          eb.and([eb('status', '=', 'created'), eb('created_at', '<', uploadBefore)]),
         ]),
       )
       .orderBy('id')
