@@ -106,7 +106,8 @@ export class BaseBsubClient {
   /**
    * Create a job, upload `input`, submit it, wait for it and fetch its output
    * and logs. A failed job throws kind `job_failed` (with `job` and `logs`).
-   * Aborting `signal` after the job exists cancels the job on the server.
+   * An upload that fails or is aborted leaves no job behind (see
+   * `createAndSubmit`); aborting `signal` later cancels the job on the server.
    */
   processFile(
     type: string,
@@ -172,28 +173,53 @@ export class BaseBsubClient {
     }
   }
 
-  /** Create a job, upload `input` and submit it; returns the job as it is after submission. */
+  /**
+   * Create a job, upload `input` and submit it; returns the job as it is after
+   * submission. A local file is opened before the job is created, so an
+   * unreadable path creates nothing. If the upload or the submit fails or is
+   * aborted, the job is cancelled and deleted before the error is thrown: a
+   * job left in `created` would otherwise sit in the user's list until the
+   * server's TTL removes it.
+   */
   async createAndSubmit(
     type: string,
     input: UploadInput,
     options: CreateAndSubmitOptions = {},
   ): Promise<Job> {
     const { signal, onProgress } = options;
+    if (typeof input === 'string') await this.platform.openFile(input);
     const request: CreateJobRequest = { type };
     if (options.name !== undefined) request.name = options.name;
     if (options.params !== undefined) request.params = options.params;
     const { data: job } = await this.jobs.createJob(request, { signal });
-    if (!job.upload_token) {
-      throw new BsubError('invalid_response', `The new job ${job.id} came without an upload_token.`, { job });
+    try {
+      if (!job.upload_token) {
+        throw new BsubError('invalid_response', `The new job ${job.id} came without an upload_token.`, {
+          job,
+        });
+      }
+      await this.jobs.uploadJobData(job.id, job.upload_token, input, {
+        signal,
+        fileName: options.fileName,
+        contentType: options.contentType,
+        onProgress: (sent, total) => onProgress?.({ stage: 'uploading', job, sent, total }),
+      });
+      await this.jobs.submitJob(job.id, { signal });
+    } catch (error) {
+      await this.discard(job.id);
+      throw error;
     }
-    await this.jobs.uploadJobData(job.id, job.upload_token, input, {
-      signal,
-      fileName: options.fileName,
-      contentType: options.contentType,
-      onProgress: (sent, total) => onProgress?.({ stage: 'uploading', job, sent, total }),
-    });
-    await this.jobs.submitJob(job.id, { signal });
     return (await this.jobs.getJob(job.id, { signal })).data;
+  }
+
+  /**
+   * Best effort, and without the caller's signal (which may be the reason we
+   * are here): cancel the job, then delete it with its data.
+   */
+  private async discard(jobId: string): Promise<void> {
+    const quick = { timeoutMs: 5_000, maxRetries: 1 };
+    await this.jobs.cancelJob(jobId, quick).catch(() => {});
+    await this.jobs.deleteJob(jobId, quick).catch(() => {});
   }
 
   /**

@@ -1,6 +1,6 @@
 /** The Node side of `Platform`: files, environment and the shared config file. */
 import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
@@ -23,6 +23,18 @@ export const nodePlatform: Platform = {
     if (!info.isFile()) {
       throw new BsubError('bad_request', `The input "${path}" is not a regular file.`);
     }
+    // Opened once now, so that a file we may not read (EACCES) is reported as
+    // such before any job exists, not as a broken connection mid-upload.
+    await open(path, 'r').then(
+      (handle) => handle.close(),
+      (error: NodeJS.ErrnoException) => {
+        throw new BsubError(
+          'bad_request',
+          `Cannot read the input file "${path}" (${error.code ?? error.message}).`,
+          { cause: error },
+        );
+      },
+    );
     return {
       name: basename(path),
       size: info.size,

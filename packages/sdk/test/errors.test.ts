@@ -246,7 +246,7 @@ describe('errors of the connection, and retries', () => {
     expect(retry.data_size).toBe(3);
   });
 
-  it('aborted: aborting processFile cancels the job it created', async () => {
+  it('aborted: aborting processFile mid-upload deletes the job it created', async () => {
     const controller = new AbortController();
     const created: string[] = [];
     const error = await failure(
@@ -259,11 +259,36 @@ describe('errors of the connection, and retries', () => {
       }),
     );
     expect(error.kind).toBe('aborted');
-    const job = (await client.jobs.getJob(created[0]!)).data;
-    expect(job.status).toBe('failed');
-    expect(job.error_code).toBe('ECANCELED');
+    expect((await failure(client.jobs.getJob(created[0]!))).kind).toBe('not_found');
+    expect(await listedIds()).not.toContain(created[0]);
+  });
+
+  it('too_large: processFile and createAndSubmit leave no job behind when the upload is refused', async () => {
+    const before = await listedIds();
+    const ids: string[] = [];
+    const track = { onProgress: (event: { job: { id: string } }) => ids.push(event.job.id) };
+    const big = new Uint8Array(UPLOAD_LIMIT + 1);
+    expect((await failure(client.processFile('passthru', big, track))).kind).toBe('too_large');
+    expect((await failure(client.createAndSubmit('passthru', big, track))).kind).toBe('too_large');
+    expect(new Set(ids).size).toBe(2);
+    const after = await listedIds();
+    for (const id of ids) expect(after).not.toContain(id);
+    expect(after).toEqual(before);
+  });
+
+  it('bad_request: a path that is not a file creates no job at all', async () => {
+    const before = await listedIds();
+    const error = await failure(client.createAndSubmit('passthru', '/nonexistent/input.pdf'));
+    expect(error.kind).toBe('bad_request');
+    expect(error.message).toContain('/nonexistent/input.pdf');
+    expect(await listedIds()).toEqual(before);
   });
 });
+
+/** The ids of this key's newest jobs. */
+async function listedIds(): Promise<string[]> {
+  return (await client.jobs.listJobs({ limit: 100 })).data.jobs.map((job) => job.id);
+}
 
 describe('unsupported', () => {
   it('listAllJobs refuses to stop short silently against a server that cannot page', async () => {
