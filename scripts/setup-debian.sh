@@ -19,10 +19,14 @@ PACKAGES=(
   postgresql python3-pip redis-server
 )
 
-# npm ci builds better-sqlite3 from source (no prebuilt binary can be fetched
-# here), the slowest step of all, and then compiles the TypeScript. It needs
-# nothing apt installs (Node, python3, make and g++ come with the machine), so
-# it runs while apt works.
+# Node.js 24 from the npm registry into .node/ (Debian 12's own is 20); every
+# command below, and scripts/run, use it. See scripts/node.sh.
+source scripts/node.sh
+node --version
+
+# npm ci installs the dependencies (better-sqlite3 13 ships its compiled addon
+# inside the package: nothing is built from source) and compiles the
+# TypeScript. It needs nothing apt installs, so it runs while apt works.
 npm ci --no-audit --no-fund &
 npm_pid=$!
 trap 'kill "$npm_pid" 2>/dev/null || true' EXIT

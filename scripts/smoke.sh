@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Starts `npx bsubio-server` on a throwaway data directory, waits for
+# Starts the server the way the README does (`npm start`) on a throwaway data directory, waits for
 # "Listening:", runs one passthru job with curl, and stops it with SIGTERM.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-# Its own process group, so SIGTERM reaches the server behind npx as it would from a terminal.
-HOME="$tmp/home" BSUBIO_DATA_DIR="$tmp/data" setsid npx bsubio-server --port 0 >"$tmp/out" 2>"$tmp/err" &
+# Its own process group, so SIGTERM reaches the server behind npm as it would from a terminal.
+HOME="$tmp/home" BSUBIO_DATA_DIR="$tmp/data" setsid npm start --silent -- --port 0 >"$tmp/out" 2>"$tmp/err" &
 pid=$!
 # A slow machine may take a minute to load the server; allow two.
 for _ in $(seq 1 600); do grep -q '^Listening: ' "$tmp/out" 2>/dev/null && break; sleep 0.2; done

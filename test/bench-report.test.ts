@@ -5,7 +5,6 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-// @ts-expect-error: plain JavaScript, no declarations
 import {
   advantage,
   BEGIN,
@@ -40,7 +39,7 @@ describe('bench report', () => {
   it('writes one table line per row, with ratio and a skipped reason', () => {
     const lines = renderTable(rows).split('\n');
     expect(lines).toHaveLength(2 + rows.length);
-    for (const line of lines) expect(line.split('|').length).toBe(lines[0].split('|').length);
+    for (const line of lines) expect(line.split('|').length).toBe(lines[0]!.split('|').length);
     expect(lines[2]).toContain('300 jobs/s');
     expect(lines[2]).toContain('| 3.00 |');
     expect(lines[2]).toContain('yes, 3.00×');
@@ -71,6 +70,7 @@ describe('bench report', () => {
         startedAt: '2026-01-01T00:00:00Z',
         seconds: 600,
         chartFile: 'benchmarks.svg',
+        settings: undefined,
       });
       writeDocument(doc, section);
       const text = readFileSync(doc, 'utf8');

@@ -5,7 +5,6 @@
  * and memory and open files do not grow past bounds suited to a short run.
  */
 import { expect, it } from 'vitest';
-// @ts-expect-error: a plain ES module script, without type declarations.
 import { soak } from '../scripts/soak.mjs';
 
 const SECONDS = Number(process.env.BSUBIO_SOAK_SECONDS ?? 60);

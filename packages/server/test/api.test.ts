@@ -8,6 +8,7 @@ import { readdirSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Readable } from 'node:stream';
 import {
   JOB_STATES,
   MessageResponseSchema,
@@ -374,7 +375,7 @@ describe('upload', () => {
             ? `multipart/form-data; boundary=${boundary}`
             : 'application/octet-stream',
         },
-        body: ReadableStream.from(chunks()),
+        body: Readable.toWeb(Readable.from(chunks())),
         duplex: 'half',
       } as RequestInit);
       expect(res.status).toBe(413);

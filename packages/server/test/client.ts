@@ -53,7 +53,7 @@ export class Api {
 
   upload(job: Pick<Job, 'id' | 'upload_token'>, content: string | Uint8Array, fileName = 'input.bin') {
     const form = new FormData();
-    form.append('file', new Blob([content]), fileName);
+    form.append('file', new Blob([typeof content === 'string' ? content : new Uint8Array(content)]), fileName);
     // The upload token is the credential: no API key is sent.
     return this.withKey('').json<{ success: boolean; data_size: number; message: string }>(
       `/v1/upload/${job.id}?token=${job.upload_token}`,

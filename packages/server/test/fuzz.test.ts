@@ -113,7 +113,7 @@ function sendRaw(request: Buffer, timeoutMs = 15_000): Promise<RawAnswer> {
         const colon = line.indexOf(':');
         headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
       }
-      let body = all.subarray(end + 4);
+      let body: Buffer = all.subarray(end + 4);
       if (/chunked/i.test(headers['transfer-encoding'] ?? '')) body = dechunk(body);
       resolve({ status, headers, body, streaming });
     };

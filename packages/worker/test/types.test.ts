@@ -65,7 +65,7 @@ describe('GET /v1/types', () => {
       expect(t?.output.ext).toMatch(/^\.[a-z0-9]+$/);
       expect(t?.example.cmd).toMatch(new RegExp(`^bsubio submit ${name.replace(/\//g, '\\/')} `));
     }
-    expect(byName.get('image/resize')?.params.map((p: { name: string }) => p.name)).toEqual([
+    expect(byName.get('image/resize')?.params?.map((p: { name: string }) => p.name)).toEqual([
       'width',
       'height',
     ]);

@@ -2,7 +2,8 @@
  * Schema migrations, applied in order at start-up. Written with Kysely's
  * schema builder so the same list serves SQLite and PostgreSQL.
  */
-import { type Kysely, type Migration, type MigrationProvider, Migrator, PostgresAdapter, sql } from 'kysely';
+import { type Kysely, PostgresAdapter, sql } from 'kysely';
+import { type Migration, type MigrationProvider, Migrator } from 'kysely/migration';
 
 const migrations: Record<string, Migration> = {
   '0001_initial': {
