@@ -2,6 +2,7 @@
  * Server settings: every one has a flag and a BSUBIO_* environment variable;
  * a flag wins over the environment, which wins over the default.
  */
+import { isIP } from 'node:net';
 import { availableParallelism, homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -47,11 +48,19 @@ export interface ServerConfig {
   webhookTimeoutMs: number;
   /** A request whose body stops arriving for this long is answered 408 and dropped. */
   bodyTimeoutMs: number;
+  /**
+   * Which proxies' X-Forwarded-For / -Proto / -Host to believe (Fastify's
+   * trustProxy): false, a hop count, or addresses and CIDR ranges.
+   */
+  trustProxy: TrustProxy;
   /** Cluster mode: PostgreSQL for jobs and the queue (postgres://...); unset: SQLite in the data directory. */
   databaseUrl: string | undefined;
   /** Cluster mode: S3-compatible storage for files (s3://bucket?endpoint=...); unset: files in the data directory. */
   blobUrl: string | undefined;
 }
+
+/** false: none; n: the n nearest hops; else addresses, CIDRs or loopback/linklocal/uniquelocal. */
+export type TrustProxy = false | number | string[];
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -76,6 +85,12 @@ export const SETTINGS = [
   ],
   ['max-upload-bytes', 'BSUBIO_MAX_UPLOAD_BYTES', 'largest accepted upload', '1073741824 (1 GiB)'],
   ['body-timeout', 'BSUBIO_BODY_TIMEOUT', 'drop a request whose body stops arriving this long (408)', '60s'],
+  [
+    'trust-proxy',
+    'BSUBIO_TRUST_PROXY',
+    'proxies whose X-Forwarded-* to believe: addresses/CIDRs, loopback, or a hop count',
+    'none',
+  ],
   ['workers', 'BSUBIO_WORKERS', 'in-process workers (0 = none)', 'one per core'],
   ['types-file', 'BSUBIO_TYPES_FILE', 'extra processing types (JSON, see README)', 'none'],
   ['max-attempts', 'BSUBIO_MAX_ATTEMPTS', 'claims per job before a lost job fails (ELOST)', '3'],
@@ -182,6 +197,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
       '--body-timeout / BSUBIO_BODY_TIMEOUT',
       100,
     ),
+    trustProxy: trustProxy(get('trust-proxy', 'BSUBIO_TRUST_PROXY')),
     workers: integer(
       get('workers', 'BSUBIO_WORKERS'),
       availableParallelism(),
@@ -279,6 +295,33 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
       100,
     ),
   };
+}
+
+const PROXY_KEYWORDS = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/**
+ * Off unless asked: believing X-Forwarded-For from anyone would let every
+ * client pick its own address, and with it its own sign-in throttle bucket.
+ */
+function trustProxy(value: string | undefined): TrustProxy {
+  const name = '--trust-proxy / BSUBIO_TRUST_PROXY';
+  const v = value?.trim().toLowerCase();
+  if (v === undefined || ['', '0', 'false', 'no', 'off', 'none'].includes(v)) return false;
+  if (/^\d+$/.test(v)) return integer(v, 0, name, 1, 100);
+  const entries = v.split(',').map((e) => e.trim());
+  for (const entry of entries) {
+    if (PROXY_KEYWORDS.has(entry)) continue;
+    const [address, bits, extra] = entry.split('/');
+    const family = isIP(address ?? '');
+    const maxBits = family === 4 ? 32 : 128;
+    const bitsOk = bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= maxBits);
+    if (family === 0 || !bitsOk || extra !== undefined) {
+      throw new ConfigError(
+        `${name} takes IP addresses, CIDR ranges (10.0.0.0/8), loopback, linklocal, uniquelocal or a hop count, not "${entry}".`,
+      );
+    }
+  }
+  return entries;
 }
 
 function databaseUrl(value: string | undefined): string | undefined {

@@ -116,6 +116,7 @@ export async function startServer(
     version,
     maxUploadBytes: config.maxUploadBytes,
     bodyTimeoutMs: config.bodyTimeoutMs,
+    trustProxy: config.trustProxy,
     webhooks,
     metrics,
     rateLimit: config.rateLimit,

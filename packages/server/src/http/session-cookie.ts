@@ -23,9 +23,12 @@ export function readSessionCookie(request: FastifyRequest): string | undefined {
   return undefined;
 }
 
-/** TLS either here or at a proxy in front that says so. */
+/**
+ * TLS either here or at a trusted proxy in front that says so (Fastify reads
+ * X-Forwarded-Proto into request.protocol only for --trust-proxy's proxies).
+ */
 function isSecure(request: FastifyRequest): boolean {
-  return request.protocol === 'https' || request.headers['x-forwarded-proto'] === 'https';
+  return request.protocol === 'https';
 }
 
 export function setSessionCookie(

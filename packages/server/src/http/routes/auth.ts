@@ -27,11 +27,13 @@ function requireSession(request: FastifyRequest): void {
   }
 }
 
-/** The dashboard's own address as the client reached it (a proxy may say https). */
+/**
+ * The dashboard's own address as the client reached it: behind a proxy named
+ * by --trust-proxy, its X-Forwarded-Proto and -Host (Fastify reads them into
+ * request.protocol and request.host); from anyone else they are ignored.
+ */
 function publicOrigin(request: FastifyRequest): string {
-  const forwarded = request.headers['x-forwarded-proto'];
-  const proto = typeof forwarded === 'string' && /^https?$/.test(forwarded) ? forwarded : request.protocol;
-  return `${proto}://${request.headers.host ?? request.hostname}`;
+  return `${request.protocol}://${request.host}`;
 }
 
 export function registerAuthRoutes(app: FastifyInstance, { accounts, users }: AppDeps): void {
