@@ -1,5 +1,6 @@
 export * from './auth.js';
 export * from './errors.js';
+export * from './events.js';
 export * from './ids.js';
 export * from './openapi.js';
 export * from './schemas.js';

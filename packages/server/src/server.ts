@@ -116,7 +116,6 @@ export async function startServer(
     version,
     maxUploadBytes: config.maxUploadBytes,
     bodyTimeoutMs: config.bodyTimeoutMs,
-    trustProxy: config.trustProxy,
     webhooks,
     metrics,
     rateLimit: config.rateLimit,
@@ -140,9 +139,14 @@ export async function startServer(
   });
   onBackgroundError = (err, what) => app.log.error({ err }, what);
 
-  // Cluster mode: submits, cancels and ends reach the other replicas.
+  // Cluster mode: submits, cancels, every change, deletes and live logs reach the other replicas.
   const notifier = store.pool
-    ? new ClusterNotifier(store.pool, events, (err) => app.log.warn({ err }, 'cluster notification failed'))
+    ? new ClusterNotifier(
+        store.pool,
+        events,
+        (id) => jobRepository.findById(id),
+        (err) => app.log.warn({ err }, 'cluster notification failed'),
+      )
     : undefined;
   await notifier?.start();
 

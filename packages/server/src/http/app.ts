@@ -9,16 +9,18 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOpt
 import type { AccountService } from '../services/account-service.js';
 import type { JobService } from '../services/job-service.js';
 import type { Metrics } from '../services/metrics.js';
+import { UserFeed } from '../services/user-feed.js';
 import type { UserService } from '../services/user-service.js';
 import type { WebhookService } from '../services/webhooks.js';
 import type { WorkerTokens } from '../services/worker-tokens.js';
-import type { TrustProxy } from '../config.js';
 import { ApiError } from './api-error.js';
 import { cutOffStalledBodies } from './body-timeout.js';
 import { registerCors } from './cors.js';
+import { eventStreamMetrics } from './event-stream.js';
 import { infraApiError } from './infra-errors.js';
 import { RateLimiter } from './rate-limit.js';
 import { registerAuthRoutes } from './routes/auth.js';
+import { registerEventRoutes } from './routes/events.js';
 import { registerJobRoutes } from './routes/jobs.js';
 import { registerLiveRoutes } from './routes/live.js';
 import { registerSystemRoutes } from './routes/system.js';
@@ -40,8 +42,6 @@ export interface AppDeps {
   maxUploadBytes: number;
   /** A request whose body stops arriving for this long is answered 408 (undefined: never). */
   bodyTimeoutMs?: number;
-  /** Proxies whose X-Forwarded-* headers set request.ip and request.protocol (default: none). */
-  trustProxy?: TrustProxy;
   webhooks: WebhookService;
   metrics: Metrics;
   /** The Prometheus text of `/metrics`. */
@@ -68,20 +68,11 @@ declare module 'fastify' {
   }
 }
 
-/** A hop count as the function proxy-addr takes (Fastify's types accept no number). */
-function fastifyTrustProxy(trust: TrustProxy | undefined): boolean | string[] | ((address: string, hop: number) => boolean) {
-  if (typeof trust === 'number') return (_address, hop) => hop < trust;
-  return trust || false;
-}
-
 const BEARER_RE = /^Bearer\s+(\S+)\s*$/i;
 
 export function buildApp(deps: AppDeps): FastifyInstance {
   const app = Fastify({
     logger: deps.logger ?? false,
-    // request.ip (sign-in throttle, logs) and request.protocol (Secure
-    // cookies, device links) come from X-Forwarded-* only for these proxies.
-    trustProxy: fastifyTrustProxy(deps.trustProxy),
     // Request ids show on every log line; a caller may pass its own.
     requestIdHeader: 'x-request-id',
     genReqId: () => crypto.randomUUID(),
@@ -220,6 +211,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerSystemRoutes(app, deps);
   registerJobRoutes(app, deps);
   registerLiveRoutes(app, deps);
+  const feed = new UserFeed(deps.jobs);
+  app.addHook('onClose', async () => feed.stop());
+  registerEventRoutes(app, deps, feed);
+  deps.metrics.more.push(eventStreamMetrics);
   registerWebhookRoutes(app, deps);
   registerUploadRoutes(app, deps);
   registerAuthRoutes(app, deps);

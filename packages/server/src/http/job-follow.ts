@@ -58,6 +58,7 @@ export function followJob(
     done = true;
     unsubscribeLog();
     jobs.events.off('change', onChange);
+    jobs.events.off('remoteChange', onChange);
     jobs.events.off('shutdown', onShutdown);
   };
 
@@ -103,6 +104,8 @@ export function followJob(
 
   const unsubscribeLog = jobs.live.subscribe(id, pumpLive);
   jobs.events.on('change', onChange);
+  // Cluster mode: a job run through another replica changes there.
+  jobs.events.on('remoteChange', onChange);
   jobs.events.on('shutdown', onShutdown);
 
   // Read again now that we listen: nothing can slip between the two.

@@ -114,7 +114,15 @@ export class JobService {
     private readonly catalog: Catalog,
     readonly events: JobEvents,
     private readonly options: JobServiceOptions,
-  ) {}
+  ) {
+    // Cluster mode: jobs run by other replicas' workers have a live log here
+    // too, fed by the cluster notifier, so followers on this replica see it.
+    // Registered first, so the copy is ready before anyone hears of the change.
+    events.on('remoteChange', (row) => this.trackLive(row));
+    events.on('log', (id, offset, chunk, origin) => {
+      if (origin === 'remote') this.live.appendAt(id, offset, chunk);
+    });
+  }
 
   // ---- reads ---------------------------------------------------------------
 
@@ -273,6 +281,7 @@ export class JobService {
       if (recorded) return { row, replayed: false };
       // A racing request with the same key won: ours goes, theirs is the answer.
       await this.jobs.purge(row.id);
+      this.events.emit('deleted', { id: row.id, user_id: row.user_id });
       if (round >= 2) throw new ApiError('conflict', `The Idempotency-Key "${key}" is in use; retry.`);
     }
   }
@@ -408,6 +417,7 @@ export class JobService {
         const marked = await this.jobs.markExpired(job.id, job.status, Date.now());
         if (!marked) continue;
         await this.purge(job.id);
+        this.events.emit('deleted', { id: marked.id, user_id: marked.user_id });
         removed++;
       }
       if (expired.length < 200) break;
@@ -447,6 +457,7 @@ export class JobService {
       );
     }
     await this.purge(marked.id);
+    this.events.emit('deleted', { id: marked.id, user_id: marked.user_id });
   }
 
   private async purge(id: string): Promise<void> {
@@ -638,16 +649,43 @@ export class JobService {
     for (const job of await this.jobs.findDeleted(startedBefore)) await this.purge(job.id);
   }
 
-  /** Tell waiters and streams; a terminal job's live log gives way to its logs blob. */
+  /** Tell waiters and streams. */
   private changed(row: JobRow): void {
-    if (row.status === 'claimed') this.live.reset(row.id);
+    this.trackLive(row);
     this.events.emit('change', row);
-    if (this.isTerminal(row)) this.live.drop(row.id);
+  }
+
+  /**
+   * A claim starts a new live log; a terminal job's live log gives way to
+   * its logs blob. Done before the change is told, so that followers who
+   * hear of it read the right copy: a terminal job's log from the blob.
+   */
+  private trackLive(row: JobRow): void {
+    if (row.status === 'claimed') this.live.reset(row.id, row.user_id);
+    else if (this.isTerminal(row)) this.live.drop(row.id);
   }
 
   /** A piece of a running job's stderr, as the worker writes it. */
   appendLog(id: string, chunk: Buffer): void {
+    const offset = this.live.size(id);
     this.live.append(id, chunk);
+    // What the live copy took (it stops at its cap) goes to the other replicas.
+    const taken = this.live.size(id) - offset;
+    if (taken > 0) this.events.emit('log', id, offset, chunk.subarray(0, taken));
+  }
+
+  /**
+   * A remote worker's stderr, from byte `offset` of the attempt's log; false
+   * when the job is not this worker's (any more). A replica that did not see
+   * the claim (it started later) starts the live copy at the first bytes.
+   */
+  async appendWorkerLog(id: string, workerId: string, offset: number, chunk: Buffer): Promise<boolean> {
+    const job = await this.leasedBy(id, workerId);
+    if (!job) return false;
+    if (!this.live.has(id) && offset === 0) this.live.reset(id, job.user_id);
+    const size = this.live.size(id);
+    if (offset <= size && offset + chunk.length > size) this.appendLog(id, chunk.subarray(size - offset));
+    return true;
   }
 
   /** The job's logs from byte `offset` on: the live copy while it runs, then the blob. */

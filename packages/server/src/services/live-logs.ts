@@ -7,25 +7,33 @@
  */
 
 type Listener = () => void;
+/** Told of every job's growth: the per-user event stream follows all of a user's jobs at once. */
+type GrowthListener = (jobId: string, userId: string) => void;
 
 export const LIVE_LOG_CAP_BYTES = 4 * 1024 * 1024;
 
 export class LiveLogs {
-  /** Per job: a buffer grown by doubling, of which the first `size` bytes are the log. */
-  private readonly logs = new Map<string, { buffer: Buffer; size: number }>();
+  /** Per job: a buffer grown by doubling, of which the first `size` bytes are the log; and whose job it is. */
+  private readonly logs = new Map<string, { buffer: Buffer; size: number; userId: string }>();
   private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly growthListeners = new Set<GrowthListener>();
 
   constructor(private readonly capBytes = LIVE_LOG_CAP_BYTES) {}
 
   /** A new attempt starts: forget what an earlier one wrote. */
-  reset(jobId: string): void {
-    this.logs.set(jobId, { buffer: Buffer.alloc(0), size: 0 });
+  reset(jobId: string, userId: string): void {
+    this.logs.set(jobId, { buffer: Buffer.alloc(0), size: 0, userId });
+  }
+
+  /** Whether the job has a live log (it runs, and was reset at its claim). */
+  has(jobId: string): boolean {
+    return this.logs.has(jobId);
   }
 
   append(jobId: string, chunk: Buffer): void {
     // Only jobs that are running (reset at claim): a cancelled tool's last words are not kept.
     const log = this.logs.get(jobId);
-    if (!log) return;
+    if (!log || chunk.length === 0) return;
     const room = this.capBytes - log.size;
     if (room <= 0) return;
     const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
@@ -41,6 +49,19 @@ export class LiveLogs {
     part.copy(log.buffer, log.size);
     log.size = needed;
     for (const listener of this.listeners.get(jobId) ?? []) listener();
+    for (const listener of this.growthListeners) listener(jobId, log.userId);
+  }
+
+  /**
+   * Bytes that start at `offset` (from another replica or a remote worker):
+   * what this copy already has is skipped, and a chunk past its end (a gap:
+   * bytes were lost on the way) is dropped, since live logs are only ever a
+   * prefix of the real log. The rest of the log comes when the job ends.
+   */
+  appendAt(jobId: string, offset: number, chunk: Buffer): void {
+    const size = this.size(jobId);
+    if (offset > size || offset + chunk.length <= size) return;
+    this.append(jobId, chunk.subarray(size - offset));
   }
 
   /** Bytes from `offset` on (empty when there are none). */
@@ -56,6 +77,12 @@ export class LiveLogs {
 
   drop(jobId: string): void {
     this.logs.delete(jobId);
+  }
+
+  /** Call `listener` whenever any job's live log grows; returns the unsubscribe. */
+  subscribeAll(listener: GrowthListener): () => void {
+    this.growthListeners.add(listener);
+    return () => this.growthListeners.delete(listener);
   }
 
   /** Call `listener` whenever the job's live log grows; returns the unsubscribe. */

@@ -79,6 +79,8 @@ export class Metrics {
     'Time the tool ran, from processing to finished or failed, by type and final state.',
     JOB_BUCKETS,
   );
+  /** More series, from parts of the server that keep their own counts (the event streams). */
+  readonly more: (() => string)[] = [];
   /** When jobs became pending, to time their wait. */
   private readonly pendingSince = new Map<string, number>();
 
@@ -123,7 +125,7 @@ export class Metrics {
     for (const { status, n } of counts.deliveries) {
       out.push(`bsubio_webhook_deliveries${labelText({ status })} ${n}`);
     }
-    out.push(this.wait.render(), this.run.render(), this.http.render());
+    out.push(this.wait.render(), this.run.render(), this.http.render(), ...this.more.map((m) => m()));
     const memory = process.memoryUsage();
     out.push(
       '# HELP process_resident_memory_bytes Resident memory of the server process.',

@@ -148,7 +148,7 @@ function waitForTerminal(
     const finish = () => {
       clearTimeout(timer);
       jobs.events.off('change', onChange);
-      jobs.events.off('remoteEnd', onRemoteEnd);
+      jobs.events.off('remoteChange', onChange);
       jobs.events.off('shutdown', finish);
       req.off('close', finish);
       resolve(latest);
@@ -158,14 +158,10 @@ function waitForTerminal(
       latest = changed;
       if (jobs.isTerminal(changed)) finish();
     };
-    // Cluster mode: the job ended on another replica; read how.
-    const onRemoteEnd = (id: string) => {
-      if (id !== row.id) return;
-      jobs.get(row.user_id, row.id).then(onChange, () => finish());
-    };
     const timer = setTimeout(finish, timeoutMs);
     jobs.events.on('change', onChange);
-    jobs.events.on('remoteEnd', onRemoteEnd);
+    // Cluster mode: the job may end on another replica.
+    jobs.events.on('remoteChange', onChange);
     jobs.events.once('shutdown', finish);
     req.once('close', finish);
     // The job may have changed between the read and the subscription.
