@@ -10,6 +10,7 @@
  *   GET  /v1/worker/jobs/{id}/input?worker_id= the input bytes (404 when not this worker's)
  *   PUT  /v1/worker/jobs/{id}/output?worker_id= raw stdout → WorkerBlobResponse
  *   PUT  /v1/worker/jobs/{id}/logs?worker_id=   raw stderr → WorkerBlobResponse
+ *   POST /v1/worker/jobs/{id}/log?worker_id=&offset=  stderr written so far → WorkerOkResponse
  *   POST /v1/worker/jobs/{id}/complete         WorkerCompleteRequest → WorkerOkResponse
  *   POST /v1/worker/jobs/{id}/release          WorkerReleaseRequest → WorkerOkResponse
  *
@@ -43,6 +44,15 @@ export interface WorkerClaimedJob {
 export interface WorkerClaimResponse {
   job: WorkerClaimedJob | null;
 }
+
+/**
+ * Live logs of a remote worker: while the tool runs, the agent posts its new
+ * stderr (raw bytes, `application/octet-stream`) with the byte offset where
+ * they start in this attempt's log, one post at a time, at most this many
+ * bytes each. The server passes them to everyone following the job on any
+ * replica; the complete log still arrives with the logs upload.
+ */
+export const WORKER_LOG_CHUNK_MAX_BYTES = 256 * 1024;
 
 export interface WorkerLeaseRequest {
   worker_id: string;

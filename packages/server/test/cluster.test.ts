@@ -27,6 +27,9 @@ import { SERVER_BIN, startServer, type TestServer } from '../../../test/support/
 import { startRemoteWorker } from '../../../test/support/worker.js';
 import { type Db, openPostgres, openSqlite } from '../src/store/database.js';
 import { JobRepository } from '../src/store/job-repository.js';
+import { Api } from './client.js';
+import { openEvents, type SseEvent } from './sse.js';
+import { shellType, writeTypesFile } from './test-types.js';
 
 const run = promisify(execFile);
 // On the 2-core CI VM the whole path (3 API calls, 7 worker calls, 4 S3
@@ -264,6 +267,110 @@ it(
   // About 2-3 jobs a second end to end on this 2-core VM: the bound grows with the run's size.
   Math.max(600_000, JOBS * 1_500),
 );
+
+it('shows a client on replica A the events and live log lines of a job that replica B handed to a remote worker', async () => {
+  // Its own database and bucket, so the run above counts only its own jobs.
+  const admin = new pg.Client({ connectionString: postgres!.url() });
+  await admin.connect();
+  await admin.query('CREATE DATABASE live_events');
+  await admin.end();
+  const bucketName = 'bsubio-live';
+  const bucket = new S3Client({
+    endpoint: s3!.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  });
+  await bucket.send(new CreateBucketCommand({ Bucket: bucketName }));
+  const databaseUrl = postgres!.url('live_events');
+  const typesFile = writeTypesFile([
+    shellType(
+      'test/chatty',
+      'Chatty copy',
+      'Writes three log lines a second apart, then copies the input.',
+      'for i in 1 2 3; do echo "line $i" >&2; sleep 1; done; cat "$0"',
+    ),
+  ]);
+  const env = {
+    ...AWS_ENV,
+    BSUBIO_DATABASE_URL: databaseUrl,
+    BSUBIO_BLOB_URL: `s3://${bucketName}?endpoint=${encodeURIComponent(s3!.endpoint)}&region=us-east-1`,
+    BSUBIO_WORKERS: '0',
+    BSUBIO_TYPES_FILE: typesFile,
+  };
+  const a = await startServer({ env });
+  servers.push(a);
+  const b = await startServer({ env });
+  servers.push(b);
+  const { stdout: token } = await run(
+    process.execPath,
+    [SERVER_BIN, 'worker-token', 'add', 'live-fleet', '--database-url', databaseUrl],
+    { env: { ...process.env, HOME: a.home } },
+  );
+  const dir = mkdtempSync(join(tmpdir(), 'bsubio-worker-'));
+  scratch.push(dir);
+  // The worker knows only replica B.
+  const { child, ready } = startRemoteWorker({
+    name: 'live',
+    server: b.url,
+    token: token.trim(),
+    dir,
+    args: ['--types', 'test/chatty', '--types-file', typesFile, '--concurrency', '1'],
+  });
+  workers.push(child);
+  await ready;
+
+  const onA = new Api(a.url, a.apiKey);
+  const onB = new Api(b.url, a.apiKey);
+  const stream = await openEvents(`${a.url}/v1/events?logs=1`, { authorization: `Bearer ${a.apiKey}` });
+  expect((await stream.next())?.event).toBe('ready');
+
+  // Everything about the job happens on B.
+  const job = await onB.create('test/chatty');
+  expect((await onB.upload(job, 'the input')).status).toBe(200);
+  const follow = (async () => {
+    // Following from before the submit: the whole log, as it is written.
+    const res = await onA.request(`/v1/jobs/${job.id}/logs?follow=1`);
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    let stateAtFirstBytes: string | undefined;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+      stateAtFirstBytes ??= (await onA.get(job.id)).status;
+    }
+    return { text, stateAtFirstBytes };
+  })();
+  expect((await onB.submit(job.id)).status).toBe(200);
+
+  const seen: SseEvent[] = [];
+  let stateAtFirstLine: string | undefined;
+  for (;;) {
+    const e = await stream.next();
+    if (!e) throw new Error(`the stream on A ended; saw ${JSON.stringify(seen)}`);
+    seen.push(e);
+    if (e.event === 'log' && stateAtFirstLine === undefined)
+      stateAtFirstLine = (await onA.get(job.id)).status;
+    if (e.event === 'job' && JSON.parse(e.data).status === 'finished') break;
+  }
+  stream.close();
+  const states = seen.filter((e) => e.event === 'job').map((e) => JSON.parse(e.data).status);
+  expect(states).toEqual(['created', 'loaded', 'pending', 'claimed', 'preparing', 'processing', 'finished']);
+  const finished = JSON.parse(seen.at(-1)!.data);
+  expect(finished).toEqual(await onA.get(job.id));
+  expect(finished.claimed_by).toMatch(/^live-/);
+  const lines = seen.filter((e) => e.event === 'log').map((e) => JSON.parse(e.data).text);
+  expect(lines.join('')).toBe('line 1\nline 2\nline 3\n');
+  // Live: the first line reached A while the tool still ran on the worker.
+  expect(stateAtFirstLine).toBe('processing');
+
+  const followed = await follow;
+  expect(followed.text).toBe('line 1\nline 2\nline 3\n');
+  expect(followed.stateAtFirstBytes).toBe('processing');
+}, 300_000);
 
 describe.each(['sqlite', 'postgres'] as const)('the store on %s', (dialect) => {
   let db: Db;

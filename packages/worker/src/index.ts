@@ -1,6 +1,7 @@
 export * from './backend.js';
 export * from './catalog.js';
 export * from './command.js';
+export * from './log-shipper.js';
 export * from './params.js';
 export * from './pool.js';
 export * from './remote-backend.js';

@@ -18,6 +18,7 @@ import type {
   WorkerOkResponse,
 } from '@bsubio/protocol';
 import type { ClaimedJob, JobOutcome, WorkerBackend } from './backend.js';
+import { LogShipper } from './log-shipper.js';
 
 export interface RemoteBackendOptions {
   /** API replicas; calls go to the first that answers. */
@@ -48,6 +49,10 @@ export class RemoteBackend implements WorkerBackend {
   private readonly servers: string[];
   /** Aborted by stopClaiming: waiting claims end at once. */
   private readonly claiming = new AbortController();
+  /** The tool's stderr, posted as it is written (live logs on every replica). */
+  private readonly logs = new LogShipper((jobId, workerId, offset, bytes) =>
+    this.postLog(jobId, workerId, offset, bytes),
+  );
 
   constructor(private readonly options: RemoteBackendOptions) {
     if (options.servers.length === 0) throw new Error('a remote worker needs at least one server URL');
@@ -140,6 +145,7 @@ export class RemoteBackend implements WorkerBackend {
     }
     const { job } = response;
     if (!job) return null;
+    this.logs.forget(job.id, workerId);
     return {
       id: job.id,
       type: job.type,
@@ -201,7 +207,26 @@ export class RemoteBackend implements WorkerBackend {
     return JSON.parse(text) as WorkerBlobResponse;
   }
 
+  appendLog(jobId: string, workerId: string, chunk: Buffer): void {
+    this.logs.append(jobId, workerId, chunk);
+  }
+
+  /** False when the job is not this worker's, or the server has no live logs (404: an older server). */
+  private async postLog(jobId: string, workerId: string, offset: number, bytes: Buffer): Promise<boolean> {
+    const path = `/v1/worker/jobs/${encodeURIComponent(jobId)}/log?worker_id=${encodeURIComponent(workerId)}&offset=${offset}`;
+    const res = await this.call(
+      path,
+      () => ({ method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: bytes }),
+      30_000,
+    );
+    const text = await res.text();
+    if (!res.ok) return false;
+    return (JSON.parse(text) as WorkerOkResponse).ok;
+  }
+
   async complete(jobId: string, workerId: string, outcome: JobOutcome): Promise<boolean> {
+    // The last live lines go before the job ends, so followers see them in order.
+    await this.logs.finish(jobId, workerId);
     try {
       const output = await this.upload(jobId, workerId, 'output', outcome.outputPath);
       const logs = output && (await this.upload(jobId, workerId, 'logs', outcome.logPath));
@@ -227,6 +252,7 @@ export class RemoteBackend implements WorkerBackend {
   }
 
   async release(jobId: string, workerId: string): Promise<void> {
+    this.logs.forget(jobId, workerId);
     await this.json<WorkerOkResponse>(`/v1/worker/jobs/${encodeURIComponent(jobId)}/release`, {
       worker_id: workerId,
     });

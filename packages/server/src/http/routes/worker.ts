@@ -6,6 +6,7 @@
  */
 import {
   WORKER_CLAIM_MAX_WAIT_MS,
+  WORKER_LOG_CHUNK_MAX_BYTES,
   WORKER_TOKEN_PREFIX,
   type WorkerAdvanceRequest,
   type WorkerClaimRequest,
@@ -153,6 +154,22 @@ export function registerWorkerRoutes(app: FastifyInstance, { jobs, workerTokens 
       );
     }
 
+    // Live logs: the stderr the tool wrote since the last post, from byte `offset` of the attempt's log.
+    scope.post<{ Params: { jobId: string }; Querystring: { worker_id?: string; offset?: string } }>(
+      '/v1/worker/jobs/:jobId/log',
+      opts,
+      async (request): Promise<WorkerOkResponse> => {
+        const id = workerId(request.query.worker_id);
+        const offset = request.query.offset;
+        if (typeof offset !== 'string' || !/^\d{1,15}$/.test(offset)) {
+          request.raw.resume();
+          throw new ApiError('bad_request', 'offset must be the byte offset of the chunk in the log.');
+        }
+        const chunk = await readSmallBody(request.raw, WORKER_LOG_CHUNK_MAX_BYTES);
+        return { ok: await jobs.appendWorkerLog(request.params.jobId, id, Number(offset), chunk) };
+      },
+    );
+
     scope.post<{ Params: { jobId: string } }>(
       '/v1/worker/jobs/:jobId/complete',
       opts,
@@ -226,4 +243,16 @@ function waitForPending(
     jobs.events.once('shutdown', onShutdown);
     response.once('close', onClose);
   });
+}
+
+/** A raw body of at most `max` bytes, whole; past that 413 (the rest is read and dropped). */
+async function readSmallBody(stream: NodeJS.ReadableStream, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += chunk.length;
+    if (size <= max) chunks.push(chunk as Buffer);
+  }
+  if (size > max) throw new ApiError('payload_too_large', `A log chunk is at most ${max} bytes.`);
+  return Buffer.concat(chunks);
 }
