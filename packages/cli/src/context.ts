@@ -79,6 +79,15 @@ export class Context {
         "Run 'bsubio config' to set one.",
       );
     }
+    if (!/^https?:\/\/[^/]/i.test(settings.baseUrl)) {
+      const from = settings.baseUrlFrom === 'config file' ? settings.path : settings.baseUrlFrom;
+      throw new CliError(
+        `the base URL "${settings.baseUrl}" (from ${from}) does not start with http:// or https://`,
+        settings.baseUrlFrom === 'BSUBIO_BASE_URL'
+          ? `Add it: BSUBIO_BASE_URL=http://${settings.baseUrl.replace(/^\/+/, '')}`
+          : "Run 'bsubio config' to set it again, with http:// or https://.",
+      );
+    }
     if (!this.clientInstance) {
       this.note(
         `bsubio: ${settings.baseUrl} (from ${settings.baseUrlFrom}), API key from ${settings.apiKeyFrom === 'config file' ? settings.path : settings.apiKeyFrom}`,

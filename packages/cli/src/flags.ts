@@ -5,6 +5,7 @@
  *
  * - every flag works with one dash or two: `-json`, `--json`, `-limit=5`;
  * - a string flag takes the next argument or `=value`; a boolean may be `-w=false`;
+ * - a repeatable string flag (`--param a=1 --param b=2`) collects every value;
  * - flags and arguments may come in any order (`submit a.pdf -w` works, unlike Go);
  * - `--` ends the flags; a lone `-` is an argument (stdin).
  */
@@ -21,10 +22,12 @@ export interface FlagSpec {
   description: string;
   /** Accepted but not listed in `help` (e.g. `-h`). */
   hidden?: boolean;
+  /** A string flag that may be given several times; its value is then a list. */
+  repeatable?: boolean;
 }
 
 export interface ParsedArgs {
-  flags: Record<string, string | boolean | undefined>;
+  flags: Record<string, string | boolean | string[] | undefined>;
   args: string[];
 }
 
@@ -60,15 +63,17 @@ export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[], 
       else throw new CliError(`flag -${name} is true or false, not "${inline}".`, help);
       continue;
     }
-    if (inline !== undefined) {
-      flags[spec.name] = inline;
-      continue;
+    let value = inline;
+    if (value === undefined) {
+      value = argv[i + 1];
+      if (value === undefined)
+        throw new CliError(`flag -${name} needs a value ${spec.value ?? ''}.`.trim(), help);
+      i++;
     }
-    const next = argv[i + 1];
-    if (next === undefined)
-      throw new CliError(`flag -${name} needs a value ${spec.value ?? ''}.`.trim(), help);
-    flags[spec.name] = next;
-    i++;
+    if (spec.repeatable) {
+      const seen = flags[spec.name];
+      flags[spec.name] = [...(Array.isArray(seen) ? seen : []), value];
+    } else flags[spec.name] = value;
   }
   return { flags, args };
 }

@@ -2,7 +2,7 @@
  * `bsubio <command> [flags] [arguments]`: finds the command, parses its flags
  * (plus -verbose and -debug, which every command takes, before or after the
  * command name), runs it, and turns any failure into one line on stderr and
- * exit status 1.
+ * exit status 1. Ctrl-C ends it quietly with status 130.
  */
 import { GLOBAL_FLAGS, helpText } from './command.js';
 import { overview } from './commands/help.js';
@@ -60,6 +60,9 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     await command.run(ctx, parsed);
     return 0;
   } catch (error) {
+    // Ctrl-C: the command has stopped (and cleaned up what it must); the user
+    // knows why, so no error line, and the shell's status for SIGINT.
+    if (controller.signal.aborted) return 130;
     const red = paint(Boolean(io.stderr.isTTY) && !io.env.NO_COLOR).red;
     io.stderr.write(`${red('Error:')} ${errorLine(error)}\n`);
     if (debug && error instanceof Error && error.stack) io.stderr.write(`${error.stack}\n`);

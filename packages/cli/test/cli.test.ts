@@ -152,20 +152,22 @@ describe('submit', () => {
 });
 
 describe('jobs, status, wait, cat, logs', () => {
-  it('jobs lists jobs newest first in aligned columns with relative times', async () => {
+  it("jobs, piped, keeps the Go CLI's table: header, dashed line, fixed columns, absolute times", async () => {
     const result = await run(['jobs']);
     const { data: newest } = await client.jobs.listJobs({ limit: 20 });
     expect(result.code).toBe(0);
     const lines = result.stdout.trimEnd().split('\n');
-    expect(lines.slice(1).map((line) => line.split(' ')[0])).toEqual(newest.jobs.map((j) => j.id));
-    expect(lines[0]).toMatch(/^JOB ID\s+TYPE\s+STATUS\s+INPUT\s+CREATED$/);
-    const statusColumn = lines[0]!.indexOf('STATUS');
-    for (const line of lines.slice(1)) {
-      expect(line).toMatch(/^[0-9a-f-]{36} /);
-      expect(line.slice(statusColumn)).toMatch(
-        /^(created|loaded|pending|claimed|preparing|processing|finished|failed) /,
-      );
-      expect(line).toMatch(/(just now|\d+[smh] ago)$/);
+    expect(lines[0]).toBe(
+      `${'JOB ID'.padEnd(40)} ${'TYPE'.padEnd(12)} ${'STATUS'.padEnd(15)} CREATED AT        INPUT`,
+    );
+    expect(lines[1]).toBe('-'.repeat(80));
+    expect(lines.slice(2).map((line) => line.slice(0, 36))).toEqual(newest.jobs.map((j) => j.id));
+    for (const [i, line] of lines.slice(2).entries()) {
+      const job = newest.jobs[i]!;
+      // The Go CLI's "%-40s %-12s %-15s %s": scripts cut and awk these columns.
+      expect(line.slice(0, 41)).toBe(`${job.id.padEnd(40)} `);
+      expect(line.split(/\s+/).slice(0, 3)).toEqual([job.id, job.type, job.status]);
+      expect(line).toMatch(/ \d{4}-\d{2}-\d{2} \d{2}:\d{2}( |$)/);
     }
     if (newest.total > 20)
       expect(result.stderr).toBe(
@@ -177,7 +179,7 @@ describe('jobs, status, wait, cat, logs', () => {
   it('jobs -status and -limit filter, with one dash as in the Go CLI', async () => {
     const result = await run(['jobs', '-status', 'failed', '-limit', '1']);
     expect(result.code).toBe(0);
-    const rows = result.stdout.trimEnd().split('\n').slice(1);
+    const rows = result.stdout.trimEnd().split('\n').slice(2);
     expect(rows).toHaveLength(1);
     expect(rows[0]).toContain(' failed ');
     const { total } = (await client.jobs.listJobs({ status: 'failed', limit: 1 })).data;
@@ -273,12 +275,15 @@ describe('cancel and rm', () => {
     );
   });
 
-  it('cancel -a cancels every job that has not ended and prints their ids', async () => {
+  it('cancel -a cancels every job that has not ended and says each on stderr, as the Go CLI does', async () => {
     const a = (await client.jobs.createJob({ type: 'passthru' })).data;
     const b = (await client.jobs.createJob({ type: 'passthru' })).data;
     const result = await run(['cancel', '-a']);
     expect(result.code).toBe(0);
-    expect(result.stdout.trim().split('\n')).toEqual(expect.arrayContaining([a.id, b.id]));
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toContain(`Canceled job: ${a.id}\n`);
+    expect(result.stderr).toContain(`Canceled job: ${b.id}\n`);
+    expect(result.stderr).toMatch(/^Canceled \d+ job\(s\)$/m);
     for (const id of [a.id, b.id]) expect((await client.jobs.getJob(id)).data.error_code).toBe('ECANCELED');
   });
 
@@ -302,8 +307,9 @@ describe('types, version, configuration and errors', () => {
     const keyless = homeWith(undefined);
     const text = await run(['types'], { home: keyless, env: { BSUBIO_BASE_URL: server.url } });
     expect(text.code).toBe(0);
-    expect(text.stdout).toMatch(/^TYPE\s+INPUT\s+OUTPUT\s+DESCRIPTION\n/);
-    expect(text.stdout).toMatch(/^pdf\/extract\s+application\/pdf\s+text\/plain \(\.txt\)\s+\S/m);
+    expect(text.stdout).toMatch(/^TYPE\s+INPUT\s+OUTPUT\s+PARAMETERS\s+DESCRIPTION\n/);
+    expect(text.stdout).toMatch(/^pdf\/extract\s+pdf\s+text \.txt\s+-\s+PDF to text$/m);
+    expect(text.stdout).toMatch(/^pdf\/extract\/ocr\s+pdf\s+text \.txt\s+dpi, lang\s+PDF to text by OCR$/m);
     const asJson = await run(['types', '--json'], { home: keyless, env: { BSUBIO_BASE_URL: server.url } });
     const list = JSON.parse(asJson.stdout) as { type: string; output: { ext: string } }[];
     expect(list.find((t) => t.type === 'passthru')?.output.ext).toBe('.bin');
@@ -508,8 +514,12 @@ describe.skipIf(!hasTmux)('in a terminal (tmux)', () => {
     } finally {
       term.kill();
     }
-    expect(screen).toMatch(/^f1\.txt +[0-9a-f]{8}-[0-9a-f]{4} +finished +\d+\.\d+s$/m);
-    expect(screen).toMatch(/^f2\.txt +[0-9a-f]{8}-[0-9a-f]{4} +finished +\d+\.\d+s$/m);
+    expect(screen).toMatch(
+      /^f1\.txt +[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12} +finished +\d+\.\d+s$/m,
+    );
+    expect(screen).toMatch(
+      /^f2\.txt +[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12} +finished +\d+\.\d+s$/m,
+    );
     expect(screen).not.toContain('Submitting job for');
     expect(screen).toContain('exit=0');
     expect(readFileSync(join(dir, 'out.txt'), 'utf8')).toBe('file 1\n\nfile 2\n');

@@ -61,7 +61,13 @@ time of each, and the change from a to b in percent.`,
   ],
   async run(ctx, { flags, args }) {
     if (args[0] === 'diff') {
-      expectArgs(this, args, 3);
+      // Counted without the word "diff" itself, as the user thinks of it.
+      if (args.length !== 3) {
+        throw new CliError(
+          `'bsubio bench diff' takes 2 reports (bench diff <a.json> <b.json>), got ${args.length - 1}`,
+          "Write them with 'bsubio bench -json > a.json'.",
+        );
+      }
       ctx.print(benchDiff(args[1]!, args[2]!));
       return;
     }

@@ -3,6 +3,7 @@ import { type Command, expectArgs } from '../command.js';
 import type { Context } from '../context.js';
 import { CliError, errorLine } from '../errors.js';
 import { aboutJob } from '../job-errors.js';
+import { resolveJobId } from '../job-id.js';
 import { NON_TERMINAL_STATES } from '../states.js';
 
 export const cancel: Command = {
@@ -12,7 +13,8 @@ export const cancel: Command = {
   description: `
 Stop a job that has not ended: a running tool is killed at once and the job
 becomes failed with ECANCELED. With -a, cancel every job of this key that has
-not ended and print their ids on stdout, one per line.`,
+not ended, saying each one on stderr ("Canceled job: <id>") as the Go CLI
+does. The job id may be shortened to its start, as 'bsubio jobs' shows it.`,
   flags: [{ name: 'all', short: 'a', type: 'boolean', description: 'Cancel every job that has not ended' }],
   examples: ['bsubio cancel <jobid>', 'bsubio cancel -a'],
   async run(ctx, { flags, args }) {
@@ -26,7 +28,7 @@ not ended and print their ids on stdout, one per line.`,
         try {
           await client.jobs.cancelJob(id, { signal: ctx.signal });
           cancelled++;
-          ctx.print(`${id}\n`);
+          ctx.say(`Canceled job: ${id}`);
         } catch (error) {
           // It may have ended on its own since it was listed.
           if (error instanceof BsubError && error.kind === 'bad_request') continue;
@@ -40,7 +42,7 @@ not ended and print their ids on stdout, one per line.`,
       return;
     }
     expectArgs(this, args, 1);
-    const id = args[0]!;
+    const id = await resolveJobId(ctx, args[0]!);
     await client.jobs.cancelJob(id, { signal: ctx.signal }).catch(async (error: unknown) => {
       if (error instanceof BsubError && error.kind === 'bad_request') {
         const { data: job } = await client.jobs.getJob(id).catch(aboutJob(id));

@@ -1,7 +1,8 @@
 import type { Job } from 'bsubio';
 import { type Command, expectArgs, JSON_FLAG } from '../command.js';
+import type { Context } from '../context.js';
 import { CliError } from '../errors.js';
-import { json, paintStatus, relativeTime, table } from '../format.js';
+import { json, localTime, paintStatus, relativeTime, table, visibleLength } from '../format.js';
 import { isJobState, JOB_STATES } from '../states.js';
 
 export const jobs: Command = {
@@ -9,8 +10,14 @@ export const jobs: Command = {
   summary: 'List recent jobs',
   usage: 'jobs [flags]',
   description: `
-List this key's jobs, newest first: id, type, status, input file and when it
-was created. Past 100, bsubio pages through the server's listing.`,
+List this key's jobs, newest first: id, type, status, when it was created and
+the input file. Past 100, bsubio pages through the server's listing.
+
+Piped or redirected, the table is the Go CLI's: a header line, a dashed
+line, fixed columns and absolute times (YYYY-MM-DD HH:MM), with the input
+file added last. On a terminal, times are relative ("5m ago") and the table
+fits the width: the input is cut, then the ids are shortened to a start that
+is still unique, which every command taking a job id accepts.`,
   flags: [
     {
       name: 'status',
@@ -59,21 +66,77 @@ was created. Past 100, bsubio pages through the server's listing.`,
       ctx.say(status ? `No ${status} jobs found` : 'No jobs found');
       return;
     }
-    const withInput = list.some((job) => job.input_name);
-    const now = Date.now();
-    const rows = [
-      ['JOB ID', 'TYPE', 'STATUS', ...(withInput ? ['INPUT'] : []), 'CREATED'].map((h) => ctx.out.bold(h)),
-      ...list.map((job) => [
-        job.id,
-        job.type,
-        paintStatus(job.status, ctx.out),
-        ...(withInput ? [job.input_name ?? ''] : []),
-        relativeTime(job.created_at, now),
-      ]),
-    ];
-    ctx.print(table(rows));
+    const text = ctx.stdout.isTTY ? forTerminal(ctx, list) : goTable(list);
+    ctx.print(text);
     if (total !== undefined && total > list.length) {
       ctx.say(`Showing ${list.length} of ${total} jobs; use --limit ${Math.min(total, 1000)} to see more.`);
     }
   },
 };
+
+/**
+ * The Go CLI's layout, kept for scripts that read it (`tail -n +3`, `cut -c1-36`,
+ * `awk '{print $1}'`): `%-40s %-12s %-15s %s` and 80 dashes; the input file, which
+ * the Go CLI does not show, comes last so that no column moves.
+ */
+function goTable(list: Job[]): string {
+  const withInput = list.some((job) => job.input_name);
+  const line = (id: string, type: string, status: string, created: string, input: string) =>
+    `${id.padEnd(40)} ${type.padEnd(12)} ${status.padEnd(15)} ${withInput ? `${created.padEnd(16)}  ${input}` : created}`.trimEnd();
+  const rows = [line('JOB ID', 'TYPE', 'STATUS', 'CREATED AT', 'INPUT'), '-'.repeat(80)];
+  for (const job of list) {
+    rows.push(
+      line(job.id, job.type, job.status, localTime(job.created_at).slice(0, 16), job.input_name ?? ''),
+    );
+  }
+  return `${rows.join('\n')}\n`;
+}
+
+/** Aligned, coloured, relative times, and never wider than the terminal. */
+function forTerminal(ctx: Context, list: Job[]): string {
+  const width = (ctx.stdout.columns || 80) - 1;
+  const now = Date.now();
+  let idLength = 36;
+  let inputWidth = Math.max(0, ...list.map((job) => (job.input_name ?? '').length));
+  const render = () => {
+    const withInput = inputWidth > 0;
+    const rows = [
+      ['JOB ID', 'TYPE', 'STATUS', 'CREATED', ...(withInput ? ['INPUT'] : [])].map((h) => ctx.out.bold(h)),
+      ...list.map((job) => [
+        job.id.slice(0, idLength),
+        job.type,
+        paintStatus(job.status, ctx.out),
+        relativeTime(job.created_at, now),
+        ...(withInput ? [cut(job.input_name ?? '', inputWidth)] : []),
+      ]),
+    ];
+    const lines = table(rows).split('\n');
+    const widest = Math.max(...lines.map(visibleLength));
+    lines.splice(1, 0, '-'.repeat(widest));
+    return { text: lines.join('\n'), widest };
+  };
+  let shown = render();
+  // Too wide: the input gives way first (down to 12 characters, then gone), then the ids.
+  if (shown.widest > width && inputWidth > 0) {
+    inputWidth = Math.max(0, inputWidth - (shown.widest - width));
+    if (inputWidth < 12) inputWidth = 0;
+    shown = render();
+  }
+  if (shown.widest > width) {
+    idLength = shortestUniquePrefix(list.map((job) => job.id));
+    shown = render();
+  }
+  return shown.text;
+}
+
+/** The shortest start (at least 13 characters, `019a3256-26b4`) that tells these ids apart. */
+function shortestUniquePrefix(ids: string[]): number {
+  for (let length = 13; length < 36; length++) {
+    if (new Set(ids.map((id) => id.slice(0, length))).size === ids.length) return length;
+  }
+  return 36;
+}
+
+function cut(text: string, width: number): string {
+  return text.length <= width ? text : `${text.slice(0, Math.max(1, width - 1))}…`;
+}

@@ -1,5 +1,6 @@
 import { type Command, expectArgs } from '../command.js';
 import { aboutJob } from '../job-errors.js';
+import { resolveJobId } from '../job-id.js';
 
 export const logs: Command = {
   name: 'logs',
@@ -12,7 +13,7 @@ nothing yet), to stdout.`,
   examples: ['bsubio logs <jobid>'],
   async run(ctx, { args }) {
     expectArgs(this, args, 1);
-    const id = args[0]!;
+    const id = await resolveJobId(ctx, args[0]!);
     ctx.print(await ctx.client().output.getJobLogs(id, { signal: ctx.signal }).catch(aboutJob(id)));
   },
 };

@@ -3,6 +3,7 @@ import { type Command, expectArgs, JSON_FLAG } from '../command.js';
 import type { Context } from '../context.js';
 import { formatBytes, json, localTime, paintStatus, relativeTime } from '../format.js';
 import { aboutJob } from '../job-errors.js';
+import { resolveJobId } from '../job-id.js';
 
 export const status: Command = {
   name: 'status',
@@ -18,7 +19,7 @@ With --json, print the job object exactly as the API returns it.`,
   ],
   async run(ctx, { flags, args }) {
     expectArgs(this, args, 1);
-    const id = args[0]!;
+    const id = await resolveJobId(ctx, args[0]!);
     const { data: job } = await ctx.client().jobs.getJob(id, { signal: ctx.signal }).catch(aboutJob(id));
     ctx.print(flags.json ? json(job) : describeJob(ctx, job));
   },

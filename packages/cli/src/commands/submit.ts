@@ -1,11 +1,17 @@
-import { mkdirSync, statSync } from 'node:fs';
-import { basename, extname, join } from 'node:path';
+import { closeSync, openSync, statSync } from 'node:fs';
 import { BsubError, type Job, type ProcessingType } from 'bsubio';
 import { type Command, expectArgs } from '../command.js';
 import type { Context } from '../context.js';
 import { CliError, errorLine } from '../errors.js';
+import { followJob } from '../follow.js';
 import { json } from '../format.js';
+import { failedJob } from '../job-errors.js';
+import { contentTypeOf } from '../mime.js';
+import { binaryRefusal, typeWritesBinary, writeOutputToStdout } from '../output.js';
+import { outputPaths } from '../output-paths.js';
+import { parseParams } from '../params.js';
 import { createProgress } from '../progress.js';
+import { findType } from '../type-lookup.js';
 
 /** Uploads at once; waiting costs nothing (one held request a job), so it is not limited. */
 const UPLOADS_AT_ONCE = 4;
@@ -17,21 +23,32 @@ export const submit: Command = {
   description: `
 Upload each file as a job of the given type and print the job ids on stdout,
 one per line, in the order of the files. Several files are uploaded at once.
-A file named - is read from stdin.
+A file named - is read from stdin. --param sets one of the type's parameters
+('bsubio types <type>' lists them with their defaults); repeat it for more.
 
-With -w, wait for the jobs (there is no polling delay: the server answers the
-moment a job ends) and write their output to stdout instead of the ids, in
-the order of the files, with an empty line between outputs. Progress goes to
-stderr, so the output can be piped:
+With -w, wait for the jobs (there is no polling delay: the server reports
+each change of state the moment it happens) and write their output to stdout
+instead of the ids, in the order of the files, with an empty line between
+outputs. Progress goes to stderr, so the output can be piped:
 
   bsubio submit -w pdf/extract a.pdf | grep word
 
--o writes the output to a file instead (and implies -w); with several files
--o names a directory, created if needed, where each output is named after its
-input with the type's extension (a.pdf → a.txt). A failed job makes the exit
+Binary output (an image, a video) is not written to a terminal: use -o, or
+pipe it.
+
+-o writes the output to a file instead, and implies -w (the Go CLI asks for
+-w -o). -o names a directory, created if needed, when there are several
+files, when it ends in /, or when it is an existing directory: each output is
+then named after its input with the type's extension (a.pdf → a.txt). Where
+-o writes is checked before anything is uploaded. A failed job makes the exit
 status 1 and says why on stderr.
 
-On a terminal, stderr shows an upload bar and the live state of each job.`,
+On a terminal, stderr shows a live table: each file's job id, its upload and
+then its state as it changes; the ids are printed below it when it is done.
+If the server goes away while waiting (a restart), bsubio reconnects for up to
+BSUBIO_RECONNECT_SECONDS (default 120), then says how to pick the job up
+again. Ctrl-C cancels the jobs it started (and deletes those not yet
+uploaded) and exits with status 130.`,
   flags: [
     { name: 'wait', short: 'w', type: 'boolean', description: 'Wait for the jobs and write their output' },
     {
@@ -39,7 +56,15 @@ On a terminal, stderr shows an upload bar and the live state of each job.`,
       short: 'o',
       type: 'string',
       value: '<file|dir>',
-      description: 'Write the output to this file (a directory with several files); implies -w',
+      description: 'Write the output to this file (or into this directory); implies -w',
+    },
+    {
+      name: 'param',
+      short: 'p',
+      type: 'string',
+      value: '<key=value>',
+      repeatable: true,
+      description: "Set one of the type's parameters (repeatable): --param format=jpeg",
     },
     {
       name: 'json',
@@ -52,6 +77,8 @@ On a terminal, stderr shows an upload bar and the live state of each job.`,
     'bsubio submit -w pdf/extract report.pdf | grep total',
     'bsubio submit -w -o result.txt pdf/extract report.pdf',
     'bsubio submit -o texts/ pdf/extract *.pdf',
+    'bsubio submit image/convert photo.png --param format=jpeg -o photo.jpg',
+    'bsubio submit -o small/ image/resize -p width=320 -p height=240 *.png',
     'cat data.json | bsubio submit -w json_format -',
   ],
   async run(ctx, { flags, args }) {
@@ -59,7 +86,8 @@ On a terminal, stderr shows an upload bar and the live state of each job.`,
     const [type, ...files] = args as [string, ...string[]];
     const output = flags.output === undefined ? undefined : String(flags.output);
     const wait = Boolean(flags.wait) || output !== undefined;
-    if (flags.json && wait && output === undefined) {
+    const asJson = Boolean(flags.json);
+    if (asJson && wait && output === undefined) {
       throw new CliError(
         '-json and -w would both write to stdout',
         'Add -o <file|dir> for the output, or drop one of them.',
@@ -69,11 +97,30 @@ On a terminal, stderr shows an upload bar and the live state of each job.`,
     const client = ctx.client();
     const known = await client.system.getTypes({ signal: ctx.signal });
     const spec = findType(type, known.types);
+    const params =
+      flags.param === undefined ? undefined : parseParams([flags.param].flat().map(String), spec);
 
-    const targets = output === undefined ? undefined : outputPaths(output, files, spec);
-    await new SubmitRun(ctx, type, files, { wait, targets, asJson: Boolean(flags.json) }).run();
+    const binary = typeWritesBinary(spec);
+    if (wait && output === undefined && !asJson && ctx.stdout.isTTY && binary) {
+      throw binaryRefusal(
+        `the output of ${spec.type}`,
+        binary,
+        `Add -o <file> to save it, or pipe it: bsubio submit -w ${type} ${files.join(' ')} > out${spec.output.ext}`,
+      );
+    }
+    const targets = output === undefined ? undefined : outputPaths(output, files, extensionFor(spec, params));
+    await new SubmitRun(ctx, type, files, { wait, targets, asJson, params }).run();
   },
 };
+
+/** The output's extension: the type's, or the format asked for (image/convert --param format=jpeg → .jpg). */
+function extensionFor(spec: ProcessingType, params: Record<string, string | number> | undefined): string {
+  const format = params?.format;
+  const declared = spec.params?.find((p) => p.name === 'format');
+  if (typeof format !== 'string' || declared?.type !== 'enum' || !declared.values?.includes(format))
+    return spec.output.ext;
+  return format === 'jpeg' ? '.jpg' : format === 'tiff' ? '.tif' : `.${format}`;
+}
 
 /** Every input must exist before anything is uploaded. */
 function checkInputs(files: string[]): void {
@@ -89,69 +136,22 @@ function checkInputs(files: string[]): void {
       throw new CliError(`input file not found: ${file}`, 'Check the path and try again.');
     }
     if (!isFile) throw new CliError(`input is not a regular file: ${file}`, 'Give the path of a file.');
-  }
-}
-
-/** The type as the server lists it (by name or alias), or a "did you mean" error. */
-function findType(name: string, list: ProcessingType[]): ProcessingType {
-  const found = list.find((t) => t.type === name || t.aliases?.includes(name));
-  if (found) return found;
-  const names = list.map((t) => t.type);
-  const closest = names
-    .map((n) => ({ n, d: distance(name.toLowerCase(), n.toLowerCase()) }))
-    .sort((a, b) => a.d - b.d)[0];
-  throw new CliError(
-    `unknown job type "${name}"${closest && closest.d <= Math.max(2, name.length / 3) ? `; did you mean ${closest.n}?` : ''}`,
-    "Run 'bsubio types' to list them.",
-  );
-}
-
-/** Levenshtein distance, for the suggestion. */
-function distance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(
-        current[j - 1]! + 1,
-        previous[j]! + 1,
-        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+    try {
+      closeSync(openSync(file, 'r'));
+    } catch (error) {
+      throw new CliError(
+        `cannot read the input file ${file} (${(error as NodeJS.ErrnoException).code})`,
+        'Check its permissions (ls -l) and try again.',
       );
     }
-    previous = current;
   }
-  return previous[b.length]!;
-}
-
-/** One path per file: `-o` itself for one file, else `<dir>/<input name><type's ext>`. */
-function outputPaths(output: string, files: string[], spec: ProcessingType): string[] {
-  if (files.length === 1) return [output];
-  try {
-    mkdirSync(output, { recursive: true });
-  } catch (error) {
-    throw new CliError(
-      `cannot use ${output} as the output directory (${(error as NodeJS.ErrnoException).code})`,
-      'With several files, -o names a directory.',
-    );
-  }
-  const paths = files.map((file) => {
-    const name = file === '-' ? 'stdin' : basename(file, extname(file));
-    return join(output, `${name}${spec.output.ext}`);
-  });
-  const twice = paths.find((path, i) => paths.indexOf(path) !== i);
-  if (twice) {
-    throw new CliError(
-      `two inputs would both be written to ${twice}`,
-      'Give inputs with different names, or submit them separately.',
-    );
-  }
-  return paths;
 }
 
 interface RunOptions {
   wait: boolean;
   targets: string[] | undefined;
   asJson: boolean;
+  params: Record<string, string | number> | undefined;
 }
 
 /** One `bsubio submit`: uploads, waits and writes outputs, keeping stdout in the order of the files. */
@@ -159,11 +159,15 @@ class SubmitRun {
   private readonly progress;
   private readonly jobs: (Job | undefined)[] = [];
   private readonly failures: { index: number; error: unknown }[] = [];
+  private readonly saved: (string | undefined)[] = [];
   /** stdout is written in file order: each write waits for the one before. */
   private stdoutTurn: Promise<void> = Promise.resolve();
   private uploadsRunning = 0;
   private printedOutput = false;
+  private toldLost = false;
   private readonly uploadQueue: (() => void)[] = [];
+  private readonly pending: ((() => Promise<void>) | undefined)[] = [];
+  private next = 0;
 
   constructor(
     private readonly ctx: Context,
@@ -172,20 +176,23 @@ class SubmitRun {
     private readonly options: RunOptions,
   ) {
     const labels = files.map((f) => (f === '-' ? 'stdin' : f));
-    this.progress = createProgress(ctx.stderr, ctx.err, labels, ctx.interactive);
+    // -verbose writes its own lines to stderr, which a table redrawn in place would garble.
+    const live = ctx.interactive && !ctx.verbose && !ctx.debug;
+    this.progress = createProgress(ctx.stderr, ctx.err, labels, live);
   }
 
   async run(): Promise<void> {
-    const { wait, targets, asJson } = this.options;
-    // Outputs go to stdout; if that is the terminal the live table is on,
-    // write them once the table is done rather than through it.
-    const deferStdout = wait && !targets && Boolean(this.ctx.stdout.isTTY) && this.ctx.interactive;
-    const writes: (() => Promise<void>)[] = [];
+    const { ctx } = this;
+    // Anything written to the terminal under the live table is drawn over by
+    // its next redraw (it erased the ids it printed): when stdout is that
+    // terminal, ids and outputs wait until the table is done.
+    const hold = this.progress.live && Boolean(ctx.stdout.isTTY);
+    const held: (() => Promise<void>)[] = [];
     try {
       await Promise.all(
         this.files.map((file, index) =>
           this.one(file, index, (write) => {
-            if (deferStdout) writes[index] = write;
+            if (hold) held[index] = write;
             else this.inOrder(index, write);
           }),
         ),
@@ -193,10 +200,19 @@ class SubmitRun {
     } finally {
       this.progress.stop();
     }
-    if (this.ctx.signal.aborted) await this.cancelUnfinished();
-    for (const write of writes) if (write) await write();
+    if (ctx.signal.aborted) {
+      await this.cancelUnfinished();
+      throw ctx.signal.reason;
+    }
+    for (const [index, write] of held.entries()) {
+      if (!write) continue;
+      await write().catch((error: unknown) => this.failures.push({ index, error }));
+    }
     await this.stdoutTurn;
-    if (asJson) this.ctx.print(json(this.jobs.filter((job): job is Job => job !== undefined)));
+    if (this.progress.live) {
+      for (const path of this.saved) if (path !== undefined) ctx.say(`Output saved to ${path}`);
+    }
+    if (this.options.asJson) ctx.print(json(this.jobs.filter((job): job is Job => job !== undefined)));
     this.reportFailures();
   }
 
@@ -213,14 +229,16 @@ class SubmitRun {
     try {
       await this.uploadSlot();
       try {
+        if (signal.aborted) throw signal.reason;
         this.progress.update(index, { status: 'uploading' });
         job = await client.createAndSubmit(this.type, file === '-' ? ctx.stdin : file, {
           signal,
           fileName: file === '-' ? 'stdin' : undefined,
+          contentType: file === '-' ? undefined : contentTypeOf(file),
+          params: this.options.params,
           onProgress: (event) => {
             if (event.stage === 'uploading') {
               this.progress.update(index, { id: event.job.id, sent: event.sent, total: event.total });
-              this.jobs[index] = event.job;
             }
           },
         });
@@ -228,15 +246,24 @@ class SubmitRun {
         this.releaseUpload();
       }
       this.jobs[index] = job;
-      this.progress.update(index, { id: job.id, status: 'submitted' });
+      const id = job.id;
+      this.progress.update(index, { id, status: 'submitted' });
       if (!this.options.wait) {
-        if (!this.options.asJson) this.inOrder(index, async () => ctx.print(`${job!.id}\n`));
+        if (!this.options.asJson) toStdout(async () => ctx.print(`${id}\n`));
         return;
       }
-      const id = job.id;
-      job = await client.waitForJob(id, {
-        signal,
-        onStatus: (seen) => this.progress.update(index, { status: seen.status }),
+      job = await followJob(ctx, id, {
+        onStatus: (seen) => {
+          this.jobs[index] = seen;
+          this.progress.update(index, { status: seen.status, detail: undefined });
+        },
+        onConnection: (state, detail) => {
+          this.progress.update(index, { detail: state === 'lost' ? `reconnecting (${detail})` : undefined });
+          if (!this.progress.live && state === 'lost' && !this.toldLost) {
+            this.toldLost = true;
+            ctx.say(`Lost the connection to the server (${detail}); reconnecting...`);
+          }
+        },
       });
       this.jobs[index] = job;
       if (job.status === 'failed') {
@@ -244,25 +271,27 @@ class SubmitRun {
           status: 'failed',
           detail: `${job.error_code ?? ''} ${job.error_message ?? ''}`.trim(),
         });
-        throw new CliError(
-          `job ${id} (${file}) failed with ${job.error_code ?? 'no code'}: ${job.error_message ?? 'no message'}`,
-          `Run 'bsubio logs ${id}' to see its stderr.`,
-        );
+        throw failedJob(job, file);
       }
       this.progress.update(index, { status: 'finished' });
       const target = this.options.targets?.[index];
       if (target !== undefined) {
         await client.downloadOutput(id, target, { signal });
-        if (!ctx.interactive) ctx.say(`Output saved to ${target}`);
+        this.saved[index] = target;
+        if (!this.progress.live) ctx.say(`Output saved to ${target}`);
         return;
       }
       toStdout(async () => {
         // The original CLI's separator between outputs.
         if (this.printedOutput) ctx.print('\n');
         this.printedOutput = true;
-        await client.downloadOutput(id, ctx.stdout, { signal });
+        await writeOutputToStdout(ctx, id, `Save it with: bsubio cat ${id} > file, or use -o <file>.`);
       });
     } catch (error) {
+      if (signal.aborted) {
+        this.progress.update(index, { status: 'cancelled', detail: undefined });
+        return;
+      }
       const shown = error instanceof CliError ? error.message : errorLine(error, { jobId: job?.id });
       if (this.jobs[index]?.status !== 'failed')
         this.progress.update(index, { status: 'error', detail: shown });
@@ -278,16 +307,19 @@ class SubmitRun {
     this.flush();
   }
 
-  private readonly pending: ((() => Promise<void>) | undefined)[] = [];
-  private next = 0;
-
   private flush(): void {
     for (;;) {
       const write = this.pending[this.next];
       const skipped = this.failures.some((f) => f.index === this.next);
       if (!write && !skipped) return;
-      this.next++;
-      if (write) this.stdoutTurn = this.stdoutTurn.then(write);
+      const index = this.next++;
+      if (write) {
+        this.stdoutTurn = this.stdoutTurn.then(() =>
+          write().catch((error: unknown) => {
+            this.failures.push({ index, error });
+          }),
+        );
+      }
     }
   }
 
@@ -305,18 +337,23 @@ class SubmitRun {
     else this.uploadsRunning--;
   }
 
-  /** After Ctrl-C: jobs that were created are cancelled, so no tool keeps running for nobody. */
+  /**
+   * After Ctrl-C: jobs that were submitted are cancelled, so no tool keeps
+   * running for nobody (those still uploading were deleted by the SDK).
+   */
   private async cancelUnfinished(): Promise<void> {
     const client = this.ctx.client();
     for (const job of this.jobs) {
       if (!job || job.status === 'finished' || job.status === 'failed') continue;
-      await client.jobs.cancelJob(job.id, { timeoutMs: 5_000 }).catch(() => {});
-      this.ctx.say(`Cancelled job ${job.id}`);
+      const done = await client.jobs.cancelJob(job.id, { timeoutMs: 5_000 }).then(
+        () => true,
+        () => false,
+      );
+      if (done) this.ctx.say(`Cancelled job ${job.id}`);
     }
   }
 
   private reportFailures(): void {
-    if (this.ctx.signal.aborted) throw new CliError('interrupted', 'The unfinished jobs were cancelled.');
     if (this.failures.length === 0) return;
     const sorted = this.failures.sort((a, b) => a.index - b.index);
     if (this.files.length === 1) throw sorted[0]!.error;

@@ -1,19 +1,33 @@
+import type { ProcessingType } from 'bsubio';
+
+type ParamSpec = NonNullable<ProcessingType['params']>[number];
+
 import { type Command, expectArgs, JSON_FLAG } from '../command.js';
+import type { Context } from '../context.js';
 import { json, table, visibleLength } from '../format.js';
+import { findType } from '../type-lookup.js';
 
 export const types: Command = {
   name: 'types',
   summary: 'List available job types',
-  usage: 'types [flags]',
+  usage: 'types [flags] [<type>]',
   description: `
 List the processing types the server offers: the name to pass to 'bsubio
-submit', the input it takes, the output it gives, and what it does. No API
-key is needed. Types whose tool is not installed on this server are marked.`,
+submit', the input it takes, the output it gives, its parameters and what it
+does. With a type, show all of it: every input MIME type, the description,
+and each parameter with its allowed values and default, to pass as
+'bsubio submit --param key=value'. No API key is needed. Types whose tool is
+not installed on this server are marked.`,
   flags: [JSON_FLAG],
-  examples: ['bsubio types', "bsubio types --json | jq -r '.[].type'"],
+  examples: ['bsubio types', 'bsubio types image/convert', "bsubio types --json | jq -r '.[].type'"],
   async run(ctx, { flags, args }) {
-    expectArgs(this, args, 0);
+    expectArgs(this, args, 0, 1);
     const { types: list } = await ctx.client(false).system.getTypes({ signal: ctx.signal });
+    if (args.length === 1) {
+      const spec = findType(args[0]!, list);
+      ctx.print(flags.json ? json(spec) : describeType(ctx, spec));
+      return;
+    }
     if (flags.json) {
       ctx.print(json(list));
       return;
@@ -23,41 +37,127 @@ key is needed. Types whose tool is not installed on this server are marked.`,
       return;
     }
     const rows = [
-      ['TYPE', 'INPUT', 'OUTPUT', 'DESCRIPTION'].map((h) => ctx.out.bold(h)),
+      ['TYPE', 'INPUT', 'OUTPUT', 'PARAMETERS', 'DESCRIPTION'].map((h) => ctx.out.bold(h)),
       ...list.map((t) => [
         t.type,
-        abbreviate(t.input.mime_in),
-        `${abbreviate(t.output.mime_out)} (${t.output.ext})`,
-        (t.available === false ? ctx.out.red('[not installed] ') : '') + firstSentence(t.description),
+        shortList(t.input.mime_in, 24),
+        `${shortList(t.output.mime_out, 14)} ${t.output.ext}`.trim(),
+        (t.params ?? []).map((p) => p.name).join(', ') || '-',
+        (t.available === false ? ctx.out.red('[not installed] ') : '') + t.name,
       ]),
     ];
     const text = table(rows);
-    // On a terminal, one line a type: cut what would wrap (--json has it all).
-    const width = ctx.stdout.isTTY ? ctx.stdout.columns || 0 : 0;
-    ctx.print(
-      width > 40
-        ? text
-            .split('\n')
-            .map((line) => cut(line, width))
-            .join('\n')
-        : text,
-    );
+    // On a terminal nothing may wrap: the last column is folded onto its own
+    // continuation lines instead (--json and 'types <type>' have it all).
+    const width = ctx.stdout.isTTY ? (ctx.stdout.columns || 80) - 1 : 0;
+    ctx.print(width > 40 ? foldLastColumn(text, rows, width) : text);
+    ctx.say("Run 'bsubio types <type>' for its description and parameters.");
   },
 };
 
-/** Long MIME lists (image types take a dozen) shown as the first two and a count. */
-function abbreviate(mimes: string[]): string {
-  return mimes.length <= 2 ? mimes.join(',') : `${mimes.slice(0, 2).join(',')} +${mimes.length - 2}`;
+/** `types <type>`: everything about one type, parameters with their defaults. */
+function describeType(ctx: Context, t: ProcessingType): string {
+  const b = ctx.out.bold;
+  const lines = [`${b(t.type)}: ${t.name}`, ''];
+  const width = ctx.stdout.isTTY ? Math.max(40, (ctx.stdout.columns || 80) - 1) : 100;
+  lines.push(...wrap(t.description, width), '');
+  if (t.available === false)
+    lines.push(ctx.out.red(`Not installed on this server. ${t.install_hint ?? ''}`.trim()), '');
+  // Long MIME lists (doc/md's) go on as many lines as they need, never past the width.
+  const field = (label: string, value: string) =>
+    wrap(value, width - 8).map((line, i) => (i === 0 ? `${b(label.padEnd(7))} ${line}` : `        ${line}`));
+  lines.push(...field('Input:', t.input.mime_in.join(', ')));
+  lines.push(...field('Output:', `${t.output.mime_out.join(', ')} (${t.output.ext})`));
+  if (t.aliases?.length) lines.push(`${b('Aliases:')} ${t.aliases.join(', ')}`);
+  const params = t.params ?? [];
+  lines.push('');
+  if (params.length === 0) lines.push(`${b('Parameters:')} none`);
+  else {
+    lines.push(`${b('Parameters')} (bsubio submit --param key=value):`);
+    for (const p of params) {
+      lines.push(`  ${b(p.name)}  ${allowed(p)}${p.default === undefined ? '' : `, default ${p.default}`}`);
+      lines.push(...wrap(p.description, width - 4).map((line) => `    ${line}`));
+    }
+  }
+  lines.push('', `${b('Example:')} ${t.example.cmd}`);
+  const param = params[0];
+  if (param && !t.example.cmd.includes('--param')) {
+    const value =
+      param.type === 'enum'
+        ? (param.values?.find((v) => v !== param.default) ?? param.default)
+        : param.default;
+    lines.push(`         ${t.example.cmd} --param ${param.name}=${value ?? '...'}`);
+  }
+  return `${lines.join('\n')}\n`;
 }
 
-function cut(line: string, width: number): string {
-  if (visibleLength(line) <= width) return line;
-  // Close any colour the cut left open.
-  return `${line.slice(0, width - 1)}…${line.includes('\x1b[') ? '\x1b[0m' : ''}`;
+function allowed(p: ParamSpec): string {
+  if (p.type === 'enum') return (p.values ?? []).join('|');
+  if (p.type === 'integer') {
+    if (p.minimum !== undefined && p.maximum !== undefined) return `integer ${p.minimum}..${p.maximum}`;
+    return 'integer';
+  }
+  return p.pattern ? `text matching ${p.pattern}` : 'text';
 }
 
-/** The table keeps to one line a type: the description's first sentence. */
-function firstSentence(text: string): string {
-  const match = /^.*?[.!?](?=\s|$)/.exec(text);
-  return match ? match[0] : text;
+/** MIME types as people say them (pdf, png, docx), then as many as fit and "+N". */
+function shortList(mimes: string[], width: number): string {
+  const names = mimes.map(shortMime);
+  let shown = names.join(',');
+  for (let n = names.length - 1; shown.length > width && n >= 1; n--) {
+    shown = `${names.slice(0, n).join(',')} +${names.length - n}`;
+  }
+  return shown;
+}
+
+const SHORT: Record<string, string> = {
+  '*/*': 'any',
+  'application/vnd.openxmlformats-officedocument.wordprocessingml.document': 'docx',
+  'application/vnd.oasis.opendocument.text': 'odt',
+  'application/octet-stream': 'bytes',
+  'text/plain': 'text',
+};
+
+function shortMime(mime: string): string {
+  if (SHORT[mime]) return SHORT[mime];
+  const [kind, sub] = mime.split('/');
+  if (sub === '*') return kind ?? mime;
+  return (sub ?? mime).replace(/^x-/, '');
+}
+
+/** Fold the last column of an aligned table onto continuation lines so that no line passes `width`. */
+function foldLastColumn(text: string, rows: string[][], width: number): string {
+  const lines = text.split('\n').filter((l) => l !== '');
+  const out: string[] = [];
+  lines.forEach((line, i) => {
+    const last = rows[i]![rows[i]!.length - 1]!;
+    const start = visibleLength(line) - visibleLength(last);
+    const room = width - start;
+    if (visibleLength(line) <= width || room < 12) {
+      out.push(line);
+      return;
+    }
+    const head = line.slice(0, line.length - last.length);
+    const pieces = wrap(last, room);
+    out.push(head + pieces[0]);
+    for (const piece of pieces.slice(1)) out.push(' '.repeat(start) + piece);
+  });
+  return `${out.join('\n')}\n`;
+}
+
+/** Words into lines of at most `width` (a longer word is cut). */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    const piece = word.length > width ? `${word.slice(0, width - 1)}…` : word;
+    if (line === '') line = piece;
+    else if (visibleLength(line) + 1 + piece.length <= width) line += ` ${piece}`;
+    else {
+      lines.push(line);
+      line = piece;
+    }
+  }
+  lines.push(line);
+  return lines;
 }

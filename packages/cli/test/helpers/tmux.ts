@@ -9,12 +9,20 @@ import { execFileSync } from 'node:child_process';
 const tmux = (...args: string[]) =>
   execFileSync('tmux', ['-L', 'bsubio-cli-test', ...args], { encoding: 'utf8' });
 
+const SIZE_200 = { columns: 200, rows: 50 };
+
 export class Terminal {
   private constructor(readonly name: string) {}
 
-  /** Start `command` (a shell line; set its environment in it with `env`) in a new 200×50 session. */
-  static start(name: string, command: string): Terminal {
-    tmux('new-session', '-d', '-s', name, '-x', '200', '-y', '50', command);
+  /**
+   * Start `command` (a shell line; set its environment in it with `env`) in a
+   * new session of `size` columns × rows (default 200×50).
+   */
+  static start(name: string, command: string, size: { columns: number; rows: number } = SIZE_200): Terminal {
+    tmux('new-session', '-d', '-s', name, '-x', String(size.columns), '-y', String(size.rows), command);
+    // The window keeps that size whatever other clients attach.
+    tmux('set-option', '-t', name, 'window-size', 'manual');
+    tmux('resize-window', '-t', name, '-x', String(size.columns), '-y', String(size.rows));
     // Keep the pane after the command exits, so its last screen can be read.
     tmux('set-option', '-t', name, 'remain-on-exit', 'on');
     return new Terminal(name);
@@ -22,6 +30,18 @@ export class Terminal {
 
   screen(): string {
     return tmux('capture-pane', '-p', '-t', this.name);
+  }
+
+  /** The screen's lines with trailing blanks removed (tmux pads them to the width). */
+  lines(): string[] {
+    return this.screen()
+      .split('\n')
+      .map((line) => line.trimEnd());
+  }
+
+  /** Send a key by its tmux name: `C-c` for Ctrl-C, `Enter`. */
+  key(name: string): void {
+    tmux('send-keys', '-t', this.name, name);
   }
 
   type(text: string): void {
