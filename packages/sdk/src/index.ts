@@ -30,3 +30,12 @@ export { BsubError, type BsubErrorKind } from './errors.js';
 export type { NodeWritableLike } from './platform.js';
 export type { RequestOptions, StreamedBody } from './transport.js';
 export type { UploadInput, UploadOptions } from './upload.js';
+export {
+  EventsApi,
+  type FollowEventsOptions,
+  type JobStreamEvent,
+  SseParser,
+  type StreamState,
+} from './events.js';
+export { type PartialBody, PartialApi } from './partial.js';
+export { AccountApi, type CreatedKey, type PendingDevice, type SignedInAccount, sessionFetch } from './session.js';

@@ -6,6 +6,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Catalog, EMBEDDED_WORKER_PREFIX, WorkerPool } from '@bsubio/worker';
@@ -44,9 +45,13 @@ export function serverVersion(): { version: string; build: string } {
 }
 
 /** packages/web next to this package (a workspace checkout), if it is there. */
+/** The dashboard's files: the @bsubio/web package, in a checkout or installed beside us. */
 function defaultWebDir(): string | undefined {
-  const dir = fileURLToPath(new URL('../../web/', import.meta.url));
-  return existsSync(join(dir, 'package.json')) ? dir : undefined;
+  try {
+    return `${dirname(createRequire(import.meta.url).resolve('@bsubio/web/package.json'))}/`;
+  } catch {
+    return undefined;
+  }
 }
 
 export interface RunningServer {
@@ -116,6 +121,7 @@ export async function startServer(
     version,
     maxUploadBytes: config.maxUploadBytes,
     bodyTimeoutMs: config.bodyTimeoutMs,
+    trustProxy: config.trustProxy,
     webhooks,
     metrics,
     rateLimit: config.rateLimit,

@@ -13,6 +13,7 @@ import { UserFeed } from '../services/user-feed.js';
 import type { UserService } from '../services/user-service.js';
 import type { WebhookService } from '../services/webhooks.js';
 import type { WorkerTokens } from '../services/worker-tokens.js';
+import type { TrustProxy } from '../config.js';
 import { ApiError } from './api-error.js';
 import { cutOffStalledBodies } from './body-timeout.js';
 import { registerCors } from './cors.js';
@@ -42,6 +43,8 @@ export interface AppDeps {
   maxUploadBytes: number;
   /** A request whose body stops arriving for this long is answered 408 (undefined: never). */
   bodyTimeoutMs?: number;
+  /** Proxies whose X-Forwarded-* headers set request.ip and request.protocol (default: none). */
+  trustProxy?: TrustProxy;
   webhooks: WebhookService;
   metrics: Metrics;
   /** The Prometheus text of `/metrics`. */
@@ -68,11 +71,22 @@ declare module 'fastify' {
   }
 }
 
+/** A hop count as the function proxy-addr takes (Fastify's types accept no number). */
+function fastifyTrustProxy(
+  trust: TrustProxy | undefined,
+): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (typeof trust === 'number') return (_address, hop) => hop < trust;
+  return trust || false;
+}
+
 const BEARER_RE = /^Bearer\s+(\S+)\s*$/i;
 
 export function buildApp(deps: AppDeps): FastifyInstance {
   const app = Fastify({
     logger: deps.logger ?? false,
+    // request.ip (sign-in throttle, logs) and request.protocol (Secure
+    // cookies, device links) come from X-Forwarded-* only for these proxies.
+    trustProxy: fastifyTrustProxy(deps.trustProxy),
     // Request ids show on every log line; a caller may pass its own.
     requestIdHeader: 'x-request-id',
     genReqId: () => crypto.randomUUID(),

@@ -1,0 +1,103 @@
+/**
+ * A job's stderr: the last MiB of what is stored, then live lines from the
+ * one event stream while the job runs. Search filters the lines; "Follow"
+ * keeps the newest line in view.
+ */
+import { useSignal } from '@preact/signals';
+import type { Job } from 'bsubio';
+import { useEffect, useRef } from 'preact/hooks';
+import { describe, partialApi } from '../api.js';
+import { isTerminal } from '../job-model.js';
+import { followLogs } from '../live.js';
+
+const LOG_BYTES = 1024 * 1024;
+
+export function LogsPanel({ job }: { job: Job }) {
+  const text = useSignal('');
+  const cut = useSignal(false);
+  const error = useSignal('');
+  const query = useSignal('');
+  const follow = useSignal(true);
+  const box = useRef<HTMLPreElement>(null);
+  const ended = isTerminal(job);
+
+  // Live lines first (buffered), then the stored log, so nothing written in between is lost.
+  useEffect(() => {
+    let live = '';
+    let loaded = false;
+    const stop = ended
+      ? () => {}
+      : followLogs(job.id, (lines) => {
+          const chunk = lines.endsWith('\n') ? lines : `${lines}\n`;
+          if (loaded) text.value += chunk;
+          else live += chunk;
+        });
+    partialApi.logsTail(job.id, LOG_BYTES).then(
+      (part) => {
+        const stored = new TextDecoder().decode(part.bytes);
+        cut.value = part.start > 0;
+        // Lines that arrived live while the stored log was read may be in both.
+        text.value = live && stored.endsWith(live) ? stored : stored + live;
+        loaded = true;
+      },
+      (err: unknown) => {
+        error.value = describe(err);
+        loaded = true;
+      },
+    );
+    return stop;
+  }, [job.id, ended]);
+
+  useEffect(() => {
+    if (follow.value && box.current) box.current.scrollTop = box.current.scrollHeight;
+  }, [text.value, follow.value]);
+
+  const needle = query.value.toLowerCase();
+  const lines = text.value.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  const shown = needle ? lines.filter((l) => l.toLowerCase().includes(needle)) : lines;
+
+  return (
+    <section aria-labelledby="logs-title" class="logs-section">
+      <div class="section-head">
+        <h2 id="logs-title">Logs (stderr)</h2>
+        <div class="log-tools">
+          <label for="log-search" class="visually-hidden">
+            Search the logs
+          </label>
+          <input
+            id="log-search"
+            type="search"
+            placeholder="Search the logs"
+            value={query.value}
+            onInput={(e) => {
+              query.value = e.currentTarget.value;
+            }}
+          />
+          {!ended && (
+            <label class="check-label">
+              <input
+                type="checkbox"
+                checked={follow.value}
+                onChange={(e) => {
+                  follow.value = e.currentTarget.checked;
+                }}
+              />{' '}
+              Follow
+            </label>
+          )}
+        </div>
+      </div>
+      {error.value && <p class="error">{error.value}</p>}
+      {cut.value && <p class="hint">Showing the last {LOG_BYTES / 1024 / 1024} MiB of the logs.</p>}
+      <pre class="logs" id="logs" ref={box} tabIndex={0} aria-label="Logs">
+        {shown.length ? shown.join('\n') : needle ? `(no line contains “${query.value}”)` : ended ? '(no log lines)' : '(waiting for log lines…)'}
+      </pre>
+      {needle && (
+        <p class="hint" aria-live="polite">
+          {shown.length} of {lines.length} lines match.
+        </p>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,194 @@
+/**
+ * One job: its state live, a timeline, its place in the queue while it
+ * waits, actions (cancel, delete, download, run again, copy), the output
+ * preview and the logs.
+ */
+import { useSignal } from '@preact/signals';
+import type { Job } from 'bsubio';
+import { useEffect } from 'preact/hooks';
+import { BsubError, client, describe } from '../api.js';
+import { CopyButton } from '../components/copy-button.js';
+import { LogsPanel } from '../components/logs-panel.js';
+import { OutputPreview } from '../components/output-preview.js';
+import { PageTitle } from '../components/page-title.js';
+import { StateBadge } from '../components/state-badge.js';
+import { RelativeTime } from '../components/time.js';
+import { Timeline } from '../components/timeline.js';
+import { formatBytes } from '../format.js';
+import { isTerminal, jobTitle, shownState } from '../job-model.js';
+import { forget, jobs, remember } from '../live.js';
+import { say, sayError } from '../messages.js';
+import { navigate } from '../router.js';
+import { loadTypes } from '../types.js';
+
+export function JobPage({ id }: { id: string }) {
+  const missing = useSignal(false);
+  const job = jobs.value.get(id);
+
+  useEffect(() => {
+    void loadTypes().catch(() => {});
+    client.jobs.getJob(id).then(
+      ({ data }) => remember(data),
+      (err: unknown) => {
+        if (err instanceof BsubError && err.kind === 'not_found') missing.value = true;
+        else sayError(describe(err));
+      },
+    );
+  }, [id]);
+
+  // Said once when the job ends while the page is open.
+  const lastState = useSignal<string | undefined>(undefined);
+  useEffect(() => {
+    if (!job) return;
+    const state = shownState(job);
+    if (lastState.value && lastState.value !== state && isTerminal(job)) say(`Job ${state}.`);
+    lastState.value = state;
+  }, [job?.status]);
+
+  if (missing.value) {
+    return (
+      <>
+        <PageTitle title="No such job" />
+        <p>There is no job {id} among yours; it may have been deleted.</p>
+        <p>
+          <a href="/">Go to your jobs</a>
+        </p>
+      </>
+    );
+  }
+  if (!job) return <p class="loading">Loading the job…</p>;
+  return <JobDetails job={job} />;
+}
+
+function JobDetails({ job }: { job: Job }) {
+  const busy = useSignal(false);
+  const title = jobTitle(job);
+  const ended = isTerminal(job);
+
+  const cancel = async () => {
+    busy.value = true;
+    try {
+      await client.jobs.cancelJob(job.id);
+      remember((await client.jobs.getJob(job.id)).data);
+      say('Job cancelled.');
+    } catch (err) {
+      sayError(describe(err));
+    } finally {
+      busy.value = false;
+    }
+  };
+  const remove = async () => {
+    if (!confirm('Delete this job with its input, output and logs?')) return;
+    try {
+      await client.jobs.deleteJob(job.id);
+      forget(job.id);
+      navigate('/');
+      say('Job deleted.');
+    } catch (err) {
+      sayError(describe(err));
+    }
+  };
+
+  return (
+    <>
+      <div class="title-row">
+        <PageTitle title={title} />
+        <StateBadge job={job} />
+      </div>
+      <Timeline job={job} />
+      <QueuePosition job={job} />
+      <dl class="details">
+        <dt>Id</dt>
+        <dd>
+          <code>{job.id}</code> <CopyButton value={job.id} what="Job id" />
+        </dd>
+        <dt>Type</dt>
+        <dd>{job.type}</dd>
+        <dt>Input</dt>
+        <dd>
+          {job.input_name ?? '—'} ({formatBytes(job.data_size)})
+        </dd>
+        {job.output_size !== undefined && job.output_size !== null && (
+          <>
+            <dt>Output</dt>
+            <dd>{formatBytes(job.output_size)}</dd>
+          </>
+        )}
+        <dt>Created</dt>
+        <dd>
+          <RelativeTime iso={job.created_at} />
+        </dd>
+        {job.finished_at && (
+          <>
+            <dt>Ended</dt>
+            <dd>
+              <RelativeTime iso={job.finished_at} />
+            </dd>
+          </>
+        )}
+        {job.error_code && (
+          <>
+            <dt>Error</dt>
+            <dd class="error-text">
+              {job.error_code}: {job.error_message ?? ''}
+            </dd>
+          </>
+        )}
+        <dt>Command line</dt>
+        <dd>
+          <code>bsubio output {job.id}</code> <CopyButton value={`bsubio output ${job.id}`} what="Command" />
+        </dd>
+      </dl>
+      <div class="actions">
+        {!ended && (
+          <button type="button" class="danger" disabled={busy.value} onClick={() => void cancel()}>
+            Cancel job
+          </button>
+        )}
+        {job.status === 'finished' && (
+          <a class="button" href={`/v1/jobs/${job.id}/output`} download>
+            Download output
+          </a>
+        )}
+        <a class="button" href={`/v1/jobs/${job.id}/logs`} download={`${job.id}.log`}>
+          Download logs
+        </a>
+        <a class="button secondary" href={`/upload?type=${encodeURIComponent(job.type)}`}>
+          Run again…
+        </a>
+        {ended && (
+          <button type="button" class="danger" onClick={() => void remove()}>
+            Delete job
+          </button>
+        )}
+      </div>
+      <section aria-labelledby="output-title" class="preview">
+        <h2 id="output-title">Output</h2>
+        {job.status === 'finished' ? (
+          <OutputPreview job={job} />
+        ) : (
+          <p>
+            {job.status === 'failed'
+              ? 'Failed jobs have no output; the logs say why.'
+              : 'The output shows here when the job finishes.'}
+          </p>
+        )}
+      </section>
+      <LogsPanel job={job} />
+    </>
+  );
+}
+
+/** While pending: how many of this person's jobs are ahead in the queue. */
+function QueuePosition({ job }: { job: Job }) {
+  if (job.status !== 'pending') return null;
+  let ahead = 0;
+  for (const other of jobs.value.values()) {
+    if (other.status === 'pending' && other.created_at < job.created_at) ahead++;
+  }
+  return (
+    <p class="queue-position" id="queue-position">
+      Waiting for a worker: {ahead === 0 ? 'next of your jobs in the queue' : `${ahead} of your jobs ahead in the queue`}.
+    </p>
+  );
+}
