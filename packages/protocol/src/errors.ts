@@ -13,6 +13,8 @@ export const HTTP_ERRORS = {
   gone: 410,
   payload_too_large: 413,
   unsupported_media_type: 415,
+  /** Extension: a Range that starts past the end of the output or logs. */
+  range_not_satisfiable: 416,
   rate_limited: 429,
   headers_too_large: 431,
   internal: 500,

@@ -10,6 +10,7 @@ import {
   DeviceSlowDownResponseSchema,
   DeviceTokenRequestSchema,
 } from './auth.js';
+import { EVENT_SCHEMAS } from './events.js';
 import { NAMED_SCHEMAS } from './schemas.js';
 import { JOB_STATES } from './states.js';
 
@@ -78,6 +79,39 @@ const EVENTS_DESCRIPTION = [
   'already seen the end, the answer is 204 so an EventSource stops reconnecting.',
 ].join(' ');
 
+const USER_EVENTS_DESCRIPTION = [
+  "Extension: one server-sent event stream (text/event-stream) with every change of any of the caller's jobs,",
+  'so a client holds one connection whatever the number of jobs. Every event has `id` (an opaque cursor),',
+  '`event` and `data` (one line of JSON). Events: `ready` (data `{}`: sent first on every connection, after any',
+  'replay; the stream is live, fetch lists now), `job` (data: the job exactly as GET /v1/jobs/{jobId} returns it;',
+  'on creation, every state change and other visible changes), `deleted` (data: DeletedEvent; deleted by its',
+  'owner or by retention), `log` (data: LogEvent; new stderr of a running job, only with `logs=1`) and `reset`',
+  '(data `{}`: events were lost, refetch lists; the stream goes on). Comments (`: ping`) come every 15 s.',
+  'Reconnecting with `Last-Event-ID` (header, or `last_event_id`) replays the events after it from a bounded',
+  'window the server keeps per user while a stream is open and five minutes after; an unknown or too old cursor',
+  '(another replica, a restart) gets `reset`. A client that reads too slowly (1 MiB of events waiting) gets',
+  '`reset` and the end of the stream. The session cookie authenticates too, so an EventSource works.',
+].join(' ');
+
+const rangeParam = {
+  name: 'Range',
+  in: 'header',
+  description:
+    'Extension: one byte range (`bytes=0-1048575`, `bytes=1024-`, `bytes=-4096`) for a 206 with only those bytes; several ranges, other units or bad syntax are ignored (200, everything). An empty body is always served whole.',
+  schema: { type: 'string' },
+};
+const partial = (description: string, mime: string) => ({
+  description: `Extension: ${description}`,
+  headers: {
+    'Content-Range': { description: '`bytes <first>-<last>/<size>`', schema: { type: 'string' } },
+  },
+  content: { [mime]: { schema: { type: 'string', format: 'binary' } } },
+});
+const rangeNotSatisfiable = {
+  ...error('Extension: the Range starts past the end'),
+  headers: { 'Content-Range': { description: '`bytes */<size>`', schema: { type: 'string' } } },
+};
+
 const SIGNATURE_DESCRIPTION = [
   'Extension: when a job that has a webhook_url becomes finished or failed, bsubio POSTs the job JSON',
   '(the `data` of GET /v1/jobs/{jobId}) to it with the headers `Bsubio-Event` (job.finished | job.failed),',
@@ -93,7 +127,9 @@ export interface OpenApiOptions {
 
 export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
   const schemas: JsonObject = {};
-  for (const schema of NAMED_SCHEMAS) schemas[schema.$id as string] = toComponent(schema, true);
+  for (const schema of [...NAMED_SCHEMAS, ...EVENT_SCHEMAS]) {
+    schemas[schema.$id as string] = toComponent(schema, true);
+  }
 
   return {
     openapi: '3.1.0',
@@ -276,15 +312,29 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
         get: {
           operationId: 'getJobOutput',
           summary: "The tool's stdout of a finished job",
-          parameters: [jobIdParam],
+          parameters: [
+            jobIdParam,
+            rangeParam,
+            {
+              name: 'inline',
+              in: 'query',
+              description:
+                "Extension: 1 serves the output to be shown in the dashboard's preview frame: Content-Disposition inline, and its own Content-Security-Policy `sandbox; default-src 'none'; style-src 'unsafe-inline' data:; img-src data:; font-src data:; frame-ancestors 'self'` (no script runs, nothing is fetched, only this server's pages may frame it). The session cookie signs it in, so an iframe src works.",
+              schema: { type: 'string', enum: ['1', '0'] },
+            },
+          ],
           responses: {
             '200': {
-              description: 'Raw bytes with the type output MIME and a Content-Disposition filename',
+              description:
+                'Raw bytes with the type output MIME and a Content-Disposition filename; Accept-Ranges: bytes',
               content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
             },
+            '206': partial('the bytes the Range asked for', 'application/octet-stream'),
+            '400': error('Extension: inline is not 1 or 0'),
             '401': unauthorized,
             '404': notFound,
             '409': error('Job is not finished'),
+            '416': rangeNotSatisfiable,
           },
         },
       },
@@ -298,17 +348,20 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
               name: 'follow',
               in: 'query',
               description:
-                'Extension: 1 streams stderr as the tool writes it and ends when the job is finished or failed',
+                'Extension: 1 streams stderr as the tool writes it and ends when the job is finished or failed (Range is then ignored)',
               schema: { type: 'string', enum: ['1', '0'] },
             },
+            rangeParam,
           ],
           responses: {
             '200': {
-              description: 'Logs',
+              description: 'Logs (while the job runs: what the tool wrote so far)',
               content: { 'text/plain; charset=utf-8': { schema: { type: 'string' } } },
             },
+            '206': partial('the bytes of the log the Range asked for', 'text/plain; charset=utf-8'),
             '401': unauthorized,
             '404': notFound,
+            '416': rangeNotSatisfiable,
           },
         },
       },
@@ -341,6 +394,49 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
             '400': error('A Last-Event-ID this server did not send'),
             '401': unauthorized,
             '404': notFound,
+          },
+        },
+      },
+      '/v1/events': {
+        get: {
+          operationId: 'streamUserEvents',
+          summary: "Extension: every change of the caller's jobs, as one server-sent event stream",
+          description: USER_EVENTS_DESCRIPTION,
+          parameters: [
+            {
+              name: 'logs',
+              in: 'query',
+              description: 'Also send `log` events with the stderr of running jobs',
+              schema: { type: 'string', enum: ['1', '0'] },
+            },
+            {
+              name: 'job',
+              in: 'query',
+              description: 'Only the events of this job',
+              schema: { type: 'string', format: 'uuid' },
+            },
+            {
+              name: 'Last-Event-ID',
+              in: 'header',
+              description: 'Resume after this event id',
+              schema: { type: 'string' },
+            },
+            {
+              name: 'last_event_id',
+              in: 'query',
+              description: 'Same as the Last-Event-ID header, for clients that cannot set it',
+              schema: { type: 'string' },
+            },
+          ],
+          responses: {
+            '200': {
+              description:
+                'The event stream; data of `job` is a Job, of `deleted` a DeletedEvent, of `log` a LogEvent',
+              content: { 'text/event-stream': { schema: { type: 'string' } } },
+            },
+            '400': error('logs is not 1 or 0, or job is not a job id'),
+            '401': unauthorized,
+            '404': error('The job given in `job` does not exist for this user'),
           },
         },
       },

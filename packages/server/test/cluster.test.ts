@@ -27,7 +27,7 @@ import { SERVER_BIN, startServer, type TestServer } from '../../../test/support/
 import { startRemoteWorker } from '../../../test/support/worker.js';
 import { type Db, openPostgres, openSqlite } from '../src/store/database.js';
 import { JobRepository } from '../src/store/job-repository.js';
-import { Api } from './client.js';
+import { Api, expectError } from './client.js';
 import { openEvents, type SseEvent } from './sse.js';
 import { shellType, writeTypesFile } from './test-types.js';
 
@@ -268,7 +268,7 @@ it(
   Math.max(600_000, JOBS * 1_500),
 );
 
-it('shows a client on replica A the events and live log lines of a job that replica B handed to a remote worker', async () => {
+it('shows a client on replica A the events and live log lines of a job that replica B handed to a remote worker, and serves ranges from S3', async () => {
   // Its own database and bucket, so the run above counts only its own jobs.
   const admin = new pg.Client({ connectionString: postgres!.url() });
   await admin.connect();
@@ -370,6 +370,23 @@ it('shows a client on replica A the events and live log lines of a job that repl
   const followed = await follow;
   expect(followed.text).toBe('line 1\nline 2\nline 3\n');
   expect(followed.stateAtFirstBytes).toBe('processing');
+
+  // Previews from S3 storage: only the bytes asked for, 416 past the end.
+  const ranged = (path: string, range: string) => onA.request(path, { headers: { range } });
+  const tail = await ranged(`/v1/jobs/${job.id}/output`, 'bytes=4-');
+  expect(tail.status).toBe(206);
+  expect(tail.headers.get('content-range')).toBe('bytes 4-8/9');
+  expect(await tail.text()).toBe('input');
+  const suffix = await ranged(`/v1/jobs/${job.id}/output`, 'bytes=-5');
+  expect(suffix.headers.get('content-range')).toBe('bytes 4-8/9');
+  expect(await suffix.text()).toBe('input');
+  const firstLine = await ranged(`/v1/jobs/${job.id}/logs`, 'bytes=0-5');
+  expect(firstLine.status).toBe(206);
+  expect(firstLine.headers.get('content-range')).toBe('bytes 0-5/21');
+  expect(await firstLine.text()).toBe('line 1');
+  const past = await ranged(`/v1/jobs/${job.id}/output`, 'bytes=9-');
+  expect(past.headers.get('content-range')).toBe('bytes */9');
+  await expectError(past, 416);
 }, 300_000);
 
 describe.each(['sqlite', 'postgres'] as const)('the store on %s', (dialect) => {

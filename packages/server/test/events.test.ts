@@ -219,6 +219,16 @@ describe('GET /v1/events', () => {
     }
   });
 
+  it('is described in the served OpenAPI document, with its event payloads', async () => {
+    const yaml = await (await fetch(`${server.url}/static/openapi.yaml`)).text();
+    for (const needle of ['/v1/events:', 'streamUserEvents', 'DeletedEvent:', 'LogEvent:', 'last_event_id']) {
+      expect(yaml, needle).toContain(needle);
+    }
+    const docs = await (await fetch(`${server.url}/docs`)).text();
+    expect(docs).toContain('/v1/events');
+    expect(docs).toContain('id="schema-LogEvent"');
+  });
+
   it('answers bad parameters with 400 and no key with 401', async () => {
     await expectError(api.request('/v1/events?logs=yes'), 400, /logs/);
     await expectError(api.request('/v1/events?job=not-a-uuid'), 400, /job/);

@@ -24,6 +24,7 @@ import type { Readable } from 'node:stream';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
+import { type ByteRange, type RangeSpec, resolveRange } from './byte-range.js';
 
 const fsyncAsync = promisify(fsync);
 
@@ -36,6 +37,12 @@ export class BlobTooLargeError extends Error {
 
 export interface StoredBlob {
   size: number;
+}
+
+export interface OpenedBlob {
+  stream: Readable;
+  size: number;
+  range?: ByteRange;
 }
 
 /**
@@ -52,7 +59,13 @@ export interface BlobStore {
   /** Take over a finished local file as the blob `key` (the file is gone afterwards). */
   adopt(key: string, filePath: string): Promise<StoredBlob>;
   size(key: string): Promise<number | undefined>;
-  open(key: string): Promise<{ stream: Readable; size: number } | undefined>;
+  /**
+   * A stream of the blob (undefined when it does not exist); `size` is the
+   * whole blob's. With `range`, only those bytes, and `range` says which
+   * (left out when the whole blob is served); RangeNotSatisfiableError when
+   * the range starts past its end.
+   */
+  open(key: string, range?: RangeSpec): Promise<OpenedBlob | undefined>;
   readFrom(key: string, offset: number): Promise<Buffer>;
   /** Put a copy of the blob in the local file `dest`. */
   copyTo(key: string, dest: string): Promise<void>;
@@ -193,13 +206,20 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
-  /** A stream of the blob, or undefined when it does not exist. */
-  async open(key: string): Promise<{ stream: Readable; size: number } | undefined> {
+  async open(key: string, spec?: RangeSpec): Promise<OpenedBlob | undefined> {
     const path = this.path(key);
     try {
       const handle = await open(path, 'r');
       const size = (await handle.stat()).size;
-      return { stream: handle.createReadStream({ autoClose: true }), size };
+      let range: ByteRange | undefined;
+      try {
+        range = resolveRange(spec, size);
+      } catch (err) {
+        await handle.close();
+        throw err;
+      }
+      const stream = handle.createReadStream({ autoClose: true, start: range?.start, end: range?.end });
+      return { stream, size, ...(range ? { range } : {}) };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;

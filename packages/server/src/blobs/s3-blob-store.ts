@@ -14,12 +14,14 @@ import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
+  type GetObjectCommandOutput,
   HeadObjectCommand,
   ListObjectsV2Command,
   S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { type BlobStore, countBytes, type StoredBlob } from './blob-store.js';
+import { type BlobStore, countBytes, type OpenedBlob, type StoredBlob } from './blob-store.js';
+import { RangeNotSatisfiableError, type RangeSpec, rangeHeader } from './byte-range.js';
 
 export interface S3Location {
   bucket: string;
@@ -125,16 +127,36 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  async open(key: string): Promise<{ stream: Readable; size: number } | undefined> {
+  async open(key: string, spec?: RangeSpec): Promise<OpenedBlob | undefined> {
+    let got: GetObjectCommandOutput;
     try {
-      const got = await this.client.send(
-        new GetObjectCommand({ Bucket: this.location.bucket, Key: this.key(key) }),
+      got = await this.client.send(
+        new GetObjectCommand({
+          Bucket: this.location.bucket,
+          Key: this.key(key),
+          // One request: the store resolves the range, and Content-Range tells the size.
+          ...(spec ? { Range: rangeHeader(spec) } : {}),
+        }),
       );
-      return { stream: got.Body as Readable, size: Number(got.ContentLength ?? 0) };
     } catch (err) {
       if (isMissing(err)) return undefined;
+      if (spec && (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 416) {
+        const size = await this.size(key);
+        if (size === undefined) return undefined;
+        // An empty blob is served whole, as by the file store.
+        if (size === 0) return this.open(key);
+        throw new RangeNotSatisfiableError(size);
+      }
       throw err;
     }
+    const stream = got.Body as Readable;
+    const partial = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(got.ContentRange ?? '');
+    if (!partial) return { stream, size: Number(got.ContentLength ?? 0) };
+    return {
+      stream,
+      size: Number(partial[3]),
+      range: { start: Number(partial[1]), end: Number(partial[2]) },
+    };
   }
 
   async readFrom(key: string, offset: number): Promise<Buffer> {

@@ -21,7 +21,8 @@ import {
   uuidv7,
 } from '@bsubio/protocol';
 import { type Catalog, checkParams, type JobOutcome } from '@bsubio/worker';
-import { type BlobStore, BlobTooLargeError, blobKey } from '../blobs/blob-store.js';
+import { type BlobStore, BlobTooLargeError, blobKey, type OpenedBlob } from '../blobs/blob-store.js';
+import { type RangeSpec, resolveRange } from '../blobs/byte-range.js';
 import { ApiError, jobNotFound } from '../http/api-error.js';
 import type { JobRepository, JobRow } from '../store/job-repository.js';
 import type { JobEvents } from './job-events.js';
@@ -150,8 +151,8 @@ export class JobService {
     return { rows, total, nextCursor };
   }
 
-  /** The job's stdout, only once finished. */
-  async output(userId: string, id: string): Promise<{ job: JobRow; stream: Readable; size: number }> {
+  /** The job's stdout (or the bytes `range` asks for), only once finished. */
+  async output(userId: string, id: string, range?: RangeSpec): Promise<{ job: JobRow } & OpenedBlob> {
     const job = await this.get(userId, id);
     if (job.status !== 'finished') {
       throw new ApiError(
@@ -161,18 +162,21 @@ export class JobService {
           : `Job ${id} is ${job.status}; output exists once it is finished.`,
       );
     }
-    const blob = job.output_key ? await this.blobs.open(job.output_key) : undefined;
+    const blob = job.output_key ? await this.blobs.open(job.output_key, range) : undefined;
     if (!blob) throw new ApiError('internal', `The output of job ${id} is missing from storage.`);
     return { job, ...blob };
   }
 
-  /** The job's stderr; empty while there is none yet. */
-  async logs(userId: string, id: string): Promise<{ stream: Readable; size: number } | undefined> {
+  /** The job's stderr (or the bytes `range` asks for); undefined while there is none yet. */
+  async logs(userId: string, id: string, range?: RangeSpec): Promise<OpenedBlob | undefined> {
     const job = await this.get(userId, id);
-    if (job.log_key) return this.blobs.open(job.log_key);
+    if (job.log_key) return this.blobs.open(job.log_key, range);
     // While it runs: what the tool wrote so far.
     const live = this.live.read(job.id, 0);
-    return live.length > 0 ? { stream: Readable.from([live]), size: live.length } : undefined;
+    if (live.length === 0) return undefined;
+    const part = resolveRange(range, live.length);
+    const bytes = part ? live.subarray(part.start, part.end + 1) : live;
+    return { stream: Readable.from([bytes]), size: live.length, ...(part ? { range: part } : {}) };
   }
 
   // ---- client transitions --------------------------------------------------

@@ -2,7 +2,9 @@
 import { basename, extname } from 'node:path';
 import { isJobState, type JobState, MESSAGES } from '@bsubio/protocol';
 import { outputFormat } from '@bsubio/worker';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { OpenedBlob } from '../../blobs/blob-store.js';
+import { parseRangeHeader, RangeNotSatisfiableError } from '../../blobs/byte-range.js';
 import { toWireJob } from '../../services/job-service.js';
 import type { JobRow } from '../../store/job-repository.js';
 import { ApiError } from '../api-error.js';
@@ -40,6 +42,51 @@ function parseWait(value: unknown): number {
     throw new ApiError('bad_request', `The wait must be a number of seconds from 0 to ${MAX_WAIT_SECONDS}.`);
   }
   return Math.min(seconds, MAX_WAIT_SECONDS);
+}
+
+/**
+ * What an inline output (`?inline=1`, for the dashboard's preview frame) may
+ * do: nothing but show itself with its own styles and embedded images. No
+ * script runs (sandbox without allow-scripts), nothing is fetched, and only
+ * this server's own pages may frame it. This is the output's own policy:
+ * the dashboard's stays as strict as it is.
+ */
+export const INLINE_OUTPUT_CSP =
+  "sandbox; default-src 'none'; style-src 'unsafe-inline' data:; img-src data:; font-src data:; frame-ancestors 'self'";
+
+function parseFlag(name: string, value: unknown): boolean {
+  if (value === undefined || value === '' || value === '0' || value === 'false') return false;
+  if (value === '1' || value === 'true') return true;
+  throw new ApiError('bad_request', `The ${name} parameter must be 1 or 0, not "${String(value)}".`);
+}
+
+/** Open a blob for the request's Range header; a range past the end is 416 with the size. */
+async function openRanged<T extends OpenedBlob | undefined>(
+  rangeHeader: string | undefined,
+  open: (range: ReturnType<typeof parseRangeHeader>) => Promise<T>,
+): Promise<T> {
+  try {
+    return await open(parseRangeHeader(rangeHeader));
+  } catch (err) {
+    if (!(err instanceof RangeNotSatisfiableError)) throw err;
+    throw new ApiError(
+      'range_not_satisfiable',
+      `The range starts past the end: this is ${err.size} bytes long; ask for bytes from 0 to ${err.size - 1}.`,
+      { 'content-range': `bytes */${err.size}` },
+    );
+  }
+}
+
+/** 200 with the whole blob, or 206 with the part a Range asked for. */
+function sendBlob(reply: FastifyReply, blob: OpenedBlob) {
+  reply.header('accept-ranges', 'bytes');
+  if (!blob.range) return reply.header('content-length', blob.size).send(blob.stream);
+  const { start, end } = blob.range;
+  return reply
+    .code(206)
+    .header('content-range', `bytes ${start}-${end}/${blob.size}`)
+    .header('content-length', end - start + 1)
+    .send(blob.stream);
 }
 
 /** A file name for the output: the input's name with the type's extension. */
@@ -99,20 +146,33 @@ export function registerJobRoutes(app: FastifyInstance, { jobs, catalog, webhook
     return { success: true, message: MESSAGES.cancelled };
   });
 
-  app.get<{ Params: IdParams }>('/v1/jobs/:jobId/output', async (request, reply) => {
-    const { job, stream, size } = await jobs.output(request.userId, request.params.jobId);
-    const definition = catalog.resolve(job.type)?.definition;
-    // A type may pick its output format from a parameter (image/convert's format).
-    const { mime, ext } = definition
-      ? outputFormat(definition, JSON.parse(job.params) as Record<string, string | number>)
-      : { mime: 'application/octet-stream', ext: '.bin' };
-    const fileName = outputFileName(job, ext);
-    return reply
-      .header('content-type', mime)
-      .header('content-length', size)
-      .header('content-disposition', `attachment; filename="${fileName}"`)
-      .send(stream);
-  });
+  app.get<{ Params: IdParams; Querystring: { inline?: string } }>(
+    '/v1/jobs/:jobId/output',
+    async (request, reply) => {
+      const inline = parseFlag('inline', request.query.inline);
+      const blob = await openRanged(request.headers.range, (range) =>
+        jobs.output(request.userId, request.params.jobId, range),
+      );
+      const { job } = blob;
+      const definition = catalog.resolve(job.type)?.definition;
+      // A type may pick its output format from a parameter (image/convert's format).
+      const { mime, ext } = definition
+        ? outputFormat(definition, JSON.parse(job.params) as Record<string, string | number>)
+        : { mime: 'application/octet-stream', ext: '.bin' };
+      const fileName = outputFileName(job, ext);
+      reply.header('content-type', mime).header('x-content-type-options', 'nosniff');
+      if (inline) {
+        reply
+          .header('content-disposition', `inline; filename="${fileName}"`)
+          .header('content-security-policy', INLINE_OUTPUT_CSP)
+          // The output never changes, but it is private: the browser may keep it, no one else.
+          .header('cache-control', 'private, max-age=3600');
+      } else {
+        reply.header('content-disposition', `attachment; filename="${fileName}"`);
+      }
+      return sendBlob(reply, blob);
+    },
+  );
 
   app.get<{ Params: IdParams; Querystring: { follow?: string } }>(
     '/v1/jobs/:jobId/logs',
@@ -129,9 +189,11 @@ export function registerJobRoutes(app: FastifyInstance, { jobs, catalog, webhook
         if (stream)
           return reply.header('cache-control', 'no-store').header('x-accel-buffering', 'no').send(stream);
       }
-      const blob = await jobs.logs(request.userId, request.params.jobId);
+      const blob = await openRanged(request.headers.range, (range) =>
+        jobs.logs(request.userId, request.params.jobId, range),
+      );
       if (!blob) return reply.header('content-length', 0).send('');
-      return reply.header('content-length', blob.size).send(blob.stream);
+      return sendBlob(reply, blob);
     },
   );
 }
