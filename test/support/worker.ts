@@ -1,10 +1,20 @@
 /**
- * Starts `bsubio-server worker` as a real process that knows the server only
+ * Starts `bsubio-worker` (the @bsubio/worker package's agent) as a real process that knows the server only
  * by its URL and token (no database or storage settings, HOME in its scratch
  * directory), and waits until it says it is ready.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { SERVER_BIN } from './server.js';
+import { join } from 'node:path';
+
+export const WORKER_BIN = join(
+  import.meta.dirname,
+  '..',
+  '..',
+  'packages',
+  'worker',
+  'bin',
+  'bsubio-worker.js',
+);
 
 export interface RemoteWorkerOptions {
   name: string;
@@ -25,19 +35,7 @@ export function startRemoteWorker(options: RemoteWorkerOptions): {
   const { name, server, token, dir, args } = options;
   const child = spawn(
     process.execPath,
-    [
-      SERVER_BIN,
-      'worker',
-      '--server',
-      server,
-      '--token',
-      token,
-      '--name',
-      name,
-      '--scratch-dir',
-      dir,
-      ...args,
-    ],
+    [WORKER_BIN, '--server', server, '--token', token, '--name', name, '--scratch-dir', dir, ...args],
     { env: { PATH: process.env.PATH, HOME: dir }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stderr = '';

@@ -1,8 +1,9 @@
 /**
  * What `npm pack` puts in the tarball is exactly what a user needs: the
  * README, package.json, and for every source module its compiled JS and its
- * declarations — no sources, tests, source maps or build info. And the
- * package's entry points all exist in it.
+ * declarations, as ES modules and (under dist/cjs) as CommonJS — no sources,
+ * tests, source maps or build info. And the package's entry points all exist
+ * in it.
  */
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -35,14 +36,17 @@ describe('the published package', () => {
     const expected = [
       'README.md',
       'package.json',
-      ...modules.flatMap((m) => [`dist/${m}.js`, `dist/${m}.d.ts`]),
+      'dist/cjs/package.json',
+      ...modules.flatMap((m) => [`dist/${m}.js`, `dist/${m}.d.ts`, `dist/cjs/${m}.js`, `dist/cjs/${m}.d.ts`]),
     ].sort();
     expect(await packedFiles()).toEqual(expected);
   });
 
   it('points every export condition at a file in the tarball', async () => {
     const files = new Set(await packedFiles());
-    const targets = [pkg.main, pkg.types, pkg.browser, ...Object.values(pkg.exports['.'])] as string[];
+    const leaves = (value: unknown): string[] =>
+      typeof value === 'string' ? [value] : Object.values(value as object).flatMap(leaves);
+    const targets = [pkg.main, pkg.types, pkg.browser, ...leaves(pkg.exports['.'])];
     for (const target of targets) expect(files, target).toContain(target.replace(/^\.\//, ''));
   });
 

@@ -28,15 +28,16 @@ Usage:
                                      (--password: also set a password for the dashboard)
   bsubio-server key add <email>      add another API key for a user and print it
   bsubio-server key revoke <prefix>  revoke the API key whose prefix starts with <prefix>
-  bsubio-server worker --server URL --token TOKEN [--types a,b] [--concurrency N] [--name ID]
-                                     run a remote worker agent (cluster mode)
+  bsubio-server worker --server URL --token TOKEN [flags]
+                                     run a remote worker agent (cluster mode; the
+                                     same as bsubio-worker from @bsubio/worker)
   bsubio-server worker-token add <name>      create a worker token and print it
   bsubio-server worker-token revoke <prefix> revoke a worker token
   bsubio-server <command> --help     help for one command
 
 Cluster mode: set BSUBIO_DATABASE_URL (PostgreSQL) and BSUBIO_BLOB_URL (S3)
 on every API replica, run them with --workers 0, and run workers elsewhere
-with "bsubio-server worker". See README, "Running a cluster".
+with "bsubio-worker" (or "bsubio-server worker"). See README, "Running a cluster".
 
 Flags of serve (flag, environment variable):
 ${settingsHelp}
@@ -70,27 +71,6 @@ A key looks like bsub_<prefix>_<secret>; revoke takes its prefix (at least 4
 characters, with or without "bsub_").
   --data-dir DIR   data directory (env BSUBIO_DATA_DIR, default ./data)
 `,
-  worker: `Usage: bsubio-server worker --server URL[,URL...] --token TOKEN [flags]
-
-Runs a remote worker agent: it claims jobs from the API servers over HTTP
-(the /v1/worker/... extension) with a worker token, runs each in the sandbox
-like the embedded workers, and streams input, output and logs over HTTP. It
-needs no database or storage credentials. With several URLs (API replicas) it
-moves to the next one when a server cannot be reached. SIGTERM or SIGINT
-drains: no new claims, running jobs get the grace period, the rest go back to
-pending. Prints "Worker <name> ready: ..." on stdout once it runs.
-
-Flags (flag, environment variable):
-  --server URL[,URL]        BSUBIO_SERVER            API server(s) (required)
-  --token TOKEN             BSUBIO_WORKER_TOKEN      worker token (required; see worker-token add)
-  --types a,b               BSUBIO_WORKER_TYPES      types to take (default: every type installed here)
-  --concurrency N           BSUBIO_WORKER_CONCURRENCY jobs at once (default one per core)
-  --name ID                 BSUBIO_WORKER_NAME       shows in claimed_by as <name>-<slot> (default worker-<host>-<pid>)
-  --types-file FILE         BSUBIO_TYPES_FILE        extra processing types (the same file as the servers')
-  --lease-seconds N         BSUBIO_LEASE_SECONDS     lease, renewed at a third of it (default 15)
-  --shutdown-grace-seconds N BSUBIO_SHUTDOWN_GRACE_SECONDS time running jobs get on SIGTERM (default 10)
-  --scratch-dir DIR         BSUBIO_SCRATCH_DIR       local scratch space (default a temp dir)
-`,
   'worker-token': `Usage:
   bsubio-server worker-token add <name> [--database-url URL | --data-dir DIR]   print a new worker token
   bsubio-server worker-token revoke <prefix|name> [--database-url URL | --data-dir DIR]
@@ -108,6 +88,12 @@ const flagOptions = Object.fromEntries(
 );
 
 export async function main(argv: string[]): Promise<number> {
+  // The remote worker agent is its own package (bsubio-worker, which needs
+  // none of the server's dependencies); here it keeps its old name.
+  if (argv[0] === 'worker') {
+    const { agentMain } = await import('@bsubio/worker/agent');
+    return agentMain(argv.slice(1), 'bsubio-server worker');
+  }
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(argv);
@@ -149,9 +135,6 @@ export async function main(argv: string[]): Promise<number> {
           });
         }
         return usage('use "bsubio-server key add <email>" or "bsubio-server key revoke <prefix>"', 'key');
-      case 'worker':
-        if (rest.length > 0) return usage(`unexpected argument "${rest[0]}"`, 'worker');
-        return await worker(values);
       case 'worker-token':
         if (rest[0] === 'add' && rest.length === 2) {
           return await withStore(values, async (db) => {
@@ -190,7 +173,6 @@ function parse(argv: string[]) {
     allowPositionals: true,
     options: {
       ...flagOptions,
-      ...Object.fromEntries(WORKER_FLAGS.map((flag) => [flag, { type: 'string' as const }])),
       help: { type: 'boolean', short: 'h' },
       password: { type: 'boolean' },
     },
@@ -274,65 +256,6 @@ async function readPassword(): Promise<string> {
     throw new ConfigError('the password must have at least 8 characters; nothing was created.');
   }
   return password;
-}
-
-const WORKER_FLAGS = ['server', 'token', 'types', 'concurrency', 'name', 'scratch-dir'] as const;
-
-async function worker(flags: Record<string, unknown>): Promise<number> {
-  const env = process.env;
-  const get = (flag: string, variable: string): string | undefined => {
-    const value = flags[flag];
-    if (typeof value === 'string') return value;
-    return env[variable] || undefined;
-  };
-  const servers = (get('server', 'BSUBIO_SERVER') ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  const token = get('token', 'BSUBIO_WORKER_TOKEN');
-  if (servers.length === 0 || !token) return usage('--server and --token are required', 'worker');
-  for (const server of servers) {
-    if (!/^https?:\/\//.test(server))
-      return usage(`--server must be an http(s):// URL, not "${server}"`, 'worker');
-  }
-  const number = (value: string | undefined, fallback: number, name: string, min: number, max: number) => {
-    if (value === undefined) return fallback;
-    if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
-      throw new ConfigError(`${name} must be an integer from ${min} to ${max}, not "${value}".`);
-    }
-    return Number(value);
-  };
-  const { availableParallelism } = await import('node:os');
-  const agent = await import('./worker-agent.js');
-  const types = get('types', 'BSUBIO_WORKER_TYPES')
-    ?.split(',')
-    .map((t) => t.trim())
-    .filter(Boolean);
-  await agent.runWorkerAgent({
-    servers,
-    token,
-    name: get('name', 'BSUBIO_WORKER_NAME') ?? agent.defaultWorkerName(),
-    concurrency: number(
-      get('concurrency', 'BSUBIO_WORKER_CONCURRENCY'),
-      availableParallelism(),
-      '--concurrency',
-      1,
-      256,
-    ),
-    types: types && types.length > 0 ? types : undefined,
-    typesFile: get('types-file', 'BSUBIO_TYPES_FILE'),
-    leaseMs: number(get('lease-seconds', 'BSUBIO_LEASE_SECONDS'), 15, '--lease-seconds', 1, 3600) * 1000,
-    graceMs:
-      number(
-        get('shutdown-grace-seconds', 'BSUBIO_SHUTDOWN_GRACE_SECONDS'),
-        10,
-        '--shutdown-grace-seconds',
-        0,
-        86400,
-      ) * 1000,
-    scratchDir: get('scratch-dir', 'BSUBIO_SCRATCH_DIR') ?? agent.defaultScratchDir(),
-  });
-  return 0;
 }
 
 async function serve(flags: Record<string, unknown>): Promise<number> {

@@ -1,12 +1,17 @@
 /**
- * `bsubio-server worker`: a remote worker agent. It runs the same worker
- * pool, runner and sandbox as the embedded server, over RemoteBackend: HTTP
- * to the API replicas with a worker token, nothing else. SIGTERM drains:
- * no new claims, running jobs get the grace period, the rest go back.
+ * The remote worker agent (`bsubio-worker`, also `bsubio-server worker`). It
+ * runs the same worker pool, runner and sandbox as the embedded server, over
+ * RemoteBackend: HTTP to the API replicas with a worker token, nothing else —
+ * which is why this package depends on neither Fastify, a database driver
+ * nor the AWS SDK. SIGTERM drains: no new claims, running jobs get the grace
+ * period, the rest go back.
  */
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Catalog, RemoteBackend, WorkerPool } from '@bsubio/worker';
+import { pino } from 'pino';
+import { Catalog } from './catalog.js';
+import { WorkerPool } from './pool.js';
+import { RemoteBackend } from './remote-backend.js';
 
 export interface WorkerAgentOptions {
   servers: string[];
@@ -18,6 +23,8 @@ export interface WorkerAgentOptions {
   leaseMs: number;
   graceMs: number;
   scratchDir: string;
+  /** pino's levels: fatal, error, warn, info, debug, trace or silent. */
+  logLevel: string;
 }
 
 export function defaultWorkerName(): string {
@@ -28,11 +35,21 @@ export function defaultScratchDir(): string {
   return join(tmpdir(), `bsubio-worker-${process.pid}`);
 }
 
+/**
+ * JSON lines on stderr, the same shape as the server's (pino's level, time,
+ * pid, hostname, msg), so one log pipeline reads both; `worker` names the agent.
+ */
+export function agentLogger(level: string, name: string) {
+  return pino({ level, base: { pid: process.pid, hostname: hostname(), worker: name } }, process.stderr);
+}
+
 export async function runWorkerAgent(options: WorkerAgentOptions): Promise<void> {
+  const log = agentLogger(options.logLevel, options.name);
   const catalog = Catalog.load(options.typesFile);
   const known = catalog.names();
   const unknown = options.types?.filter((t) => !known.includes(t)) ?? [];
   if (unknown.length > 0) throw new Error(`unknown processing types: ${unknown.join(', ')}`);
+  const types = options.types ?? known.filter((name) => catalog.resolve(name)?.available);
   const backend = new RemoteBackend({ servers: options.servers, token: options.token });
   const pool = new WorkerPool({
     backend,
@@ -41,25 +58,25 @@ export async function runWorkerAgent(options: WorkerAgentOptions): Promise<void>
     concurrency: options.concurrency,
     leaseMs: options.leaseMs,
     idPrefix: options.name,
-    types: options.types ?? known.filter((name) => catalog.resolve(name)?.available),
-    onError: (err, jobId) =>
-      process.stderr.write(
-        `bsubio-worker: ${jobId ? `job ${jobId}: ` : ''}${err instanceof Error ? err.message : String(err)}\n`,
-      ),
+    types,
+    onError: (err, jobId) => log.error({ err, jobId }, jobId ? 'job failed in the worker' : 'worker error'),
   });
   pool.start();
-  // Handlers before the "ready" line, for the same reason as in `serve`.
+  // Handlers before the "ready" line: whoever reads it may signal at once, and
+  // a SIGTERM that came first would kill the process instead of draining it.
   const stopped = new Promise<void>((resolve) => {
     const stop = (signal: string) => {
-      process.stderr.write(`bsubio-worker: ${signal}, draining (${pool.activeJobs.length} running)\n`);
+      log.info({ signal, running: pool.activeJobs.length }, 'draining');
       backend.stopClaiming();
       pool.stop(options.graceMs).then(resolve, resolve);
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  log.info({ slots: pool.concurrency, servers: options.servers, types }, 'worker ready');
   process.stdout.write(
     `Worker ${options.name} ready: ${pool.concurrency} slots, servers ${options.servers.join(', ')}\n`,
   );
   await stopped;
+  log.info('stopped');
 }

@@ -1,0 +1,232 @@
+/**
+ * bsubio installed the way users install it: `npm pack` of every package,
+ * then `npm install` of the tarballs into empty directories outside the
+ * repository — one for the server, one for a client (SDK + CLI), one for a
+ * remote worker alone. Then, with nothing of the checkout in reach:
+ * `npx bsubio-server` serves with no in-process workers, a `bsubio-worker`
+ * installed on its own takes the job, `npx bsubio` submits it and gets the
+ * output, and the SDK imports from ESM, CommonJS and strict TypeScript.
+ *
+ * Dependencies come from npm's cache when `npm ci` filled it (--prefer-offline),
+ * else from the registry.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const ROOT = join(import.meta.dirname, '..');
+const PACKAGES = ['protocol', 'worker', 'web', 'server', 'sdk', 'cli'] as const;
+/** npm, npx and the bins' `#!/usr/bin/env node` all use the Node running the tests. */
+const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}` };
+
+let work: string;
+const tarballs: Record<string, string> = {};
+const children: ChildProcess[] = [];
+
+function npm(args: string[], cwd: string) {
+  return run('npm', args, { cwd, env, maxBuffer: 64 * 1024 * 1024 });
+}
+
+/** An empty project directory with these packages installed from their tarballs. */
+async function installInto(name: string, packages: (typeof PACKAGES)[number][]): Promise<string> {
+  const dir = join(work, name);
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: `try-${name}`, private: true }));
+  await npm(
+    ['install', '--prefer-offline', '--no-audit', '--no-fund', ...packages.map((p) => tarballs[p]!)],
+    dir,
+  );
+  return dir;
+}
+
+/** Start a bin with npx in `cwd` and wait until stdout matches `ready`. */
+function startBin(cwd: string, args: string[], extraEnv: Record<string, string>, ready: RegExp) {
+  const child = spawn('npx', ['--no', '--', ...args], {
+    cwd,
+    env: { ...env, ...extraEnv },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  children.push(child);
+  let out = '';
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err = (err + d).slice(-20_000)));
+  return new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${args[0]} did not start:\n${err}`)), 120_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d;
+      const match = ready.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1] ?? match[0]);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${args[0]} exited with ${code}:\n${err}`));
+    });
+  });
+}
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'bsubio-install-'));
+  const packs = join(work, 'packs');
+  mkdirSync(packs);
+  // The root build (npm test runs it first) made dist/; --ignore-scripts skips a second one.
+  for (const pkg of PACKAGES) {
+    const { stdout } = await npm(
+      ['pack', '--json', '--ignore-scripts', '--pack-destination', packs],
+      join(ROOT, 'packages', pkg),
+    );
+    const [report] = JSON.parse(stdout) as [{ filename: string }];
+    tarballs[pkg] = join(packs, report.filename);
+  }
+});
+
+afterAll(async () => {
+  for (const child of children) {
+    if (child.exitCode === null && child.pid) {
+      try {
+        process.kill(-child.pid, 'SIGTERM');
+      } catch {}
+    }
+  }
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+describe('the packed tarballs', () => {
+  it('hold no tests, sources, source maps or build info', async () => {
+    for (const pkg of PACKAGES) {
+      const { stdout } = await npm(
+        ['pack', '--dry-run', '--json', '--ignore-scripts'],
+        join(ROOT, 'packages', pkg),
+      );
+      const [report] = JSON.parse(stdout) as [{ files: { path: string }[] }];
+      const junk = report.files
+        .map((f) => f.path)
+        .filter((p) => /(^|\/)test\/|\.test\.|\.map$|\.tsbuildinfo$|^src\/|(?<!\.d)\.tsx?$/.test(p));
+      expect(junk, pkg).toEqual([]);
+      const manifest = JSON.parse(readFileSync(join(ROOT, 'packages', pkg, 'package.json'), 'utf8'));
+      expect(manifest.license, pkg).toBe('MIT');
+      expect(manifest.engines?.node, pkg).toBe('>=22');
+      expect(manifest.repository?.url, pkg).toMatch(/^git\+https:/);
+    }
+  });
+});
+
+describe('installed from the tarballs, outside the repository', () => {
+  let serverDir: string;
+  let clientDir: string;
+  let workerDir: string;
+  let home: string;
+  let url: string;
+
+  beforeAll(async () => {
+    // One after another: parallel installs into one npm cache on a 2-core VM only contend.
+    serverDir = await installInto('server', ['protocol', 'worker', 'web', 'server']);
+    workerDir = await installInto('worker', ['protocol', 'worker']);
+    clientDir = await installInto('client', ['protocol', 'sdk', 'cli']);
+    home = join(work, 'home');
+    mkdirSync(home);
+    url = await startBin(
+      serverDir,
+      ['bsubio-server', '--port', '0', '--workers', '0'],
+      { HOME: home, BSUBIO_DATA_DIR: join(work, 'data') },
+      /^Listening: (\S+)$/m,
+    );
+  });
+
+  it('a remote worker installed alone holds none of the server dependencies', () => {
+    for (const heavy of ['fastify', 'better-sqlite3', 'pg', '@aws-sdk/client-s3', 'kysely']) {
+      expect(existsSync(join(workerDir, 'node_modules', heavy)), heavy).toBe(false);
+    }
+    expect(existsSync(join(workerDir, 'node_modules', '.bin', 'bsubio-worker'))).toBe(true);
+  });
+
+  it('serves the dashboard from the installed @bsubio/web', async () => {
+    const res = await fetch(`${url}/`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toMatch(/<html/i);
+  });
+
+  it('runs a job: bsubio submits it, the lone bsubio-worker runs it', async () => {
+    const { stdout: token } = await run(
+      'npx',
+      ['--no', '--', 'bsubio-server', 'worker-token', 'add', 'installed'],
+      {
+        cwd: serverDir,
+        env: { ...env, HOME: home, BSUBIO_DATA_DIR: join(work, 'data') },
+      },
+    );
+    expect(token.trim()).toMatch(/^bsubw_/);
+    await startBin(
+      workerDir,
+      ['bsubio-worker', '--server', url, '--token', token.trim(), '--name', 'lone', '--types', 'passthru'],
+      { HOME: join(work, 'worker-home') },
+      /ready/,
+    );
+    const input = join(work, 'hello.txt');
+    writeFileSync(input, 'hello from an installed bsubio\n');
+    const { stdout } = await run('npx', ['--no', '--', 'bsubio', 'submit', '-w', 'passthru', input], {
+      cwd: clientDir,
+      env: { ...env, HOME: home },
+    });
+    expect(stdout).toContain('hello from an installed bsubio');
+    const { stdout: listed } = await run('npx', ['--no', '--', 'bsubio', 'jobs', '--json'], {
+      cwd: clientDir,
+      env: { ...env, HOME: home },
+    });
+    // The server runs no workers of its own (--workers 0): only the lone agent can have run it.
+    const jobs = JSON.parse(listed) as { claimed_by?: string; status: string }[];
+    expect(jobs).toHaveLength(1);
+    expect(jobs[0]?.status).toBe('finished');
+  });
+
+  it('the SDK imports from ESM, CommonJS and strict TypeScript', async () => {
+    writeFileSync(
+      join(clientDir, 'esm.mjs'),
+      "import { BsubClient, BsubError } from 'bsubio';\nconsole.log(typeof BsubClient, typeof BsubError);\n",
+    );
+    writeFileSync(
+      join(clientDir, 'cjs.cjs'),
+      "const { BsubClient, BsubError } = require('bsubio');\nconsole.log(typeof BsubClient, typeof BsubError);\n",
+    );
+    for (const file of ['esm.mjs', 'cjs.cjs']) {
+      const { stdout } = await run(process.execPath, [file], { cwd: clientDir, env });
+      expect(stdout.trim(), file).toBe('function function');
+    }
+    // A strict TypeScript program that uses the SDK's types for real.
+    writeFileSync(
+      join(clientDir, 'app.ts'),
+      [
+        "import { BsubClient, type Job } from 'bsubio';",
+        'const client = new BsubClient({ apiKey: "k", baseUrl: "http://127.0.0.1:1" });',
+        'const status = (job: Job): string => job.status;',
+        'export { client, status };',
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(
+      join(clientDir, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          noEmit: true,
+          types: [],
+        },
+        files: ['app.ts'],
+      }),
+    );
+    const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+    await expect(
+      run(process.execPath, [tsc, '-p', clientDir], { cwd: clientDir, env }),
+    ).resolves.toBeDefined();
+  });
+});
