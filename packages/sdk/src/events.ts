@@ -18,8 +18,10 @@ export type JobStreamEvent =
   | { event: 'job'; id: string; job: Job }
   /** A job was deleted. */
   | { event: 'deleted'; id: string; jobId: string }
-  /** A line (or lines) of a job's stderr, only when asked for with `logs`. */
-  | { event: 'log'; id: string; jobId: string; text: string }
+  /** New stderr of a running job, only when asked for with `logs`; `offset` is where `text` starts in the log. */
+  | { event: 'log'; id: string; jobId: string; text: string; offset: number }
+  /** The stream is live (after replaying what was missed): the moment to fetch lists. */
+  | { event: 'ready'; id: string }
   /** The server cannot replay what was missed: fetch the lists again. */
   | { event: 'reset'; id: string };
 
@@ -50,7 +52,8 @@ export class EventsApi {
    * Follow the stream until `signal` aborts (then resolve). Network failures,
    * server errors and a silent link are retried with backoff, resuming from
    * the last event seen; a refusal that retrying cannot fix rejects: kind
-   * `auth` (signed out, key revoked) or `unsupported` (no `/v1/events` here).
+   * `auth` (signed out, key revoked), `unsupported` (no `/v1/events` here),
+   * `not_found` (the `job` asked for is gone) or `bad_request`.
    */
   async follow(options: FollowEventsOptions): Promise<void> {
     const { signal } = options;
@@ -69,7 +72,9 @@ export class EventsApi {
         });
       } catch (error) {
         if (signal?.aborted) return;
-        if (error instanceof BsubError && (error.kind === 'auth' || error.kind === 'unsupported')) throw error;
+        if (error instanceof BsubError && ['auth', 'unsupported', 'not_found', 'bad_request'].includes(error.kind)) {
+          throw error;
+        }
         options.onState?.('reconnecting', error instanceof BsubError ? error : undefined);
       }
       if (signal?.aborted) return;
@@ -113,7 +118,8 @@ export class EventsApi {
         signal: controller.signal,
         cache: 'no-store',
       });
-      if (response.status === 404 || response.status === 405) {
+      // 404 for `?job=` is that job being gone; otherwise the server has no such route.
+      if ((response.status === 404 && !options.job) || response.status === 405) {
         await response.body?.cancel();
         throw new BsubError('unsupported', `This server has no per-user event stream (GET ${url.pathname}).`, {
           status: response.status,
@@ -202,9 +208,9 @@ function toJobEvent({ event, data, id }: SseFields): JobStreamEvent | undefined 
   if (event === 'job' && typeof body.id === 'string') return { event, id, job: body as unknown as Job };
   if (event === 'deleted' && typeof body.id === 'string') return { event, id, jobId: body.id };
   if (event === 'log' && typeof body.id === 'string' && typeof body.text === 'string') {
-    return { event, id, jobId: body.id, text: body.text };
+    return { event, id, jobId: body.id, text: body.text, offset: typeof body.offset === 'number' ? body.offset : -1 };
   }
-  if (event === 'reset') return { event, id };
+  if (event === 'reset' || event === 'ready') return { event, id };
   // Unknown events are for newer clients: ignored, as unknown fields are.
   return undefined;
 }

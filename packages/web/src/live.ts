@@ -22,13 +22,16 @@ export const indexState = signal<'loading' | 'ready' | 'error'>('loading');
 export const truncated = signal(false);
 export const linkState = signal<StreamState | 'polling' | 'off'>('off');
 
-type LogListener = (text: string) => void;
+/** `offset`: where `text` starts in the job's log (-1 when the server did not say). */
+type LogListener = (text: string, offset: number) => void;
 const logListeners = new Map<string, Set<LogListener>>();
 let logsJob: string | undefined;
 let connection: AbortController | undefined;
 let lastEventId: string | undefined;
 let running = false;
 let pollTimer: ReturnType<typeof setTimeout> | undefined;
+/** The index was listed since the stream went live; a resumed stream needs no new list. */
+let listedOnThisStream = false;
 
 /** Changes arrive in bursts (40 jobs submitted at once): apply them together. */
 let pending = new Map<string, Job | null>();
@@ -79,8 +82,15 @@ function onEvent(event: JobStreamEvent): void {
   if (event.id) lastEventId = event.id;
   if (event.event === 'job') queue(event.job.id, event.job);
   else if (event.event === 'deleted') queue(event.jobId, null);
-  else if (event.event === 'log') for (const listener of logListeners.get(event.jobId) ?? []) listener(event.text);
-  else if (event.event === 'reset') void loadIndex().catch(() => {});
+  else if (event.event === 'log') {
+    for (const listener of logListeners.get(event.jobId) ?? []) listener(event.text, event.offset);
+  }
+  // `ready` comes once the stream is live (and has replayed what a resume missed): listing
+  // now, not before, means no change falls between the list and the stream.
+  else if (event.event === 'ready' && !listedOnThisStream) {
+    listedOnThisStream = true;
+    void loadIndex().catch(() => {});
+  } else if (event.event === 'reset') void loadIndex().catch(() => {});
 }
 
 function connect(): void {
@@ -101,13 +111,18 @@ function connect(): void {
     .catch((error: unknown) => {
       if (controller.signal.aborted) return;
       if (error instanceof BsubError && error.kind === 'unsupported') poll();
-      else linkState.value = 'off';
+      else if (error instanceof BsubError && error.kind === 'not_found' && logsJob) {
+        // The job whose logs we followed is gone: go on without them.
+        logsJob = undefined;
+        connect();
+      } else linkState.value = 'off';
     });
 }
 
 /** Without the stream: the newest page again, every few seconds. */
 function poll(): void {
   linkState.value = 'polling';
+  void loadIndex().catch(() => {});
   const tick = async () => {
     if (!running) return;
     try {
@@ -127,9 +142,9 @@ function poll(): void {
 export function startLive(): void {
   if (running) return;
   running = true;
+  listedOnThisStream = false;
   indexState.value = 'loading';
   connect();
-  void loadIndex().catch(() => {});
 }
 
 export function stopLive(): void {
@@ -138,6 +153,7 @@ export function stopLive(): void {
   connection = undefined;
   clearTimeout(pollTimer);
   lastEventId = undefined;
+  listedOnThisStream = false;
   batch(() => {
     jobs.value = new Map();
     indexState.value = 'loading';

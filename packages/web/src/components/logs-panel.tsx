@@ -21,28 +21,38 @@ export function LogsPanel({ job }: { job: Job }) {
   const box = useRef<HTMLPreElement>(null);
   const ended = isTerminal(job);
 
-  // Live lines first (buffered), then the stored log, so nothing written in between is lost.
+  // Live text first (held back), then the stored log, so nothing written in between is lost;
+  // each live piece says where it starts in the log, so what the stored part has is not shown twice.
   useEffect(() => {
-    let live = '';
-    let loaded = false;
+    const encoder = new TextEncoder();
+    let held: { text: string; offset: number }[] = [];
+    let haveBytes = -1;
+    const add = (piece: string, offset: number) => {
+      const bytes = encoder.encode(piece);
+      if (offset >= 0 && offset + bytes.byteLength <= haveBytes) return;
+      const fresh = offset >= 0 && offset < haveBytes ? new TextDecoder().decode(bytes.subarray(haveBytes - offset)) : piece;
+      text.value += fresh;
+      haveBytes = offset >= 0 ? offset + bytes.byteLength : haveBytes + bytes.byteLength;
+    };
     const stop = ended
       ? () => {}
-      : followLogs(job.id, (lines) => {
-          const chunk = lines.endsWith('\n') ? lines : `${lines}\n`;
-          if (loaded) text.value += chunk;
-          else live += chunk;
+      : followLogs(job.id, (piece, offset) => {
+          if (haveBytes < 0) held.push({ text: piece, offset });
+          else add(piece, offset);
         });
     partialApi.logsTail(job.id, LOG_BYTES).then(
       (part) => {
-        const stored = new TextDecoder().decode(part.bytes);
+        text.value = new TextDecoder().decode(part.bytes);
         cut.value = part.start > 0;
-        // Lines that arrived live while the stored log was read may be in both.
-        text.value = live && stored.endsWith(live) ? stored : stored + live;
-        loaded = true;
+        haveBytes = part.start + part.bytes.byteLength;
+        for (const piece of held) add(piece.text, piece.offset);
+        held = [];
       },
       (err: unknown) => {
         error.value = describe(err);
-        loaded = true;
+        haveBytes = 0;
+        for (const piece of held) add(piece.text, piece.offset);
+        held = [];
       },
     );
     return stop;

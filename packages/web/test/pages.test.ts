@@ -1,0 +1,318 @@
+/**
+ * The dashboard held to issue 18's "Done when", in Debian's Chromium against
+ * a real server: many unfinished jobs on one connection, live changes, the
+ * address bar as the view's only state, uploads refused or failed without
+ * leftovers, previews that fetch only what they show, HTML output with its
+ * own styles under an unchanged CSP, every page fitting a phone and a
+ * laptop, reachable by keyboard, and clean under axe-core. Visiting every
+ * page also regenerates docs/screenshots/ (desktop, phone, dark): this file
+ * is the screenshot script (`scripts/run npx vitest run packages/web/test/pages.test.ts`).
+ */
+import type { CDPSession, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makePdf } from '../../../test/support/pdf.js';
+import {
+  DASHBOARD_CSP,
+  type Dashboard,
+  horizontalOverflow,
+  MIB,
+  seriousAxeViolations,
+  shot,
+  signIn,
+  startDashboard,
+  UI_TIMEOUT,
+} from './support.js';
+
+const PNG = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==',
+  'base64',
+);
+
+let dash: Dashboard;
+let page: Page;
+let url: string;
+
+interface ListedJob {
+  id: string;
+  status: string;
+  type: string;
+  error_code: string | null;
+}
+
+async function listJobs(): Promise<ListedJob[]> {
+  const answer = (await (await dash.api('/v1/jobs?limit=100')).json()) as { data: { jobs: ListedJob[] } };
+  return answer.data.jobs;
+}
+
+async function waitForJob(id: string, status = 'finished'): Promise<void> {
+  for (let i = 0; i < 120; i++) {
+    const job = ((await (await dash.api(`/v1/jobs/${id}?wait=5`)).json()) as { data: ListedJob }).data;
+    if (job.status === status) return;
+    if (job.status === 'finished' || job.status === 'failed') throw new Error(`job ${id} ended ${job.status}`);
+  }
+  throw new Error(`job ${id} never became ${status}`);
+}
+
+async function cancelUnfinished(): Promise<void> {
+  for (const job of await listJobs()) {
+    if (job.status !== 'finished' && job.status !== 'failed') await dash.api(`/v1/jobs/${job.id}/cancel`, { method: 'POST' });
+  }
+}
+
+beforeAll(async () => {
+  dash = await startDashboard({ BSUBIO_MAX_UPLOAD_BYTES: String(2 * MIB), BSUBIO_WORKERS: '3' });
+  url = dash.server.url;
+  page = await dash.newPage();
+  await signIn(page, url);
+});
+
+afterAll(async () => {
+  await dash?.close();
+});
+
+describe('the dashboard for daily use', () => {
+  it('with 40 unfinished jobs is interactive in under 2 s on one event stream, and a second tab loads every page', async () => {
+    const ids: string[] = [];
+    for (let batch = 0; batch < 5; batch++) {
+      ids.push(...(await Promise.all(Array.from({ length: 8 }, (_, i) => dash.submit('test/long', `job ${batch * 8 + i}\n`, `long-${batch * 8 + i}.txt`)))));
+    }
+    const streams: string[] = [];
+    page.on('request', (request) => {
+      if (new URL(request.url()).pathname === '/v1/events') streams.push(request.url());
+    });
+    const started = Date.now();
+    await page.goto(`${url}/`);
+    await page.locator('tr[data-job]').nth(24).waitFor();
+    // Interactive: the search filters the rows at once.
+    await page.getByLabel('File name').fill('long-7.txt');
+    await page.locator('tr[data-job]').first().waitFor();
+    await expect.poll(() => page.locator('tr[data-job]').count()).toBe(1);
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeLessThan(2000);
+    expect(streams.length).toBe(1);
+
+    const second = await page.context().newPage();
+    for (const [path, heading] of [
+      ['/', 'Jobs'],
+      ['/upload', 'Upload files'],
+      ['/overview', 'Overview'],
+      ['/keys', 'API keys'],
+      ['/device', 'Approve a device'],
+      [`/jobs/${ids[0]}`, 'long-0.txt'],
+    ] as const) {
+      const opened = Date.now();
+      await second.goto(`${url}${path}`);
+      await second.getByRole('heading', { name: heading, exact: true }).waitFor({ timeout: 5000 });
+      expect(Date.now() - opened).toBeLessThan(5000);
+    }
+    await second.close();
+    expect(streams.length).toBe(1);
+  });
+
+  it('cancels the jobs on a page with one bulk action, and counts them as cancelled', async () => {
+    await page.goto(`${url}/?type=test/long`);
+    await page.getByLabel('Select all jobs on this page').check();
+    await page.waitForURL(/sel=/);
+    await page.getByRole('region', { name: 'Selected jobs' }).getByRole('button', { name: /^Cancel/ }).click();
+    await expect
+      .poll(() => page.locator('a[data-state="cancelled"] .count').textContent(), { timeout: UI_TIMEOUT })
+      .toBe('25');
+    await cancelUnfinished();
+    await expect.poll(() => page.locator('a[data-state="cancelled"] .count').textContent(), { timeout: UI_TIMEOUT }).toBe('40');
+    const listed = await listJobs();
+    expect(listed.filter((j) => j.error_code === 'ECANCELED').length).toBe(40);
+  });
+
+  it('shows a job submitted from the API without a reload, and its state changing live', async () => {
+    await page.goto(`${url}/`);
+    await page.locator('tr[data-job]').first().waitFor();
+    await page.evaluate(() => {
+      (window as unknown as { stillHere: boolean }).stillHere = true;
+    });
+    const id = await dash.submit('test/chatty', 'live\n', 'live.txt');
+    const row = page.locator(`tr[data-job="${id}"]`);
+    await row.waitFor();
+    await row.locator('.state-processing, .state-pending, .state-claimed, .state-preparing').waitFor();
+    await row.locator('.state-finished').waitFor();
+    expect(await page.evaluate(() => (window as unknown as { stillHere?: boolean }).stillHere)).toBe(true);
+    await expect.poll(() => page.locator('a[data-state="finished"] .count').textContent()).toBe('1');
+  });
+
+  it('reloads a deep link with state, type, search and page to the same view, and Back/Forward restore it', async () => {
+    const deep = `${url}/?state=cancelled&type=test/long&q=long&page=2`;
+    const check = async () => {
+      await expect.poll(() => page.locator('tr[data-job]').count()).toBe(15);
+      expect(await page.locator('a[data-state="cancelled"]').getAttribute('aria-current')).toBe('page');
+      expect(await page.getByLabel('Type').inputValue()).toBe('test/long');
+      expect(await page.getByLabel('File name').inputValue()).toBe('long');
+      await page.getByText('Page 2 of 2').waitFor();
+    };
+    await page.goto(deep);
+    await check();
+    await page.reload();
+    await check();
+    await page.getByRole('link', { name: /^All/ }).click();
+    await page.waitForURL((u) => !u.search.includes('state='));
+    await page.getByRole('link', { name: 'Older →' }).waitFor();
+    await page.goBack();
+    await check();
+    await page.goForward();
+    await page.waitForURL((u) => !u.search.includes('state='));
+    await expect.poll(() => page.locator('tr[data-job]').count()).toBe(25);
+  });
+
+  it('moves through the list with j and k, searches with / and opens a job with Enter', async () => {
+    await page.goto(`${url}/?type=test/long`);
+    await page.locator('tr[data-job]').first().waitFor();
+    await page.locator('h1').focus();
+    await page.keyboard.press('j');
+    await page.keyboard.press('j');
+    await page.keyboard.press('k');
+    const first = await page.locator('a.job-link').first().getAttribute('href');
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('href'))).toBe(first);
+    await page.keyboard.press('Enter');
+    await page.waitForURL(`${url}${first}`);
+    await page.goBack();
+    await page.locator('tr[data-job]').first().waitFor();
+    await page.keyboard.press('/');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('filter-q');
+  });
+
+  it('refuses a file of the wrong kind before uploading it, with the reason; removes and re-adds a file', async () => {
+    const before = (await listJobs()).length;
+    await page.goto(`${url}/upload?type=test/pdf-only`);
+    await expect.poll(() => page.locator('#files').getAttribute('accept')).toBe('application/pdf');
+    await page.locator('#files').setInputFiles({ name: 'picture.pdf', mimeType: 'application/pdf', buffer: PNG });
+    const reason = page.locator('.file-entry .outcome.error');
+    await expect.poll(() => reason.textContent()).toContain('picture.pdf is a PNG image (image/png); test/pdf-only takes application/pdf.');
+    await page.getByRole('button', { name: 'Upload and submit' }).click();
+    await page.getByText('0 of 1 file submitted; 1 refused before upload.').waitFor();
+    expect((await listJobs()).length).toBe(before);
+    // Removed, then the same file chosen again: it is back.
+    await page.getByRole('button', { name: 'Remove picture.pdf' }).click();
+    await expect.poll(() => page.locator('.file-entry').count()).toBe(0);
+    await page.locator('#files').setInputFiles({ name: 'picture.pdf', mimeType: 'application/pdf', buffer: PNG });
+    await expect.poll(() => page.locator('.file-entry').count()).toBe(1);
+    await page.getByRole('button', { name: 'Remove picture.pdf' }).click();
+    await page.locator('#files').setInputFiles({ name: 'doc.pdf', mimeType: 'application/pdf', buffer: makePdf('kind ok') });
+    await page.locator('#files').setInputFiles({ name: 'doc.pdf', mimeType: 'application/pdf', buffer: makePdf('kind ok') });
+    await expect.poll(() => page.locator('.file-entry').count()).toBe(2);
+    await shot(page, 'upload-refused');
+    await page.getByRole('button', { name: 'Remove doc.pdf' }).first().click();
+    await page.getByRole('button', { name: 'Remove doc.pdf' }).click();
+  });
+
+  it('leaves no job behind when an upload fails', async () => {
+    const before = await listJobs();
+    await page.goto(`${url}/upload?type=test/chatty`);
+    await page.locator('#files').setInputFiles({ name: 'too-big.txt', mimeType: 'text/plain', buffer: Buffer.alloc(3 * MIB, 'x') });
+    await page.locator('.file-entry').waitFor();
+    await page.getByRole('button', { name: 'Upload and submit' }).click();
+    await page.locator('.file-entry.state-failed').waitFor();
+    await page.getByText('0 of 1 file submitted.').waitFor();
+    expect((await listJobs()).map((j) => j.id).sort()).toEqual(before.map((j) => j.id).sort());
+  });
+
+  it('uploads with the type parameters given in the form', async () => {
+    await page.goto(`${url}/upload?type=test/params`);
+    await page.locator('#files').setInputFiles({ name: 'twice.txt', mimeType: 'text/plain', buffer: Buffer.from('ab\n') });
+    await page.getByLabel('times').fill('3');
+    await page.getByRole('button', { name: 'Upload and submit' }).click();
+    await page.getByRole('link', { name: 'submitted — view job' }).click();
+    await page.locator('pre.output', { hasText: 'ab\nab\nab' }).waitFor();
+  });
+
+  it('renders HTML output with its own CSS while the page keeps its CSP', async () => {
+    const id = await dash.submit('test/html', 'x', 'page.txt');
+    await waitForJob(id);
+    const response = await page.goto(`${url}/jobs/${id}`);
+    expect(response!.headers()['content-security-policy']).toBe(DASHBOARD_CSP);
+    const frame = page.frameLocator('iframe.html');
+    const heading = frame.locator('#styled');
+    await heading.waitFor();
+    expect(await heading.evaluate((h) => getComputedStyle(h).color)).toBe('rgb(200, 30, 40)');
+    expect(await page.locator('iframe.html').getAttribute('sandbox')).toBe('');
+    await shot(page, 'job-html');
+  });
+
+  it('previews the first MiB of a 200 MiB text output without downloading the rest', async () => {
+    const id = await dash.submit('test/big', 'x', 'big.txt');
+    await waitForJob(id);
+    const cdp: CDPSession = await page.context().newCDPSession(page);
+    await cdp.send('Network.enable');
+    const outputRequests = new Set<string>();
+    let received = 0;
+    cdp.on('Network.requestWillBeSent', (event) => {
+      if (event.request.url.includes(`/v1/jobs/${id}/output`)) outputRequests.add(event.requestId);
+    });
+    cdp.on('Network.dataReceived', (event) => {
+      if (outputRequests.has(event.requestId)) received += event.encodedDataLength || event.dataLength;
+    });
+    await page.goto(`${url}/jobs/${id}`);
+    await page.locator('#preview-cut', { hasText: 'Showing the first 1.0 MiB of 200.0 MiB' }).waitFor();
+    expect(await page.locator('pre.output').evaluate((p) => p.textContent!.length)).toBe(MIB);
+    await page.waitForTimeout(1000);
+    expect(outputRequests.size).toBeGreaterThan(0);
+    expect(received).toBeLessThan(4 * MIB);
+    await cdp.detach();
+  });
+
+  it('counts down a sign-in lockout, second by second', async () => {
+    const other = await dash.newPage();
+    await other.goto(`${url}/login`);
+    const email = other.getByLabel('Email', { exact: true });
+    for (let i = 0; i < 6; i++) {
+      await email.fill('nobody@example.com');
+      await other.getByLabel('Password', { exact: true }).fill(`wrong ${i}`);
+      const button = other.getByRole('button', { name: 'Sign in', exact: true });
+      if (await button.isDisabled()) break;
+      await button.click();
+      await other.locator('#login-error p').waitFor();
+    }
+    const seconds = async () => Number(/in (\d+) second/.exec((await other.locator('#login-error').textContent()) ?? '')?.[1]);
+    await expect.poll(seconds).toBeGreaterThan(2);
+    const first = await seconds();
+    await expect.poll(seconds, { timeout: 5000 }).toBeLessThan(first);
+    expect(await other.getByRole('button', { name: 'Sign in', exact: true }).isDisabled()).toBe(true);
+    await shot(other, 'login-locked');
+    await other.close();
+  });
+
+  it('returns to sign-in without losing what was typed when signed out in another tab', async () => {
+    await page.goto(`${url}/keys`);
+    await page.getByLabel('Label').fill('typed before sign-out');
+    const other = await page.context().newPage();
+    await other.goto(`${url}/`);
+    await other.getByRole('button', { name: 'Sign out' }).click();
+    await other.getByRole('heading', { name: 'Sign in to bsubio' }).waitFor();
+    await other.close();
+    await page.getByRole('button', { name: 'Create key' }).click();
+    await page.waitForURL(/\/login\?next=%2Fkeys/);
+    await page.getByText('You were signed out').waitFor();
+    await page.getByLabel('Email', { exact: true }).fill('web@example.com');
+    await page.getByLabel('Password', { exact: true }).fill('dashboard password');
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.getByRole('heading', { name: 'API keys' }).waitFor();
+    expect(await page.getByLabel('Label').inputValue()).toBe('typed before sign-out');
+  });
+
+  it('clears a message after a while and on the next page, and never covers the content', async () => {
+    await page.goto(`${url}/keys`);
+    await page.getByLabel('Label').fill('');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const message = page.locator('.message', { hasText: 'Key created' });
+    await message.waitFor();
+    // In the flow above the page, not floating over it.
+    expect(await message.evaluate((m) => getComputedStyle(m).position)).toBe('static');
+    const box = (await message.boundingBox())!;
+    const heading = (await page.locator('h1').boundingBox())!;
+    expect(box.y + box.height).toBeLessThanOrEqual(heading.y);
+    await page.getByRole('link', { name: 'Jobs', exact: true }).click();
+    await page.getByRole('heading', { name: 'Jobs' }).waitFor();
+    expect(await page.locator('.message').count()).toBe(0);
+    await page.goto(`${url}/keys`);
+    await page.getByRole('button', { name: 'Create key' }).click();
+    await page.locator('.message', { hasText: 'Key created' }).waitFor();
+    await page.locator('.message', { hasText: 'Key created' }).waitFor({ state: 'detached', timeout: 10_000 });
+  });
+});
