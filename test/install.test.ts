@@ -7,6 +7,11 @@
  * installed on its own takes the job, `npx bsubio` submits it and gets the
  * output, and the SDK imports from ESM, CommonJS and strict TypeScript.
  *
+ * Which tarballs each directory gets, and which entry points start, are read
+ * from the Dockerfile: this is what its images do, run without a container
+ * engine (none on CI). The compose files are checked against the --help of
+ * the commands they run.
+ *
  * Dependencies come from npm's cache when `npm ci` filled it (--prefer-offline),
  * else from the registry.
  */
@@ -16,12 +21,47 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..');
 const PACKAGES = ['protocol', 'worker', 'web', 'server', 'sdk', 'cli'] as const;
 /** npm, npx and the bins' `#!/usr/bin/env node` all use the Node running the tests. */
 const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}` };
+
+/** The Dockerfile's stages: name → instructions (continuation lines joined). */
+function dockerStages(): Map<string, { op: string; args: string }[]> {
+  const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
+  const stages = new Map<string, { op: string; args: string }[]>();
+  let current: { op: string; args: string }[] = [];
+  for (const line of text.split('\n')) {
+    const match = /^([A-Z]+)\s+(.*)$/.exec(line.trim());
+    if (!match) continue;
+    const [, op, args] = match as unknown as [string, string, string];
+    if (op === 'FROM') {
+      current = [];
+      stages.set(/\bAS\s+(\S+)/i.exec(args)?.[1] ?? args, current);
+    }
+    current.push({ op, args: args.replace(/\s+/g, ' ') });
+  }
+  return stages;
+}
+
+const STAGES = dockerStages();
+
+/** An image's packages, from its `npm install ... bsubio-<name>-*.tgz` step. */
+function imagePackages(stage: string): (typeof PACKAGES)[number][] {
+  const install = STAGES.get(stage)!.find((i) => i.op === 'RUN' && /npm install/.test(i.args))!;
+  return [...install.args.matchAll(/bsubio-([a-z]+)-\*\.tgz/g)].map((m) => m[1] as (typeof PACKAGES)[number]);
+}
+
+/** An image's entry point as a bin name, from ENTRYPOINT ["/app/node_modules/.bin/<bin>"]. */
+function imageEntryPoint(stage: string): string {
+  const entry = STAGES.get(stage)!.find((i) => i.op === 'ENTRYPOINT')!;
+  const [command] = JSON.parse(entry.args) as string[];
+  expect(command).toMatch(/^\/app\/node_modules\/\.bin\//);
+  return command!.split('/').pop()!;
+}
 
 let work: string;
 const tarballs: Record<string, string> = {};
@@ -128,11 +168,12 @@ describe('installed from the tarballs, outside the repository', () => {
 
   beforeAll(async () => {
     // One after another: parallel installs into one npm cache on a 2-core VM only contend.
-    serverDir = await installInto('server', ['protocol', 'worker', 'web', 'server']);
-    workerDir = await installInto('worker', ['protocol', 'worker']);
+    serverDir = await installInto('server', imagePackages('server'));
+    workerDir = await installInto('worker', imagePackages('worker'));
     clientDir = await installInto('client', ['protocol', 'sdk', 'cli']);
     home = join(work, 'home');
     mkdirSync(home);
+    expect(imageEntryPoint('server')).toBe('bsubio-server');
     url = await startBin(
       serverDir,
       ['bsubio-server', '--port', '0', '--workers', '0'],
@@ -164,6 +205,7 @@ describe('installed from the tarballs, outside the repository', () => {
       },
     );
     expect(token.trim()).toMatch(/^bsubw_/);
+    expect(imageEntryPoint('worker')).toBe('bsubio-worker');
     await startBin(
       workerDir,
       ['bsubio-worker', '--server', url, '--token', token.trim(), '--name', 'lone', '--types', 'passthru'],
@@ -228,5 +270,88 @@ describe('installed from the tarballs, outside the repository', () => {
     await expect(
       run(process.execPath, [tsc, '-p', clientDir], { cwd: clientDir, env }),
     ).resolves.toBeDefined();
+  });
+
+  it("passes the Dockerfile's HEALTHCHECK, run as written", async () => {
+    for (const stage of ['server', 'single']) {
+      const check = STAGES.get(stage)!.find((i) => i.op === 'HEALTHCHECK')!;
+      const [, ...command] = /CMD (\[.*\])$/.exec(check.args)!;
+      const [bin, ...args] = JSON.parse(command[0]!) as string[];
+      expect(bin).toBe('node');
+      const port = new URL(url).port;
+      await expect(
+        run(process.execPath, args, { env: { ...env, BSUBIO_PORT: port } }),
+        stage,
+      ).resolves.toBeDefined();
+      // And it fails when nothing answers, or it would check nothing.
+      await expect(run(process.execPath, args, { env: { ...env, BSUBIO_PORT: '1' } })).rejects.toThrow();
+    }
+  });
+
+  it('creates and owns the data volume before an image drops to USER node', () => {
+    for (const [name, steps] of STAGES) {
+      const user = steps.findIndex((i) => i.op === 'USER');
+      if (user < 0) continue;
+      const dataDir = /BSUBIO_DATA_DIR=(\S+)/.exec(steps.find((i) => i.op === 'ENV')?.args ?? '')?.[1];
+      expect(dataDir, name).toBeDefined();
+      const prepared = steps
+        .slice(0, user)
+        .some(
+          (i) =>
+            i.op === 'RUN' &&
+            i.args.includes(`mkdir -p ${dataDir}`) &&
+            i.args.includes(`chown node:node ${dataDir}`),
+        );
+      expect(prepared, `${name}: mkdir + chown ${dataDir} before USER`).toBe(true);
+      expect(steps.some((i) => i.op === 'VOLUME' && i.args === dataDir)).toBe(true);
+    }
+  });
+
+  it('runs in the compose files only commands, flags and settings that exist', async () => {
+    const help: Record<string, string> = {};
+    for (const bin of ['bsubio-server', 'bsubio-worker']) {
+      help[bin] = (
+        await run('npx', ['--no', '--', bin, '--help'], {
+          cwd: bin === 'bsubio-worker' ? workerDir : serverDir,
+          env,
+        })
+      ).stdout;
+    }
+    help['bsubio-server worker-token'] = (
+      await run('npx', ['--no', '--', 'bsubio-server', 'worker-token', '--help'], { cwd: serverDir, env })
+    ).stdout;
+    for (const file of ['compose.yaml', 'compose.single.yaml']) {
+      const compose = parseYaml(readFileSync(join(ROOT, 'deploy', file), 'utf8'), { merge: true }) as {
+        services: Record<
+          string,
+          {
+            build?: { target: string };
+            command?: string[];
+            environment?: Record<string, string>;
+            depends_on?: string[] | Record<string, unknown>;
+          }
+        >;
+      };
+      const names = Object.keys(compose.services);
+      for (const [name, service] of Object.entries(compose.services)) {
+        const deps = Array.isArray(service.depends_on)
+          ? service.depends_on
+          : Object.keys(service.depends_on ?? {});
+        for (const dep of deps) expect(names, `${file} ${name} depends_on`).toContain(dep);
+        if (!service.build) continue;
+        const target = service.build.target;
+        expect(STAGES.has(target), `${file} ${name}: target ${target}`).toBe(true);
+        const bin = imageEntryPoint(target);
+        const command = service.command ?? [];
+        // A subcommand's flags are in its own --help; the settings in the main one.
+        const commandHelp = command[0] === 'worker-token' ? help['bsubio-server worker-token']! : help[bin]!;
+        for (const flag of command.filter((c) => c.startsWith('--')))
+          expect(commandHelp, `${file} ${name}`).toContain(flag);
+        for (const variable of Object.keys(service.environment ?? {})) {
+          if (/^AWS_/.test(variable)) continue;
+          expect(help[bin], `${file} ${name}: ${variable}`).toContain(variable);
+        }
+      }
+    }
   });
 });
