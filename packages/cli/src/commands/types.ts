@@ -36,21 +36,32 @@ not installed on this server are marked.`,
       ctx.say('No job types available');
       return;
     }
-    const rows = [
-      ['TYPE', 'INPUT', 'OUTPUT', 'PARAMETERS', 'DESCRIPTION'].map((h) => ctx.out.bold(h)),
+    const build = (withDescription: boolean) => [
+      ['TYPE', 'INPUT', 'OUTPUT', 'PARAMETERS', ...(withDescription ? ['DESCRIPTION'] : [])].map((h) =>
+        ctx.out.bold(h),
+      ),
       ...list.map((t) => [
         t.type,
         shortList(t.input.mime_in, 24),
         `${shortList(t.output.mime_out, 14)} ${t.output.ext}`.trim(),
         (t.params ?? []).map((p) => p.name).join(', ') || '-',
-        (t.available === false ? ctx.out.red('[not installed] ') : '') + t.name,
+        ...(withDescription ? [(t.available === false ? ctx.out.red('[not installed] ') : '') + t.name] : []),
       ]),
     ];
-    const text = table(rows);
-    // On a terminal nothing may wrap: the last column is folded onto its own
-    // continuation lines instead (--json and 'types <type>' have it all).
+    // On a terminal nothing may wrap: the description is folded onto
+    // continuation lines, or left out when there is no room for it
+    // ('types <type>' and --json have it all).
     const width = ctx.stdout.isTTY ? (ctx.stdout.columns || 80) - 1 : 0;
-    ctx.print(width > 40 ? foldLastColumn(text, rows, width) : text);
+    let rows = build(true);
+    let text = table(rows);
+    if (width > 0) {
+      const lastStart = visibleLength(text.split('\n')[1]!) - visibleLength(rows[1]!.at(-1)!);
+      if (width - lastStart < 16) {
+        rows = build(false);
+        text = table(rows);
+      } else text = foldLastColumn(text, rows, width);
+    }
+    ctx.print(text);
     ctx.say("Run 'bsubio types <type>' for its description and parameters.");
   },
 };

@@ -7,7 +7,8 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export const BIN = join(import.meta.dirname, '..', '..', 'bin', 'bsubio.js');
+/** The built CLI; BSUBIO_CLI_BIN runs the same tests against another build (say, an older one). */
+export const BIN = process.env.BSUBIO_CLI_BIN || join(import.meta.dirname, '..', '..', 'bin', 'bsubio.js');
 
 export interface Result {
   code: number | null;

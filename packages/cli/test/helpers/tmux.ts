@@ -39,6 +39,11 @@ export class Terminal {
       .map((line) => line.trimEnd());
   }
 
+  /** The screen with lines the terminal wrapped joined back, as the program wrote them. */
+  joined(): string {
+    return tmux('capture-pane', '-p', '-J', '-t', this.name);
+  }
+
   /** Send a key by its tmux name: `C-c` for Ctrl-C, `Enter`. */
   key(name: string): void {
     tmux('send-keys', '-t', this.name, name);
