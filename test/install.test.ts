@@ -84,6 +84,9 @@ async function installInto(name: string, packages: (typeof PACKAGES)[number][]):
 }
 
 /** Start a bin with npx in `cwd` and wait until stdout matches `ready`. */
+/** What each started bin wrote to stderr, by its name. */
+const stderrOf: Record<string, () => string> = {};
+
 function startBin(cwd: string, args: string[], extraEnv: Record<string, string>, ready: RegExp) {
   const child = spawn('npx', ['--no', '--', ...args], {
     cwd,
@@ -95,6 +98,7 @@ function startBin(cwd: string, args: string[], extraEnv: Record<string, string>,
   let out = '';
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err = (err + d).slice(-20_000)));
+  stderrOf[args[0]!] = () => err;
   return new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${args[0]} did not start:\n${err}`)), 120_000);
     child.stdout!.on('data', (d: Buffer) => {
@@ -227,6 +231,19 @@ describe('installed from the tarballs, outside the repository', () => {
     const jobs = JSON.parse(listed) as { claimed_by?: string; status: string }[];
     expect(jobs).toHaveLength(1);
     expect(jobs[0]?.status).toBe('finished');
+    // The agent logs JSON lines with the server's fields (pino), naming itself.
+    const lines = stderrOf['bsubio-worker']!().trim().split('\n').filter(Boolean);
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) {
+      expect(JSON.parse(line)).toMatchObject({
+        level: expect.any(Number),
+        time: expect.any(Number),
+        pid: expect.any(Number),
+        hostname: expect.any(String),
+        msg: expect.any(String),
+        worker: 'lone',
+      });
+    }
   });
 
   it('the SDK imports from ESM, CommonJS and strict TypeScript', async () => {
