@@ -11,6 +11,7 @@ import {
   DeviceTokenRequestSchema,
 } from './auth.js';
 import { EVENT_SCHEMAS } from './events.js';
+import { OVERVIEW_SCHEMAS } from './overview.js';
 import { NAMED_SCHEMAS } from './schemas.js';
 import { JOB_STATES } from './states.js';
 
@@ -127,7 +128,7 @@ export interface OpenApiOptions {
 
 export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
   const schemas: JsonObject = {};
-  for (const schema of [...NAMED_SCHEMAS, ...EVENT_SCHEMAS]) {
+  for (const schema of [...NAMED_SCHEMAS, ...EVENT_SCHEMAS, ...OVERVIEW_SCHEMAS]) {
     schemas[schema.$id as string] = toComponent(schema, true);
   }
 
@@ -437,6 +438,45 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
             '400': error('logs is not 1 or 0, or job is not a job id'),
             '401': unauthorized,
             '404': error('The job given in `job` does not exist for this user'),
+          },
+        },
+      },
+      '/v1/overview': {
+        get: {
+          operationId: 'getOverview',
+          summary: "Extension: the caller's queue at a glance, for the dashboard's overview page",
+          description:
+            "Jobs per state now (and how many of the failed were cancelled), per type, jobs finished and failed per 5 minutes over the last hour and per hour over the last day, the queue wait (submitted → claimed) p50/p95 over the last hour and day, and the workers heard from in the last hour with how many of the caller's jobs each holds.",
+          responses: {
+            '200': json('OverviewResponse', 'The overview'),
+            '401': unauthorized,
+            '429': rateLimited,
+          },
+        },
+      },
+      '/v1/jobs/{jobId}/position': {
+        get: {
+          operationId: 'getJobPosition',
+          summary: 'Extension: where a pending job stands in the queue',
+          description:
+            'Workers take the oldest pending job of the types they run first; position 1 is the next of its type to be claimed (all users counted). Null when the job is not pending.',
+          parameters: [jobIdParam],
+          responses: {
+            '200': json('PositionResponse', 'The position'),
+            '401': unauthorized,
+            '404': notFound,
+          },
+        },
+      },
+      '/v1/jobs/{jobId}/timeline': {
+        get: {
+          operationId: 'getJobTimeline',
+          summary: 'Extension: when each step of a job happened, with durations, attempts and worker',
+          parameters: [jobIdParam],
+          responses: {
+            '200': json('TimelineResponse', 'The timeline'),
+            '401': unauthorized,
+            '404': notFound,
           },
         },
       },

@@ -151,6 +151,7 @@ export async function startServer(
         store.pool,
         events,
         (id) => jobRepository.findById(id),
+        jobs.workers,
         (err) => app.log.warn({ err }, 'cluster notification failed'),
       )
     : undefined;

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import type { JobTimeline, Overview } from '@bsubio/protocol';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -268,7 +269,7 @@ it(
   Math.max(600_000, JOBS * 1_500),
 );
 
-it('shows a client on replica A the events and live log lines of a job that replica B handed to a remote worker, and serves ranges from S3', async () => {
+it('shows a client on replica A the events and live log lines of a job that replica B handed to a remote worker, and serves ranges from S3 and the overview', async () => {
   // Its own database and bucket, so the run above counts only its own jobs.
   const admin = new pg.Client({ connectionString: postgres!.url() });
   await admin.connect();
@@ -387,6 +388,27 @@ it('shows a client on replica A the events and live log lines of a job that repl
   const past = await ranged(`/v1/jobs/${job.id}/output`, 'bytes=9-');
   expect(past.headers.get('content-range')).toBe('bytes */9');
   await expectError(past, 416);
+
+  // The overview on PostgreSQL, asked of A: the job B ran, and the worker that only B heard from.
+  let overview: Overview | undefined;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    overview = (await onA.json<{ data: Overview }>('/v1/overview')).body.data;
+    if (overview.workers.some((w) => w.id === finished.claimed_by && w.last_seen) || Date.now() > deadline)
+      break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  expect(overview.jobs.finished).toBe(1);
+  expect(overview.throughput.last_hour.reduce((n, b) => n + b.finished, 0)).toBe(1);
+  expect(overview.throughput.last_day.reduce((n, b) => n + b.finished, 0)).toBe(1);
+  expect(overview.queue_wait.last_hour.jobs).toBe(1);
+  const worker = overview.workers.find((w) => w.id === finished.claimed_by);
+  expect(worker, JSON.stringify(overview.workers)).toBeDefined();
+  expect(worker!.last_seen).not.toBeNull();
+  expect(Date.now() - Date.parse(worker!.last_seen!)).toBeLessThan(60_000);
+  const timeline = (await onA.json<{ data: JobTimeline }>(`/v1/jobs/${job.id}/timeline`)).body.data;
+  expect(timeline.submitted_at).not.toBeNull();
+  expect(timeline.durations_ms.running).not.toBeNull();
 }, 300_000);
 
 describe.each(['sqlite', 'postgres'] as const)('the store on %s', (dialect) => {

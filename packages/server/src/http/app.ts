@@ -24,6 +24,7 @@ import { registerAuthRoutes } from './routes/auth.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerJobRoutes } from './routes/jobs.js';
 import { registerLiveRoutes } from './routes/live.js';
+import { registerOverviewRoutes } from './routes/overview.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerUploadRoutes } from './routes/upload.js';
 import { registerWebRoutes } from './routes/web.js';
@@ -229,6 +230,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.addHook('onClose', async () => feed.stop());
   registerEventRoutes(app, deps, feed);
   deps.metrics.more.push(eventStreamMetrics);
+  registerOverviewRoutes(app, deps);
   registerWebhookRoutes(app, deps);
   registerUploadRoutes(app, deps);
   registerAuthRoutes(app, deps);

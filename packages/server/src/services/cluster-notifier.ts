@@ -17,6 +17,7 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { JobRow } from '../store/job-repository.js';
 import type { DeletedJob, JobEvents } from './job-events.js';
+import type { WorkerRegistry } from './worker-registry.js';
 
 const CHANNEL = 'bsubio_jobs';
 /** PostgreSQL refuses payloads of 8000 bytes or more; stay clear of it. */
@@ -25,6 +26,8 @@ const MAX_PAYLOAD_BYTES = 7800;
 const LOG_PIECE_BYTES = 5000;
 /** Messages per NOTIFY transaction. */
 const BATCH = 50;
+/** How often the workers heard from are shared. */
+const WORKERS_SHARE_MS = 5000;
 /** Messages waiting while the database is unreachable; more are dropped (and said so once). */
 const MAX_WAITING = 20_000;
 
@@ -36,7 +39,9 @@ type Message =
   /** From replicas older than 'change': a job became terminal. */
   | { from: string; kind: 'end'; id: string }
   | { from: string; kind: 'deleted'; id: string; user_id: string }
-  | { from: string; kind: 'log'; id: string; offset: number; data: string };
+  | { from: string; kind: 'log'; id: string; offset: number; data: string }
+  /** Workers this replica heard from, and when (the overview lists them on every replica). */
+  | { from: string; kind: 'workers'; seen: [string, number][] };
 
 type Outgoing = Message extends infer M ? (M extends { from: string } ? Omit<M, 'from'> : never) : never;
 
@@ -45,6 +50,7 @@ export class ClusterNotifier {
   private listener: pg.PoolClient | undefined;
   private stopped = false;
   private retry: NodeJS.Timeout | undefined;
+  private shareWorkers: NodeJS.Timeout | undefined;
   private readonly waiting: string[] = [];
   private sending = false;
   private droppedSaid = false;
@@ -56,6 +62,7 @@ export class ClusterNotifier {
     private readonly events: JobEvents,
     /** Reads a job whose row did not fit in its message. */
     private readonly loadJob: (id: string) => Promise<JobRow | undefined>,
+    private readonly workers: WorkerRegistry,
     private readonly onError: (err: unknown) => void,
   ) {}
 
@@ -66,11 +73,14 @@ export class ClusterNotifier {
     this.events.on('deleted', this.onDeleted);
     this.events.on('log', this.onLog);
     await this.listen();
+    this.shareWorkers = setInterval(() => this.sendWorkers(), WORKERS_SHARE_MS);
+    this.shareWorkers.unref();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retry);
+    clearInterval(this.shareWorkers);
     this.events.off('pending', this.onPending);
     this.events.off('cancel', this.onCancel);
     this.events.off('change', this.onChange);
@@ -139,6 +149,9 @@ export class ClusterNotifier {
       case 'log':
         this.events.emit('log', message.id, message.offset, Buffer.from(message.data, 'base64'), 'remote');
         return;
+      case 'workers':
+        this.workers.merge(message.seen);
+        return;
     }
   }
 
@@ -174,6 +187,12 @@ export class ClusterNotifier {
         (err) => this.onError(err),
       )
       .finally(() => this.flush());
+  }
+
+  /** Worker ids are at most 128 characters: 40 of them fit in one message. */
+  private sendWorkers(): void {
+    const seen = this.workers.takeRecent();
+    for (let i = 0; i < seen.length; i += 40) this.send({ kind: 'workers', seen: seen.slice(i, i + 40) });
   }
 
   private readonly onPending = (origin?: string) => {

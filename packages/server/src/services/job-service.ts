@@ -14,8 +14,11 @@ import {
   type Job,
   type JobErrorCode,
   type JobState,
+  type JobTimeline,
   LEASED_STATES,
   NON_TERMINAL_STATES,
+  type Overview,
+  type QueuePosition,
   TERMINAL_STATES,
   toWireTime,
   uuidv7,
@@ -27,7 +30,9 @@ import { ApiError, jobNotFound } from '../http/api-error.js';
 import type { JobRepository, JobRow } from '../store/job-repository.js';
 import type { JobEvents } from './job-events.js';
 import { LiveLogs } from './live-logs.js';
+import { buildOverview, queuePosition, timeline } from './overview.js';
 import { secretsEqual } from './user-service.js';
+import { WorkerRegistry } from './worker-registry.js';
 
 /** How long an Idempotency-Key binds its body to its job. */
 export const IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60 * 1000;
@@ -108,6 +113,8 @@ export function toWireJob(row: JobRow): Job {
 export class JobService {
   /** Stderr of running jobs, for live logs. */
   readonly live = new LiveLogs();
+  /** Workers heard from lately (the overview). */
+  readonly workers = new WorkerRegistry();
 
   constructor(
     private readonly jobs: JobRepository,
@@ -149,6 +156,21 @@ export class JobService {
     const last = rows.at(-1);
     const nextCursor = more && last ? Buffer.from(last.id, 'latin1').toString('base64url') : null;
     return { rows, total, nextCursor };
+  }
+
+  /** The user's queue at a glance (the dashboard's overview page). */
+  overview(userId: string): Promise<Overview> {
+    return buildOverview(this.jobs, this.workers, userId, Date.now());
+  }
+
+  /** Where the job stands in the queue (position null when it is not pending). */
+  async position(userId: string, id: string): Promise<QueuePosition> {
+    return queuePosition(this.jobs, await this.get(userId, id));
+  }
+
+  /** When each step of the job happened. */
+  async timeline(userId: string, id: string): Promise<JobTimeline> {
+    return timeline(await this.get(userId, id));
   }
 
   /** The job's stdout (or the bytes `range` asks for), only once finished. */
@@ -355,6 +377,7 @@ export class JobService {
         input_name: input.fileName?.slice(0, 255) ?? null,
         input_type: input.contentType?.slice(0, 255) ?? null,
         upload_token: null,
+        uploaded_at: now,
       },
       now,
     );
@@ -491,16 +514,19 @@ export class JobService {
   // ---- worker transitions --------------------------------------------------
 
   async claim(workerId: string, types: readonly string[], leaseMs: number): Promise<JobRow | undefined> {
+    this.workers.mark(workerId);
     const row = await this.jobs.claimNext(workerId, types, leaseMs, Date.now());
     if (row) this.changed(row);
     return row;
   }
 
   async renewLease(id: string, workerId: string, leaseMs: number): Promise<boolean> {
+    this.workers.mark(workerId);
     return this.jobs.renewLease(id, workerId, Date.now() + leaseMs);
   }
 
   async advance(id: string, workerId: string, to: 'preparing' | 'processing'): Promise<boolean> {
+    this.workers.mark(workerId);
     const from: JobState = to === 'preparing' ? 'claimed' : 'preparing';
     const now = Date.now();
     const row = await this.jobs.transition(
@@ -544,6 +570,7 @@ export class JobService {
    * worker uploaded them); the blobs go when the job is no longer this worker's.
    */
   async completeStored(id: string, workerId: string, outcome: StoredOutcome): Promise<boolean> {
+    this.workers.mark(workerId);
     const { outputKey, outputSize, logKey } = outcome;
     const now = Date.now();
     const row = await this.jobs.transition(

@@ -4,7 +4,7 @@
  * so of two racing requests exactly one changes the row.
  */
 import { type JobState, LEASED_STATES } from '@bsubio/protocol';
-import type { Selectable, Updateable } from 'kysely';
+import { type Selectable, sql, type Updateable } from 'kysely';
 import { type Db, dialectOf } from './database.js';
 import type { JobsTable } from './schema.js';
 
@@ -44,7 +44,7 @@ export class JobRepository {
     this.leaseDb = leaseDb ?? db;
   }
 
-  async insert(row: Omit<JobRow, 'attempts'>): Promise<JobRow> {
+  async insert(row: Omit<JobRow, 'attempts' | 'uploaded_at' | 'submitted_at'>): Promise<JobRow> {
     return this.db.insertInto('jobs').values(row).returningAll().executeTakeFirstOrThrow();
   }
 
@@ -260,7 +260,7 @@ export class JobRepository {
   ): Promise<JobRow | undefined> {
     let query = this.db
       .updateTable('jobs')
-      .set({ status: 'pending', updated_at: now })
+      .set({ status: 'pending', updated_at: now, submitted_at: now })
       .where('id', '=', id)
       .where('user_id', '=', userId)
       .where('status', '=', 'loaded')
@@ -346,6 +346,119 @@ export class JobRepository {
 
   async purge(id: string): Promise<void> {
     await this.db.deleteFrom('jobs').where('id', '=', id).execute();
+  }
+
+  // ---- the overview, the queue position and the timeline -----------------
+
+  /** A user's live jobs by type and status, from the counters. */
+  async countsByTypeAndStatus(userId: string): Promise<{ type: string; status: string; n: number }[]> {
+    const rows = await this.db
+      .selectFrom('job_counts')
+      .select(['type', 'status', (eb) => eb.fn.sum<number>('n').as('n')])
+      .where('user_id', '=', userId)
+      .groupBy(['type', 'status'])
+      .having((eb) => eb.fn.sum('n'), '>', 0)
+      .execute();
+    return rows.map((r) => ({ type: r.type, status: r.status, n: Number(r.n) }));
+  }
+
+  /** The user's failed jobs that were cancelled (failed with ECANCELED). */
+  async countCancelled(userId: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('jobs')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('user_id', '=', userId)
+      .where('deleted_at', 'is', null)
+      .where('status', '=', 'failed')
+      .where('error_code', '=', 'ECANCELED')
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  /**
+   * Jobs of the user that ended (finished or failed) since `since`, counted
+   * per window of `bucketMs` (bucket = floor(finished_at / bucketMs)) and
+   * final state. Integer division in both dialects.
+   */
+  async endedPerBucket(
+    userId: string,
+    since: number,
+    bucketMs: number,
+  ): Promise<{ bucket: number; status: string; n: number }[]> {
+    const bucket = sql<number>`finished_at / ${sql.lit(bucketMs)}`;
+    const rows = await this.db
+      .selectFrom('jobs')
+      .select([bucket.as('bucket'), 'status', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('user_id', '=', userId)
+      .where('deleted_at', 'is', null)
+      .where('status', 'in', ['finished', 'failed'])
+      .where('finished_at', '>=', since)
+      .groupBy([bucket, 'status'])
+      .execute();
+    return rows.map((r) => ({ bucket: Number(r.bucket), status: r.status, n: Number(r.n) }));
+  }
+
+  /** How long the user's jobs claimed since `since` waited after their submit (newest `limit`). */
+  async queueWaits(
+    userId: string,
+    since: number,
+    limit: number,
+  ): Promise<{ claimedAt: number; waitMs: number }[]> {
+    const rows = await this.db
+      .selectFrom('jobs')
+      .select(['claimed_at', 'submitted_at'])
+      .where('user_id', '=', userId)
+      .where('deleted_at', 'is', null)
+      .where('claimed_at', '>=', since)
+      .where('submitted_at', 'is not', null)
+      .orderBy('claimed_at', 'desc')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({
+      claimedAt: Number(r.claimed_at),
+      waitMs: Math.max(0, Number(r.claimed_at) - Number(r.submitted_at)),
+    }));
+  }
+
+  /** The workers holding the user's jobs now, with how many each holds. */
+  async heldByWorker(userId: string): Promise<{ worker: string; n: number }[]> {
+    const rows = await this.db
+      .selectFrom('jobs')
+      .select(['claimed_by', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('user_id', '=', userId)
+      .where('deleted_at', 'is', null)
+      .where('status', 'in', [...LEASED_STATES])
+      .where('claimed_by', 'is not', null)
+      .groupBy('claimed_by')
+      .execute();
+    return rows.map((r) => ({ worker: r.claimed_by!, n: Number(r.n) }));
+  }
+
+  /**
+   * Pending jobs of `type` (any user's) that a worker takes before the job
+   * `id`: claimNext takes the oldest id first. Served by jobs_status_id.
+   */
+  async pendingBefore(type: string, id: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('jobs')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('status', '=', 'pending')
+      .where('id', '<', id)
+      .where('type', '=', type)
+      .where('deleted_at', 'is', null)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  /** Pending jobs of `type`, all users, from the counters. */
+  async countPendingOfType(type: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('job_counts')
+      .select((eb) => eb.fn.sum<number>('n').as('n'))
+      .where('status', '=', 'pending')
+      .where('type', '=', type)
+      .executeTakeFirstOrThrow();
+    return Number(row.n ?? 0);
   }
 
   /** Live jobs of all users by status and type (the metrics), from the counters. */

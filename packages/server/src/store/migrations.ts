@@ -215,6 +215,16 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropIndex('jobs_user_status_id').execute();
     },
   },
+  // The job page's timeline and the overview's queue wait: when the input
+  // arrived and when the job was submitted were not kept (updated_at moves
+  // on). Two plain columns, written by the transitions that already write
+  // the row: no index, so no extra write per transition.
+  '0007_job_timeline': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('jobs').addColumn('uploaded_at', 'bigint').execute();
+      await db.schema.alterTable('jobs').addColumn('submitted_at', 'bigint').execute();
+    },
+  },
 };
 
 /** Whether the migration runs on PostgreSQL (Kysely's migrator hands both dialects the same code). */

@@ -1,5 +1,5 @@
 /** Row types of the store, as Kysely sees them. Times are Unix milliseconds. */
-import type { Generated } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 
 export interface UsersTable {
   id: string;
@@ -73,6 +73,10 @@ export interface JobsTable {
   error_message: string | null;
   created_at: number;
   updated_at: number;
+  /** When the input was stored (migration 0007; null before it, and for older jobs). */
+  uploaded_at: ColumnType<number | null, number | null | undefined, number | null>;
+  /** When the job was first submitted (a retry keeps it). */
+  submitted_at: ColumnType<number | null, number | null | undefined, number | null>;
   claimed_at: number | null;
   started_at: number | null;
   finished_at: number | null;
