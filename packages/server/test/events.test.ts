@@ -8,6 +8,7 @@ import { connect } from 'node:net';
 import { DeletedEventSchema, type Job, JobSchema, LogEventSchema } from '@bsubio/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../../../test/support/server.js';
+import { progressRank } from '../src/services/user-feed.js';
 import { Api, expectError, expectShape } from './client.js';
 import { openEvents, type SseEvent, type SseStream } from './sse.js';
 import { shellType, writeTypesFile } from './test-types.js';
@@ -129,6 +130,29 @@ describe('GET /v1/events', () => {
     expect(JSON.parse(deleted!.data)).toEqual({ id: job.id });
     expectShape(DeletedEventSchema, JSON.parse(deleted!.data));
     stream.close();
+  });
+
+  it('starts the log of a job already running at the new text, with its offset', async () => {
+    const late = api.withKey(await server.addUser('events-late@example.com'));
+    const job = await loaded(late, 'test/chatty');
+    expect((await late.submit(job.id)).status).toBe(200);
+    const deadline = Date.now() + 30_000;
+    while ((await (await late.request(`/v1/jobs/${job.id}/logs`)).text()) === '') {
+      if (Date.now() > deadline) throw new Error('the job wrote nothing');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const stream = await events(late.key, '?logs=1');
+    const seen = await until(stream, isJob(job.id, 'finished'));
+    stream.close();
+    const logs = seen.filter((e) => e.event === 'log').map((e) => JSON.parse(e.data));
+    // The stream gives the text written after it opened, and where it starts;
+    // a ranged GET /logs gives what came before.
+    expect(logs[0].offset).toBeGreaterThan(0);
+    const head = await late.request(`/v1/jobs/${job.id}/logs`, {
+      headers: { range: `bytes=0-${logs[0].offset - 1}` },
+    });
+    expect(head.status).toBe(206);
+    expect((await head.text()) + logs.map((l) => l.text).join('')).toBe('line 1\nline 2\nline 3\n');
   });
 
   it('sends no log events unless asked, and with ?job= only that job', async () => {
@@ -326,4 +350,29 @@ describe('GET /v1/events', () => {
     expect((await again.next())?.event).toBe('ready');
     again.close();
   }, 300_000);
+});
+
+describe("the order of a job's states, which a replica uses to drop late news", () => {
+  it("only grows over a job's life, retries included", () => {
+    const life: [string, number][] = [
+      ['created', 0],
+      ['loaded', 0],
+      ['pending', 0],
+      ['claimed', 1],
+      ['preparing', 1],
+      ['processing', 1],
+      // The worker was lost: back to the queue, then a second attempt.
+      ['pending', 1],
+      ['claimed', 2],
+      ['preparing', 2],
+      ['processing', 2],
+      ['finished', 2],
+    ];
+    const ranks = life.map(([status, attempts]) => progressRank({ status, attempts }));
+    for (let i = 1; i < ranks.length; i++)
+      expect(ranks[i]!, life[i]!.join(' ')).toBeGreaterThan(ranks[i - 1]!);
+    expect(progressRank({ status: 'failed', attempts: 0 })).toBe(
+      progressRank({ status: 'finished', attempts: 3 }),
+    );
+  });
 });

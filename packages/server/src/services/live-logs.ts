@@ -7,8 +7,11 @@
  */
 
 type Listener = () => void;
-/** Told of every job's growth: the per-user event stream follows all of a user's jobs at once. */
-type GrowthListener = (jobId: string, userId: string) => void;
+/**
+ * Told of every job's growth, and where the new bytes start: the per-user
+ * event stream follows all of a user's jobs at once.
+ */
+type GrowthListener = (jobId: string, userId: string, start: number) => void;
 
 export const LIVE_LOG_CAP_BYTES = 4 * 1024 * 1024;
 
@@ -47,9 +50,10 @@ export class LiveLogs {
       log.buffer = grown;
     }
     part.copy(log.buffer, log.size);
+    const start = log.size;
     log.size = needed;
     for (const listener of this.listeners.get(jobId) ?? []) listener();
-    for (const listener of this.growthListeners) listener(jobId, log.userId);
+    for (const listener of this.growthListeners) listener(jobId, log.userId, start);
   }
 
   /**

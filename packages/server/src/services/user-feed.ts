@@ -101,8 +101,8 @@ class UserState {
   logs: Ring | undefined;
   /** When the last stream closed (undefined while one is open). */
   idleSince: number | undefined;
-  /** Newest state seen per job, to drop news older than what was sent. */
-  readonly latest = new Map<string, { updatedAt: number; terminal: boolean }>();
+  /** How far along each job was last sent (progress rank, updated_at), to drop older news. */
+  readonly latest = new Map<string, { rank: number; updatedAt: number }>();
   /** Per running job, how much of its live log was published. */
   readonly logSent = new Map<string, number>();
 
@@ -136,7 +136,9 @@ export class UserFeed {
     events.on('change', onChange);
     events.on('remoteChange', onChange);
     events.on('deleted', onDeleted);
-    const unsubscribeLogs = jobs.live.subscribeAll((jobId, userId) => this.onLog(jobId, userId));
+    const unsubscribeLogs = jobs.live.subscribeAll((jobId, userId, start) =>
+      this.onLog(jobId, userId, start),
+    );
     this.detach = () => {
       events.off('change', onChange);
       events.off('remoteChange', onChange);
@@ -198,11 +200,14 @@ export class UserFeed {
     if (!user) return;
     const updatedAt = Number(row.updated_at);
     const terminal = this.jobs.isTerminal(row);
+    const rank = progressRank(row);
     const seen = user.latest.get(row.id);
-    // Another replica's news can arrive after our own newer change: never step back.
-    if (seen && (updatedAt < seen.updatedAt || (seen.terminal && !terminal))) return;
+    // Another replica's news can arrive after our own newer change: never
+    // step back. By the state machine's order, not by the clock, which
+    // differs between machines.
+    if (seen && (rank < seen.rank || (rank === seen.rank && updatedAt < seen.updatedAt))) return;
     user.latest.delete(row.id);
-    user.latest.set(row.id, { updatedAt, terminal });
+    user.latest.set(row.id, { rank, updatedAt });
     if (user.latest.size > LATEST_JOBS) user.latest.delete(user.latest.keys().next().value!);
     // A claim starts a new attempt, whose log starts again at byte 0.
     if (row.status === 'claimed') user.logSent.set(row.id, 0);
@@ -218,20 +223,24 @@ export class UserFeed {
     this.publish(user, 'deleted', job.id, JSON.stringify({ id: job.id }));
   }
 
-  /** The job's live log grew: publish the new text, whole UTF-8 characters only. */
-  private onLog(jobId: string, userId: string): void {
+  /**
+   * The job's live log grew: publish the new text, whole UTF-8 characters
+   * only. A job first heard of now (its claim came before anyone here asked
+   * for logs) starts at the new bytes: what came before is in GET /logs.
+   */
+  private onLog(jobId: string, userId: string, start: number): void {
     const user = this.users.get(userId);
     if (!user?.logs) return;
-    let sent = user.logSent.get(jobId) ?? 0;
+    let sent = user.logSent.get(jobId) ?? start;
     const bytes = this.jobs.live.read(jobId, sent);
-    let start = 0;
-    while (start < bytes.length) {
-      const end = utf8Boundary(bytes, Math.min(bytes.length, start + LOG_EVENT_BYTES));
-      if (end <= start) break;
-      const text = bytes.toString('utf8', start, end);
+    let at = 0;
+    while (at < bytes.length) {
+      const end = utf8Boundary(bytes, Math.min(bytes.length, at + LOG_EVENT_BYTES));
+      if (end <= at) break;
+      const text = bytes.toString('utf8', at, end);
       this.publish(user, 'log', jobId, JSON.stringify({ id: jobId, text, offset: sent }));
-      sent += end - start;
-      start = end;
+      sent += end - at;
+      at = end;
     }
     user.logSent.set(jobId, sent);
   }
@@ -254,6 +263,31 @@ export class UserFeed {
       if (user.idleSince !== undefined && now - user.idleSince >= this.limits.keepMs)
         this.users.delete(userId);
     }
+  }
+}
+
+/**
+ * How far along the state machine a row is; it only grows over a job's
+ * life. A retry goes back to `pending`, which ranks after the attempt it
+ * ended (attempts only grow) and before the next claim.
+ */
+export function progressRank(row: Pick<JobRow, 'status' | 'attempts'>): number {
+  const attempt = Number(row.attempts) * 10;
+  switch (row.status) {
+    case 'created':
+      return 1;
+    case 'loaded':
+      return 2;
+    case 'pending':
+      return attempt + 4;
+    case 'claimed':
+      return attempt + 1;
+    case 'preparing':
+      return attempt + 2;
+    case 'processing':
+      return attempt + 3;
+    default:
+      return Number.MAX_SAFE_INTEGER;
   }
 }
 
