@@ -261,10 +261,11 @@ describe('upload', () => {
       400,
       /token/,
     );
+    // A wrong token and an unknown job get the same answer: no key, no oracle.
     await expectError(
       fetch(`${server.url}/v1/upload/${job.id}?token=wrong`, { method: 'POST', body: form() }),
-      401,
-      /upload token is not valid/,
+      404,
+      /No job .* is waiting for an upload with this token/,
     );
     await expectError(
       fetch(`${server.url}/v1/upload/${UNKNOWN_ID}?token=${job.upload_token}`, {
@@ -300,12 +301,12 @@ describe('upload', () => {
     );
   });
 
-  it('answers 400 to a second upload', async () => {
+  it('answers 404 to a second upload: the token is spent', async () => {
     const job = await api.create('passthru');
     expect((await api.upload(job, 'first')).status).toBe(200);
     const again = await api.upload(job, 'second');
-    expect(again.status).toBe(400);
-    expect(String((again.body as unknown as { error: string }).error)).toMatch(/already has its input/);
+    expect(again.status).toBe(404);
+    expect(String((again.body as unknown as { error: string }).error)).toMatch(/input is already uploaded/);
   });
 
   it('answers 413 past the limit, keeps nothing and leaves the job created', async () => {

@@ -186,6 +186,85 @@ describe('API keys from the dashboard', () => {
   });
 });
 
+describe('a leaked API key (security round 2, finding 1)', () => {
+  /** A new key of the password user, minted from a password session. */
+  async function mintKey(label: string): Promise<{ key: string; id: string }> {
+    const cookie = `bsubio_session=${await signIn()}`;
+    const created = await call('/v1/auth/keys', {
+      method: 'POST',
+      headers: { cookie, ...CSRF },
+      json: { label },
+    });
+    expect(created.status).toBe(201);
+    return { key: created.body.data.api_key, id: created.body.data.key.id };
+  }
+
+  async function keySession(key: string): Promise<string> {
+    const res = await call('/v1/auth/session', { method: 'POST', headers: CSRF, json: { api_key: key } });
+    expect(res.status).toBe(200);
+    return `bsubio_session=${/bsubio_session=([^;]+)/.exec(res.headers.get('set-cookie') ?? '')![1]}`;
+  }
+
+  it('signs in to a session that reads jobs but cannot mint keys or approve devices', async () => {
+    const { key } = await mintKey('leaked-1');
+    const cookie = await keySession(key);
+    expect((await call('/v1/jobs', { headers: { cookie } })).status).toBe(200);
+    expect((await call('/v1/auth/session', { headers: { cookie } })).body.data.via).toBe('key_session');
+    const minted = await call('/v1/auth/keys', { method: 'POST', headers: { cookie, ...CSRF }, json: {} });
+    expect(minted.status).toBe(403);
+    expect(minted.body.error).toMatch(/email and password/);
+    expect((await call('/v1/auth/keys', { headers: { cookie } })).status).toBe(403);
+    const approve = await call('/v1/auth/device/approve', {
+      method: 'POST',
+      headers: { cookie, ...CSRF },
+      json: { user_code: 'ABCD-EFGH', approve: true },
+    });
+    expect(approve.status).toBe(403);
+  });
+
+  it('ends the session made from a key when the key is revoked from the dashboard', async () => {
+    const { key, id } = await mintKey('leaked-2');
+    const cookie = await keySession(key);
+    expect((await call('/v1/jobs', { headers: { cookie } })).status).toBe(200);
+    const owner = `bsubio_session=${await signIn()}`;
+    expect(
+      (await call(`/v1/auth/keys/${id}`, { method: 'DELETE', headers: { cookie: owner, ...CSRF } })).status,
+    ).toBe(204);
+    expect((await call('/v1/jobs', { headers: { cookie } })).status).toBe(401);
+    // The owner's own password session is untouched.
+    expect((await call('/v1/jobs', { headers: { cookie: owner } })).status).toBe(200);
+  });
+
+  it('ends it too when the key is revoked with bsubio-server key revoke', async () => {
+    const { key } = await mintKey('leaked-3');
+    const cookie = await keySession(key);
+    const revoke = spawn(process.execPath, [SERVER_BIN, 'key', 'revoke', key.split('_')[1]!], {
+      env: { ...process.env, HOME: server.home, BSUBIO_DATA_DIR: server.dataDir },
+      stdio: 'ignore',
+    });
+    expect(await new Promise((resolve) => revoke.on('exit', resolve))).toBe(0);
+    expect((await call('/v1/jobs', { headers: { cookie } })).status).toBe(401);
+  });
+});
+
+describe('guesses sent at once (security round 2, finding 2)', () => {
+  it('counts parallel wrong passwords before checking them: the right one sent among them gets no 200', async () => {
+    const email = 'parallel@example.com';
+    await addUserWithPassword(email, PASSWORD);
+    const attempt = (password: string) =>
+      call('/v1/auth/session', { method: 'POST', headers: CSRF, json: { email, password } });
+    const wrong = Array.from({ length: 24 }, (_, i) => attempt(`wrong guess ${i}`));
+    // Sent while the wrong ones are still being checked (argon2 takes a while each).
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const right = attempt(PASSWORD);
+    const statuses = (await Promise.all([...wrong, right])).map((r) => r.status);
+    expect(statuses).not.toContain(200);
+    // Five a minute per email: the rest were refused before any check ran.
+    expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(5);
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(20);
+  });
+});
+
 describe('device flow', () => {
   const start = async () => {
     const res = await call('/v1/auth/device/code', { method: 'POST', json: { hostname: 'test-box' } });

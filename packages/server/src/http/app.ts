@@ -64,7 +64,8 @@ declare module 'fastify' {
     /** The authenticated user, set by the auth hook. */
     userId: string;
     /** How: a Bearer API key, or the dashboard's session cookie. */
-    authMethod: 'key' | 'session' | '';
+    /** `key_session`: a dashboard session opened with an API key, which may not manage keys. */
+    authMethod: 'key' | 'session' | 'key_session' | '';
   }
   interface FastifyContextConfig {
     /** `key`: a Bearer API key is required; `optional`: checked when sent; `none`: public. */
@@ -143,8 +144,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       const sessionUser = token ? await deps.accounts.sessionUser(token) : undefined;
       if (sessionUser) {
         checkCsrf(request);
-        request.userId = sessionUser;
-        request.authMethod = 'session';
+        request.userId = sessionUser.userId;
+        request.authMethod = sessionUser.viaKey ? 'key_session' : 'session';
       } else {
         if (mode === 'optional') return;
         throw new ApiError('unauthorized', 'Missing API key: send "Authorization: Bearer <api-key>".');

@@ -33,6 +33,15 @@ export class LoginThrottle {
     if (this.failures.size > 10_000) this.prune(now);
   }
 
+  /** Take back the attempt counted at `at` (it succeeded), keeping the others. */
+  forgive(keys: string[], at: number): void {
+    for (const key of keys) {
+      const times = this.failures.get(key);
+      const index = times?.lastIndexOf(at) ?? -1;
+      if (index >= 0) times!.splice(index, 1);
+    }
+  }
+
   succeed(keys: string[]): void {
     for (const key of keys) this.failures.delete(key);
   }

@@ -74,8 +74,15 @@ export class AccountService {
 
   // ---- sessions -----------------------------------------------------------------
 
-  /** A new session; the returned token goes only into the cookie. */
-  async openSession(userId: string): Promise<{ token: string; maxAgeSeconds: number }> {
+  /**
+   * A new session; the returned token goes only into the cookie. One opened
+   * with an API key (`apiKeyId`) ends when that key is revoked and cannot
+   * manage keys or approve devices.
+   */
+  async openSession(
+    userId: string,
+    apiKeyId: string | null = null,
+  ): Promise<{ token: string; maxAgeSeconds: number }> {
     const token = randomBytes(32).toString('base64url');
     const now = Date.now();
     await this.accounts.deleteExpired(now);
@@ -84,13 +91,16 @@ export class AccountService {
       user_id: userId,
       created_at: now,
       expires_at: now + SESSION_TTL_MS,
+      api_key_id: apiKeyId,
     });
     return { token, maxAgeSeconds: SESSION_TTL_MS / 1000 };
   }
 
-  async sessionUser(token: string): Promise<string | undefined> {
+  /** The signed-in user of a session cookie, and whether the session was opened with an API key. */
+  async sessionUser(token: string): Promise<{ userId: string; viaKey: boolean } | undefined> {
     if (!/^[A-Za-z0-9_-]{43}$/.test(token)) return undefined;
-    return (await this.accounts.findLiveSession(sha256(token), Date.now()))?.user_id;
+    const row = await this.accounts.findLiveSession(sha256(token), Date.now());
+    return row && { userId: row.user_id, viaKey: row.api_key_id !== null };
   }
 
   async closeSession(token: string): Promise<void> {

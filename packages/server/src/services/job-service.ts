@@ -328,17 +328,17 @@ export class JobService {
       );
     }
     const job = isCanonicalUuid(id) ? await this.jobs.findById(id) : undefined;
-    if (!job || (callerUserId !== undefined && job.user_id !== callerUserId)) throw jobNotFound(id);
-    if (job.status !== 'created') {
+    // Without a key, only the token's holder may learn anything of a job: an
+    // unknown job, someone else's, a wrong token and an upload already made
+    // (its token is spent) all get the same answer.
+    const holder =
+      job?.upload_token &&
+      secretsEqual(job.upload_token, token) &&
+      (callerUserId === undefined || job.user_id === callerUserId);
+    if (!job || !holder) {
       throw new ApiError(
-        'bad_request',
-        `Job ${id} is ${job.status} and already has its input; create a new job to upload another file.`,
-      );
-    }
-    if (!job.upload_token || !secretsEqual(job.upload_token, token)) {
-      throw new ApiError(
-        'unauthorized',
-        `The upload token is not valid for job ${id}; use the upload_token from create.`,
+        'not_found',
+        `No job ${id} is waiting for an upload with this token (unknown job, wrong token, or its input is already uploaded); use the id and upload_token from create.`,
       );
     }
     return job;

@@ -23,12 +23,15 @@ export class AccountRepository {
     await this.db.insertInto('sessions').values(row).execute();
   }
 
+  /** A session that has not expired, and whose key, if it was opened with one, is not revoked. */
   async findLiveSession(idHash: string, now: number): Promise<SessionRow | undefined> {
     return this.db
       .selectFrom('sessions')
-      .selectAll()
-      .where('id_hash', '=', idHash)
-      .where('expires_at', '>', now)
+      .leftJoin('api_keys', 'api_keys.id', 'sessions.api_key_id')
+      .selectAll('sessions')
+      .where('sessions.id_hash', '=', idHash)
+      .where('sessions.expires_at', '>', now)
+      .where((eb) => eb.or([eb('sessions.api_key_id', 'is', null), eb('api_keys.revoked_at', 'is', null)]))
       .executeTakeFirst();
   }
 

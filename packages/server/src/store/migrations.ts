@@ -225,6 +225,17 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('jobs').addColumn('submitted_at', 'bigint').execute();
     },
   },
+  // Security round 2: a session opened with an API key remembers the key, so
+  // revoking the key ends the session too (a leaked key must not keep the
+  // account through a cookie).
+  '0008_key_sessions': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .alterTable('sessions')
+        .addColumn('api_key_id', 'text', (c) => c.references('api_keys.id').onDelete('cascade'))
+        .execute();
+    },
+  },
 };
 
 /** Whether the migration runs on PostgreSQL (Kysely's migrator hands both dialects the same code). */

@@ -33,6 +33,11 @@ export interface SessionsTable {
   user_id: string;
   created_at: number;
   expires_at: number;
+  /**
+   * The API key a session was opened with (null: email and password). Such a
+   * session lives only while its key does, and cannot manage keys.
+   */
+  api_key_id: string | null;
 }
 
 export interface DeviceCodesTable {

@@ -17,12 +17,18 @@ function stringField(body: unknown, name: string): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-/** Managing keys and approving devices needs a person at the dashboard, not a (possibly leaked) key. */
+/**
+ * Managing keys and approving devices needs a person signed in with their
+ * password, not a (possibly leaked) key — nor a session opened with one,
+ * which would let a key mint keys that outlive its revocation.
+ */
 function requireSession(request: FastifyRequest): void {
   if (request.authMethod !== 'session') {
     throw new ApiError(
       'forbidden',
-      'Sign in to the dashboard for this; an API key cannot manage keys or approve devices.',
+      request.authMethod === 'key_session'
+        ? 'Sign in with your email and password for this; a session opened with an API key cannot manage keys or approve devices.'
+        : 'Sign in to the dashboard for this; an API key cannot manage keys or approve devices.',
     );
   }
 }
@@ -53,7 +59,10 @@ export function registerAuthRoutes(app: FastifyInstance, { accounts, users }: Ap
     }
     const address = [request.ip];
     const emails = email ? [email] : [];
-    const wait = Math.max(byAddress.retryAfter(address), byEmail.retryAfter(emails));
+    // Checked and counted before the (slow) password check, with no await in
+    // between: guesses sent at once are counted at once, not after they ran.
+    const attemptAt = Date.now();
+    const wait = Math.max(byAddress.retryAfter(address, attemptAt), byEmail.retryAfter(emails, attemptAt));
     if (wait > 0) {
       throw new ApiError(
         'rate_limited',
@@ -61,20 +70,20 @@ export function registerAuthRoutes(app: FastifyInstance, { accounts, users }: Ap
         { 'retry-after': String(wait) },
       );
     }
-    const userId =
-      apiKey !== undefined
-        ? (await users.authenticate(apiKey.trim()))?.userId
-        : (await accounts.checkPassword(email!, password!))?.id;
+    byAddress.fail(address, attemptAt);
+    byEmail.fail(emails, attemptAt);
+    const key = apiKey !== undefined ? await users.authenticate(apiKey.trim()) : undefined;
+    const userId = apiKey !== undefined ? key?.userId : (await accounts.checkPassword(email!, password!))?.id;
     if (!userId) {
-      byAddress.fail(address);
-      byEmail.fail(emails);
       throw new ApiError(
         'unauthorized',
         apiKey !== undefined ? 'That API key is not valid (unknown or revoked).' : 'Wrong email or password.',
       );
     }
+    // It was not a failure after all.
+    byAddress.forgive(address, attemptAt);
     byEmail.succeed(emails);
-    const { token, maxAgeSeconds } = await accounts.openSession(userId);
+    const { token, maxAgeSeconds } = await accounts.openSession(userId, key?.keyId ?? null);
     setSessionCookie(request, reply, token, maxAgeSeconds);
     const user = (await accounts.findUser(userId))!;
     return { success: true, data: { id: user.id, email: user.email } };
