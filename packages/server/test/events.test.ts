@@ -352,6 +352,35 @@ describe('GET /v1/events', () => {
   }, 300_000);
 });
 
+describe('the streams and the server', () => {
+  it('forgets a stream when its client goes away, and ends the rest when the server stops', async () => {
+    const own = await startServer({ env: { BSUBIO_WORKERS: '0' } });
+    try {
+      const metric = async () => {
+        const text = await (await fetch(`${own.url}/metrics`)).text();
+        return Number(/^bsubio_event_streams (\d+)$/m.exec(text)?.[1]);
+      };
+      const streams = await Promise.all(
+        [0, 1, 2].map(() => openEvents(`${own.url}/v1/events?logs=1`, bearer(own.apiKey))),
+      );
+      for (const s of streams) expect((await s.next())?.event).toBe('ready');
+      expect(await metric()).toBe(3);
+      streams[0]!.close();
+      const deadline = Date.now() + 10_000;
+      while ((await metric()) !== 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(await metric()).toBe(2);
+
+      const stopped = own.stop();
+      // The server does not wait for its streams: it ends them, and exits cleanly.
+      expect(await streams[1]!.rest()).toEqual([]);
+      expect(await streams[2]!.rest()).toEqual([]);
+      expect(await stopped).toBe(0);
+    } finally {
+      await own.cleanup();
+    }
+  });
+});
+
 describe("the order of a job's states, which a replica uses to drop late news", () => {
   it("only grows over a job's life, retries included", () => {
     const life: [string, number][] = [
