@@ -176,6 +176,13 @@ describe('webhooks', () => {
       'http://169.254.169.254/latest',
       'http://10.1.2.3/hook',
       'http://192.168.0.10/hook',
+      // IPv6 forms that carry a private IPv4 address (security round 2, finding 8).
+      'http://[::127.0.0.1]:9/hook',
+      'http://[::ffff:0:127.0.0.1]:9/hook',
+      'http://[64:ff9b::127.0.0.1]:9/hook',
+      'http://[::ffff:169.254.169.254]/latest',
+      'http://[2002:a01:203::1]/hook',
+      'http://[64:ff9b:1::a01:203]/hook',
     ]) {
       await expectError(
         strictApi.request('/v1/jobs', {

@@ -12,13 +12,16 @@ import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'nod
 import { lookup as dnsLookupAsync } from 'node:dns/promises';
 import http from 'node:http';
 import https from 'node:https';
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
 import { toWireTime, uuidv7 } from '@bsubio/protocol';
 import { ApiError } from '../http/api-error.js';
 import type { JobRow } from '../store/job-repository.js';
 import type { DeliveryRow, WebhookRepository } from '../store/webhook-repository.js';
 import type { JobEvents } from './job-events.js';
 import { toWireJob } from './job-service.js';
+import { isPrivateAddress } from './public-address.js';
+
+export { isPrivateAddress };
 
 export interface WebhookOptions {
   allowPrivate: boolean;
@@ -32,43 +35,6 @@ export const SIGNATURE_HEADER = 'bsubio-signature';
 const MAX_BACKOFF_MS = 60 * 60 * 1000;
 /** Longest sleep between looks at the queue while nothing of ours is due. */
 const IDLE_RECHECK_MS = 5_000;
-
-const blocked = new BlockList();
-for (const [net, prefix] of [
-  ['0.0.0.0', 8],
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10],
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16],
-  ['172.16.0.0', 12],
-  ['192.0.0.0', 24],
-  ['192.168.0.0', 16],
-  ['198.18.0.0', 15],
-  ['224.0.0.0', 4],
-  ['240.0.0.0', 4],
-] as const) {
-  blocked.addSubnet(net, prefix, 'ipv4');
-}
-for (const [net, prefix] of [
-  ['::', 128],
-  ['::1', 128],
-  ['fc00::', 7],
-  ['fe80::', 10],
-  ['ff00::', 8],
-  ['2001:db8::', 32],
-] as const) {
-  blocked.addSubnet(net, prefix, 'ipv6');
-}
-
-/** Private, loopback, link-local, multicast or otherwise not a public address. */
-export function isPrivateAddress(address: string): boolean {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return blocked.check(mapped[1]!, 'ipv4');
-  const family = isIP(address);
-  if (family === 4) return blocked.check(address, 'ipv4');
-  if (family === 6) return blocked.check(address, 'ipv6');
-  return true;
-}
 
 /** `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`. */
 export function signPayload(secret: string, timestamp: number, body: string): string {
