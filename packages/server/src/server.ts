@@ -9,7 +9,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Catalog, EMBEDDED_WORKER_PREFIX, WorkerPool } from '@bsubio/worker';
+import { Catalog, EMBEDDED_WORKER_PREFIX, sandboxMechanisms, setCgroupMode, WorkerPool } from '@bsubio/worker';
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { openBlobStore } from './blobs/open-blob-store.js';
@@ -172,6 +172,13 @@ export async function startServer(
           onError: (err, jobId) => app.log.error({ err, jobId }, 'worker error'),
         })
       : undefined;
+  if (pool) {
+    // Which kernel mechanisms hold the jobs' limits here, said once (a warning when it is the watch alone).
+    setCgroupMode(config.cgroups);
+    const sandbox = sandboxMechanisms();
+    if (sandbox.degraded) app.log.warn(sandbox.summary);
+    else app.log.info(sandbox.summary);
+  }
   pool?.start();
 
   // Remote or crashed workers: their leases lapse and the jobs go back to the queue.
@@ -199,6 +206,8 @@ export async function startServer(
         // Cluster mode: a delete begun over ten minutes ago was cut short by
         // a replica that stopped; on one machine that is done at start-up.
         if (cluster) await jobs.finishInterruptedDeletes(Date.now() - INTERRUPTED_DELETE_MS);
+        // Sessions and device codes expire too; device codes are started without a key.
+        await accounts.sweepExpired();
         if (removed > 0) app.log.info({ removed }, 'retention sweep removed expired jobs');
       })
       .catch((err) => app.log.error({ err }, 'retention sweep failed'))

@@ -5,8 +5,13 @@
  * (and the bsub.io CLI) expects them. Bearer keys keep working as before.
  */
 import { spawn } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SERVER_BIN, startServer, type TestServer } from '../../../test/support/server.js';
+import { DEVICE_STARTS_PER_MINUTE } from '../src/http/routes/auth.js';
+import { AccountRepository } from '../src/store/account-repository.js';
+import { openSqlite } from '../src/store/database.js';
 
 let server: TestServer;
 const EMAIL = 'ada@example.com';
@@ -345,6 +350,72 @@ describe('device flow', () => {
     });
     expect(unknown.status).toBe(400);
     expect(unknown.body.success).toBe(false);
+  });
+});
+
+describe('device sign-ins started without a key (security round 2, finding 7)', () => {
+  /** POST /v1/auth/device/code from one loopback address of its own; the status. */
+  function startFrom(localAddress: string, hostname: string): Promise<number> {
+    const url = new URL('/v1/auth/device/code', server.url);
+    const body = JSON.stringify({ hostname });
+    return new Promise((resolve, reject) => {
+      const req = httpRequest(
+        {
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname,
+          method: 'POST',
+          localAddress,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  it('limits how many one client address may start a minute, and not the others', async () => {
+    const statuses = await Promise.all(
+      Array.from({ length: DEVICE_STARTS_PER_MINUTE + 5 }, (_, i) =>
+        startFrom('127.0.0.5', `${'h'.repeat(250)}${i}`),
+      ),
+    );
+    expect(statuses.filter((s) => s === 200)).toHaveLength(DEVICE_STARTS_PER_MINUTE);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(5);
+    expect(await startFrom('127.0.0.6', 'another-box')).toBe(200);
+  });
+
+  it('sweeps device codes an hour past their expiry, and expired sessions', async () => {
+    const db = await openSqlite(join(server.dataDir, 'bsubio.db'));
+    try {
+      const accounts = new AccountRepository(db);
+      const now = Date.now();
+      const old = { status: 'pending', user_id: null, hostname: 'old-box', last_poll_at: null };
+      await accounts.insertDeviceCode({
+        ...old,
+        device_code_hash: 'x'.repeat(64),
+        user_code: 'ZZZZ-ZZZ2',
+        created_at: now - 3 * 3_600_000,
+        expires_at: now - 2 * 3_600_000,
+      });
+      await accounts.insertDeviceCode({
+        ...old,
+        device_code_hash: 'y'.repeat(64),
+        user_code: 'ZZZZ-ZZZ3',
+        created_at: now - 1_000,
+        expires_at: now - 500,
+      });
+      await accounts.deleteExpired(now);
+      expect(await accounts.findDeviceCode('x'.repeat(64))).toBeUndefined();
+      // Just expired: kept a while, so a late poll hears 410 rather than "unknown".
+      expect(await accounts.findDeviceCode('y'.repeat(64))).toBeDefined();
+    } finally {
+      await db.destroy();
+    }
   });
 });
 

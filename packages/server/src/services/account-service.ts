@@ -103,6 +103,11 @@ export class AccountService {
     return row && { userId: row.user_id, viaKey: row.api_key_id !== null };
   }
 
+  /** Expired sessions and device codes go; the retention sweep calls this on its timer. */
+  async sweepExpired(now = Date.now()): Promise<void> {
+    await this.accounts.deleteExpired(now);
+  }
+
   async closeSession(token: string): Promise<void> {
     await this.accounts.deleteSession(sha256(token));
   }
@@ -150,7 +155,7 @@ export class AccountService {
         await this.accounts.insertDeviceCode({
           device_code_hash: sha256(deviceCode),
           user_code: userCode,
-          hostname: hostname.slice(0, 255) || 'unknown host',
+          hostname: hostname.slice(0, 100) || 'unknown host',
           status: 'pending',
           user_id: null,
           created_at: now,

@@ -41,10 +41,10 @@ export class AccountRepository {
 
   async deleteExpired(now: number): Promise<void> {
     await this.db.deleteFrom('sessions').where('expires_at', '<=', now).execute();
-    // Device codes are kept a day past expiry so a late poll still hears 410, not "unknown".
+    // Device codes are kept an hour past expiry so a late poll still hears 410, not "unknown".
     await this.db
       .deleteFrom('device_codes')
-      .where('expires_at', '<=', now - 86_400_000)
+      .where('expires_at', '<=', now - 3_600_000)
       .execute();
   }
 

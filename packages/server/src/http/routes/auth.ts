@@ -11,6 +11,8 @@ import { LoginThrottle } from '../login-throttle.js';
 import { checkCsrf, clearSessionCookie, readSessionCookie, setSessionCookie } from '../session-cookie.js';
 
 const publicRoute = { config: { auth: 'none' as const } };
+/** Device sign-ins one client address may start per minute. */
+export const DEVICE_STARTS_PER_MINUTE = 10;
 
 function stringField(body: unknown, name: string): string | undefined {
   const value = (body as Record<string, unknown> | null | undefined)?.[name];
@@ -124,7 +126,21 @@ export function registerAuthRoutes(app: FastifyInstance, { accounts, users }: Ap
 
   // ---- device flow --------------------------------------------------------------------
 
+  // Anyone may start a device sign-in, and each start stores a row: a few a
+  // minute per client address is plenty for people running bsubio register.
+  const deviceStarts = new LoginThrottle(DEVICE_STARTS_PER_MINUTE);
+
   app.post('/v1/auth/device/code', publicRoute, async (request, reply) => {
+    const address = [request.ip];
+    const wait = deviceStarts.retryAfter(address);
+    if (wait > 0) {
+      throw new ApiError(
+        'rate_limited',
+        `Too many device sign-ins started from your address; try again in ${wait} second${wait === 1 ? '' : 's'}.`,
+        { 'retry-after': String(wait) },
+      );
+    }
+    deviceStarts.fail(address);
     const hostname = stringField(request.body, 'hostname') ?? '';
     const started = await accounts.startDevice(hostname.trim(), `${publicOrigin(request)}/device`);
     return reply.code(200).header('cache-control', 'no-store').send(started);
