@@ -48,6 +48,8 @@ export interface ServerConfig {
   webhookTimeoutMs: number;
   /** A request whose body stops arriving for this long is answered 408 and dropped. */
   bodyTimeoutMs: number;
+  /** Bearer token /metrics asks for; unset: /metrics answers loopback clients only. */
+  metricsToken: string | undefined;
   /**
    * Which proxies' X-Forwarded-For / -Proto / -Host to believe (Fastify's
    * trustProxy): false, a hop count, or addresses and CIDR ranges.
@@ -104,6 +106,12 @@ export const SETTINGS = [
     'BSUBIO_CREATED_TTL',
     'a job never uploaded (created) expires this long after creation',
     '24h',
+  ],
+  [
+    'metrics-token',
+    'BSUBIO_METRICS_TOKEN',
+    '/metrics needs "Authorization: Bearer <token>"; unset: loopback clients only',
+    'none',
   ],
   ['sweep-interval', 'BSUBIO_SWEEP_INTERVAL', 'how often expired jobs are removed', '1m'],
   ['rate-limit', 'BSUBIO_RATE_LIMIT', 'requests per second per user, bursts to 2x (0 = none)', '0'],
@@ -198,6 +206,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
       100,
     ),
     trustProxy: trustProxy(get('trust-proxy', 'BSUBIO_TRUST_PROXY')),
+    metricsToken: metricsToken(get('metrics-token', 'BSUBIO_METRICS_TOKEN')),
     workers: integer(
       get('workers', 'BSUBIO_WORKERS'),
       availableParallelism(),
@@ -295,6 +304,14 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
       100,
     ),
   };
+}
+
+function metricsToken(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (value.trim().length < 16 || /\s/.test(value.trim())) {
+    throw new ConfigError('--metrics-token / BSUBIO_METRICS_TOKEN must be at least 16 characters without spaces.');
+  }
+  return value.trim();
 }
 
 const PROXY_KEYWORDS = new Set(['loopback', 'linklocal', 'uniquelocal']);

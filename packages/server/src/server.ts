@@ -122,6 +122,7 @@ export async function startServer(
     maxUploadBytes: config.maxUploadBytes,
     bodyTimeoutMs: config.bodyTimeoutMs,
     trustProxy: config.trustProxy,
+    metricsToken: config.metricsToken,
     webhooks,
     metrics,
     rateLimit: config.rateLimit,

@@ -21,12 +21,15 @@ const CLIENT_A = '127.0.0.2';
 const CLIENT_B = '127.0.0.3';
 /** The per-address sign-in throttle's allowance per minute (http/routes/auth.ts). */
 const ADDRESS_FAILURES = 30;
+const METRICS_TOKEN = 'scrape-me-0123456789';
 
 /** A reverse proxy in the manner of nginx: appends the peer to X-Forwarded-For and says https. */
 function startProxy(target: string): Promise<{ url: string; server: Server }> {
   const upstream = new URL(target);
   const server = createServer((req, res) => {
-    const forwardedFor = [req.headers['x-forwarded-for'], req.socket.remoteAddress].filter(Boolean).join(', ');
+    const forwardedFor = [req.headers['x-forwarded-for'], req.socket.remoteAddress]
+      .filter(Boolean)
+      .join(', ');
     const out = request(
       {
         host: upstream.hostname,
@@ -105,7 +108,9 @@ describe('behind a reverse proxy', () => {
 
   beforeAll(async () => {
     [trusting, plain] = await Promise.all([
-      startServer({ env: { BSUBIO_TRUST_PROXY: PROXY_ADDRESS, BSUBIO_WORKERS: '0' } }),
+      startServer({
+        env: { BSUBIO_TRUST_PROXY: PROXY_ADDRESS, BSUBIO_WORKERS: '0', BSUBIO_METRICS_TOKEN: METRICS_TOKEN },
+      }),
       startServer({ env: { BSUBIO_WORKERS: '0' } }),
     ]);
     [trustingProxy, plainProxy] = await Promise.all([startProxy(trusting.url), startProxy(plain.url)]);
@@ -148,6 +153,34 @@ describe('behind a reverse proxy', () => {
     const spoofed = await signInWithKey(trusting.url, key, { 'x-forwarded-proto': 'https' });
     expect(spoofed).toBeDefined();
     expect(spoofed).not.toMatch(/Secure/);
+  });
+  it('serves /metrics to this machine only, never through the proxy, when no token is set', async () => {
+    const local = await fetch(`${plain.url}/metrics`);
+    expect(local.status).toBe(200);
+    expect(await local.text()).toMatch(/bsubio_jobs/);
+    const proxied = await fetch(`${plainProxy.url}/metrics`);
+    expect(proxied.status).toBe(403);
+    expect((await proxied.json()).error).toMatch(/BSUBIO_METRICS_TOKEN/);
+  });
+
+  it('asks for the token when BSUBIO_METRICS_TOKEN is set, from anywhere', async () => {
+    expect((await fetch(`${trusting.url}/metrics`)).status).toBe(401);
+    const wrong = await fetch(`${trusting.url}/metrics`, {
+      headers: { authorization: 'Bearer nope-nope-nope-nope' },
+    });
+    expect(wrong.status).toBe(401);
+    const right = await fetch(`${trustingProxy.url}/metrics`, {
+      headers: { authorization: `Bearer ${METRICS_TOKEN}` },
+    });
+    expect(right.status).toBe(200);
+  });
+
+  it('tells browsers not to sniff any answer', async () => {
+    for (const path of ['/v1/version', '/v1/jobs', '/nope', '/metrics']) {
+      expect((await fetch(`${plain.url}${path}`)).headers.get('x-content-type-options'), path).toBe(
+        'nosniff',
+      );
+    }
   });
 });
 

@@ -46,6 +46,8 @@ export interface AppDeps {
   bodyTimeoutMs?: number;
   /** Proxies whose X-Forwarded-* headers set request.ip and request.protocol (default: none). */
   trustProxy?: TrustProxy;
+  /** What /metrics asks for; undefined: it answers loopback clients only. */
+  metricsToken?: string;
   webhooks: WebhookService;
   metrics: Metrics;
   /** The Prometheus text of `/metrics`. */
@@ -135,6 +137,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerCors(app);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    // No response of ours is for a browser to guess the type of: outputs,
+    // logs and error bodies are what their Content-Type says.
+    reply.header('x-content-type-options', 'nosniff');
     const mode = request.routeOptions.config.auth ?? 'key';
     if (mode === 'none') return;
     const header = request.headers.authorization?.trim();
