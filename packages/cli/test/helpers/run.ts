@@ -23,6 +23,17 @@ export interface RunOptions {
   env?: Record<string, string | undefined>;
   input?: string | Buffer;
   cwd?: string;
+  /** Run as a user who cannot read or write what its permissions forbid (see `unprivileged`). */
+  unprivileged?: boolean;
+}
+
+/**
+ * The tests may run as root, whom file permissions do not stop: drop the
+ * capabilities that let root past them, so a mode 000 file is unreadable.
+ */
+export function unprivileged(command: string[]): string[] {
+  if (process.getuid?.() !== 0) return command;
+  return ['setpriv', '--bounding-set=-dac_override,-dac_read_search', ...command];
 }
 
 /** The test's environment with HOME replaced and none of the user's BSUBIO_* settings. */
@@ -41,7 +52,10 @@ export function bsubio(args: string[], options: RunOptions): Promise<Result> {
     else env[name] = value;
   }
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env, cwd: options.cwd, stdio: 'pipe' });
+    const [file, ...rest] = options.unprivileged
+      ? unprivileged([process.execPath, BIN, ...args])
+      : [process.execPath, BIN, ...args];
+    const child = spawn(file!, rest, { env, cwd: options.cwd, stdio: 'pipe' });
     const chunks: Buffer[] = [];
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => {
