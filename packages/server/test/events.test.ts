@@ -253,6 +253,37 @@ describe('GET /v1/events', () => {
     expect(docs).toContain('id="schema-LogEvent"');
   });
 
+  it('replays what its window still holds, and says reset for a cursor older than that', async () => {
+    const key = await server.addUser('events-window@example.com');
+    const who = api.withKey(key);
+    const watcher = await events(key);
+    const ready = await watcher.next();
+    // 1,100 jobs created and cancelled: 2,200 events, past the 2,000 a user's window keeps.
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (next < 1100) {
+          next++;
+          const job = await who.create('test/hold');
+          expect((await who.cancel(job.id)).status).toBe(200);
+        }
+      }),
+    );
+    const all: SseEvent[] = [];
+    while (all.length < 2200) all.push((await watcher.next())!);
+    watcher.close();
+
+    const tooOld = await events(key, '', { 'last-event-id': ready!.id! });
+    expect((await tooOld.next())?.event).toBe('reset');
+    tooOld.close();
+
+    const recent = await events(key, '', { 'last-event-id': all[2099]!.id! });
+    const replayed = await until(recent, (e) => e.event === 'ready');
+    recent.close();
+    expect(replayed.slice(0, -1).map((e) => e.id)).toEqual(all.slice(2100).map((e) => e.id));
+    expect(replayed.slice(0, -1).map((e) => e.data)).toEqual(all.slice(2100).map((e) => e.data));
+  }, 300_000);
+
   it('answers bad parameters with 400 and no key with 401', async () => {
     await expectError(api.request('/v1/events?logs=yes'), 400, /logs/);
     await expectError(api.request('/v1/events?job=not-a-uuid'), 400, /job/);
