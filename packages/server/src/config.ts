@@ -13,6 +13,8 @@ export interface ServerConfig {
   maxUploadBytes: number;
   /** In-process workers; 0 runs none (jobs wait for remote workers). */
   workers: number;
+  /** Per-job cgroups for the sandbox's limits: `auto` uses them where writable, `off` keeps to the /proc watch. */
+  cgroups: 'auto' | 'off';
   typesFile: string | undefined;
   maxAttempts: number;
   leaseMs: number;
@@ -94,6 +96,7 @@ export const SETTINGS = [
     'none',
   ],
   ['workers', 'BSUBIO_WORKERS', 'in-process workers (0 = none)', 'one per core'],
+  ['cgroups', 'BSUBIO_CGROUPS', 'a cgroup per job for its limits: auto or off', 'auto'],
   ['types-file', 'BSUBIO_TYPES_FILE', 'extra processing types (JSON, see README)', 'none'],
   ['max-attempts', 'BSUBIO_MAX_ATTEMPTS', 'claims per job before a lost job fails (ELOST)', '3'],
   ['lease-seconds', 'BSUBIO_LEASE_SECONDS', 'worker lease, renewed at a third of it', '15'],
@@ -146,6 +149,12 @@ export function parseDuration(
     );
   }
   return ms;
+}
+
+function cgroupMode(value: string | undefined): 'auto' | 'off' {
+  if (value === undefined || value === 'auto') return 'auto';
+  if (value === 'off') return 'off';
+  throw new ConfigError(`--cgroups / BSUBIO_CGROUPS must be auto or off, not "${value}"`);
 }
 
 function boolean(value: string | undefined, name: string): boolean {
@@ -214,6 +223,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
       0,
       256,
     ),
+    cgroups: cgroupMode(get('cgroups', 'BSUBIO_CGROUPS')),
     typesFile: get('types-file', 'BSUBIO_TYPES_FILE'),
     maxAttempts: integer(
       get('max-attempts', 'BSUBIO_MAX_ATTEMPTS'),

@@ -12,6 +12,7 @@ import { pino } from 'pino';
 import { Catalog } from './catalog.js';
 import { WorkerPool } from './pool.js';
 import { RemoteBackend } from './remote-backend.js';
+import { sandboxMechanisms } from './sandbox.js';
 
 export interface WorkerAgentOptions {
   servers: string[];
@@ -61,6 +62,9 @@ export async function runWorkerAgent(options: WorkerAgentOptions): Promise<void>
     types,
     onError: (err, jobId) => log.error({ err, jobId }, jobId ? 'job failed in the worker' : 'worker error'),
   });
+  const sandbox = sandboxMechanisms();
+  if (sandbox.degraded) log.warn(sandbox.summary);
+  else log.info(sandbox.summary);
   pool.start();
   // Handlers before the "ready" line: whoever reads it may signal at once, and
   // a SIGTERM that came first would kill the process instead of draining it.

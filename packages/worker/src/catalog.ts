@@ -15,7 +15,18 @@ export interface TypeLimits {
   memory_mb: number;
   /** Largest stdout kept, in MiB (EFBIG). */
   output_mb: number;
+  /**
+   * Room for the files the tool writes in /work and /tmp together, in MiB
+   * (EFBIG past it). It lives in memory (a tmpfs), so the job's memory cgroup
+   * allows memory_mb plus this. Default: output_mb.
+   */
+  scratch_mb?: number;
+  /** CPU cores the job may use at most (a cgroup CPU quota); default: no cap. */
+  cpus?: number;
 }
+
+/** Optional limits: checked like the others, no default value. */
+const OPTIONAL_LIMITS = ['scratch_mb', 'cpus'] as const;
 
 export interface TypeDefinition {
   type: string;
@@ -90,6 +101,13 @@ function parseLimits(value: unknown, where: string): TypeLimits {
     throw new CatalogError(`${where}: "limits" must be an object`);
   const limits = { ...DEFAULT_LIMITS };
   for (const key of Object.keys(DEFAULT_LIMITS) as (keyof TypeLimits)[]) {
+    const v = (value as Record<string, unknown>)[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !(v > 0))
+      throw new CatalogError(`${where}: "limits.${key}" must be a positive number`);
+    limits[key] = v;
+  }
+  for (const key of OPTIONAL_LIMITS) {
     const v = (value as Record<string, unknown>)[key];
     if (v === undefined) continue;
     if (typeof v !== 'number' || !(v > 0))

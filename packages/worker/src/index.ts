@@ -1,5 +1,6 @@
 export * from './backend.js';
 export * from './catalog.js';
+export { detectCgroups, setCgroupMode } from './cgroup.js';
 export * from './command.js';
 export * from './log-shipper.js';
 export * from './params.js';

@@ -1,10 +1,14 @@
 /**
- * Watches the process trees of running sandboxes through /proc: their
- * resident memory and their number of processes. RLIMIT_DATA alone misses
+ * Watches running sandboxes. With a cgroup per job (cgroup.ts) the kernel
+ * enforces the limits and this only reads the job's counters, to stop the
+ * whole job at once after an OOM kill or a refused fork. Without one (the
+ * fallback), it watches the process trees through /proc: their resident
+ * memory and their number of processes and threads. RLIMIT_DATA alone misses
  * memory that is not a private data mapping (shared anonymous memory, many
  * small processes each under the limit), and RLIMIT_NPROC is not enforced for
- * root, so a second, outside view is needed. cgroups would be exact but are
- * not writable everywhere; /proc always is readable.
+ * root, so a second, outside view is needed; /proc always is readable. It is
+ * blind to memory that no process maps (a memfd or tmpfs file nobody has
+ * mapped) and acts only on its next tick.
  *
  * One timer serves every sandbox of the process: each tick walks each
  * registered tree down from its root and measures it. Ticks are frequent
@@ -21,12 +25,21 @@ export interface TreeLimits {
   maxMemoryBytes: number;
   /** Processes (not threads) in the tree, the sandbox itself included. */
   maxProcesses: number;
+  /** Threads of all those processes together. */
+  maxTasks?: number;
+}
+
+/** What the watch reads of a job's cgroup on each tick. */
+export interface CgroupCounters {
+  stats(): { oomKills: number; pidsMaxHits: number; peakMemoryBytes: number };
 }
 
 export type TreeViolation = 'memory' | 'processes';
 
 interface Watched {
   rootPid: number;
+  /** When set, the job's cgroup is read instead of its process tree. */
+  cgroup?: CgroupCounters;
   limits: TreeLimits;
   onViolation: (kind: TreeViolation, measured: number) => void;
   /** Largest memory seen, for the logs. */
@@ -120,20 +133,22 @@ function treeFromParents(children: Map<number, number[]>, rootPid: number): numb
   return tree;
 }
 
-/** Anonymous and shared-memory pages a process holds in RAM, in bytes. */
-function residentPrivateBytes(pid: number): number {
+/** Anonymous and shared-memory pages a process holds in RAM, in bytes, and its threads. */
+function residentPrivateBytes(pid: number): { bytes: number; threads: number } {
   let status: string;
   try {
     status = readFileSync(`/proc/${pid}/status`, 'latin1');
   } catch {
-    return 0;
+    return { bytes: 0, threads: 0 };
   }
   let kib = 0;
   for (const key of ['RssAnon:', 'RssShmem:']) {
     const at = status.indexOf(key);
     if (at >= 0) kib += Number.parseInt(status.slice(at + key.length), 10) || 0;
   }
-  return kib * 1024;
+  const at = status.indexOf('Threads:');
+  const threads = at >= 0 ? Number.parseInt(status.slice(at + 8), 10) || 1 : 1;
+  return { bytes: kib * 1024, threads };
 }
 
 /** Schedule the next tick, or none when nothing is watched. */
@@ -158,6 +173,13 @@ function tick(): void {
 function measure(): void {
   const parents = CHILDREN_FILES ? undefined : readParents();
   for (const w of watched) {
+    if (w.cgroup) {
+      const s = w.cgroup.stats();
+      w.peakBytes = Math.max(w.peakBytes, s.peakMemoryBytes);
+      if (s.oomKills > 0) w.onViolation('memory', s.peakMemoryBytes);
+      else if (s.pidsMaxHits > 0) w.onViolation('processes', s.pidsMaxHits);
+      continue;
+    }
     const tree = parents
       ? treeFromParents(parents, w.rootPid)
       : treeFromChildrenFiles(w.rootPid, w.limits.maxProcesses);
@@ -166,9 +188,16 @@ function measure(): void {
       continue;
     }
     let bytes = 0;
-    for (const pid of tree) bytes += residentPrivateBytes(pid);
+    let threads = 0;
+    for (const pid of tree) {
+      const m = residentPrivateBytes(pid);
+      bytes += m.bytes;
+      threads += m.threads;
+    }
     w.peakBytes = Math.max(w.peakBytes, bytes);
     if (bytes > w.limits.maxMemoryBytes) w.onViolation('memory', bytes);
+    else if (w.limits.maxTasks !== undefined && threads > w.limits.maxTasks)
+      w.onViolation('processes', threads);
   }
 }
 
@@ -178,7 +207,29 @@ export function watchTree(
   limits: TreeLimits,
   onViolation: (kind: TreeViolation, measured: number) => void,
 ): { stop: () => { peakBytes: number } } {
-  const entry: Watched = { rootPid, limits, onViolation, peakBytes: 0, since: performance.now() };
+  return add({ rootPid, limits, onViolation, peakBytes: 0, since: performance.now() });
+}
+
+/**
+ * Watch a job's cgroup: the kernel holds its limits, this stops the rest of
+ * the job after an OOM kill (`memory`) or a fork refused at pids.max
+ * (`processes`), on the same ticks as the tree watch.
+ */
+export function watchCgroup(
+  cgroup: CgroupCounters,
+  onViolation: (kind: TreeViolation, measured: number) => void,
+): { stop: () => { peakBytes: number } } {
+  return add({
+    rootPid: 0,
+    cgroup,
+    limits: { maxMemoryBytes: Number.POSITIVE_INFINITY, maxProcesses: Number.POSITIVE_INFINITY },
+    onViolation,
+    peakBytes: 0,
+    since: performance.now(),
+  });
+}
+
+function add(entry: Watched): { stop: () => { peakBytes: number } } {
   watched.add(entry);
   // A new tree is young: the next tick must come within the young interval.
   if (!timer || dueAt - performance.now() > YOUNG_INTERVAL_MS) schedule();

@@ -3,16 +3,7 @@
  * scratch directory, fetch the input, run the type's command in the sandbox
  * while renewing the lease, then hand output and logs to the backend.
  */
-import {
-  chmodSync,
-  chownSync,
-  mkdirSync,
-  renameSync,
-  rmSync,
-  statSync,
-  truncateSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, mkdirSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { cp, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, extname, join } from 'node:path';
@@ -23,8 +14,8 @@ import { resolveCommand, resolveEnv } from './command.js';
 import { checkParams } from './params.js';
 import {
   MAX_PROCESSES,
+  MAX_TASKS,
   runSandboxed,
-  SANDBOX_HOST_ID,
   type SandboxResult,
   sandboxDropsPrivileges,
 } from './sandbox.js';
@@ -40,7 +31,6 @@ export interface RunnerOptions {
 }
 
 const SANDBOX_TOOLS = '/opt/bsubio/tools';
-const MAX_PROCESSES_MESSAGE = `${MAX_PROCESSES}`;
 const SANDBOX_NODE_DIR = '/opt/bsubio/node';
 
 /** Node.js as seen from the sandbox: under /usr it is already visible. */
@@ -111,14 +101,24 @@ export function describeFailure(
         message: `The tool needed more memory than its limit of ${limits.memory_mb} MiB and was stopped.`,
       };
     case 'process_limit':
+      // No code of its own: API.md's list is closed, and running out of tasks
+      // is running out of a resource the job was given, like memory.
       return {
         code: 'ENOMEM',
-        message: `The tool started more processes than its limit of ${MAX_PROCESSES_MESSAGE} and was stopped.`,
+        message:
+          result.limitsBy === 'cgroup'
+            ? `The tool started more processes or threads than its limit of ${MAX_TASKS} tasks and was stopped.`
+            : `The tool started more processes than its limit of ${MAX_PROCESSES} (or more than ${MAX_TASKS} threads) and was stopped.`,
       };
     case 'output_limit':
       return {
         code: 'EFBIG',
         message: `The output (or a file the tool wrote) grew past its limit of ${limits.output_mb} MiB, so the tool was stopped.`,
+      };
+    case 'scratch_limit':
+      return {
+        code: 'EFBIG',
+        message: `The files the tool wrote in /work and /tmp grew past their limit of ${limits.scratch_mb ?? limits.output_mb} MiB, so the tool failed.`,
       };
     case 'canceled':
       return { code: 'ECANCELED', message: 'The job was cancelled.' };
@@ -228,12 +228,9 @@ export class JobRunner {
       return this.identity(job, entry.definition.limits, outputPath, logPath, signal);
     }
 
-    const workDir = join(visible, 'work');
-    mkdirSync(workDir, { recursive: true, mode: 0o700 });
-    if (sandboxDropsPrivileges()) {
-      chmodSync(visible, 0o711);
-      chownSync(workDir, SANDBOX_HOST_ID, SANDBOX_HOST_ID);
-    }
+    // /work is the sandbox's own tmpfs: here only the input, which its user must reach.
+    mkdirSync(visible, { recursive: true, mode: 0o700 });
+    if (sandboxDropsPrivileges()) chmodSync(visible, 0o711);
     const fetched = join(visible, 'input.fetch');
     await backend.fetchInput(job.id, fetched, workerId);
     if (signal.aborted) return null;
@@ -273,7 +270,6 @@ export class JobRunner {
     if (!(await backend.advance(job.id, workerId, 'processing'))) return null;
     const result = await runSandboxed({
       argv,
-      workDir,
       readOnly,
       limits: entry.definition.limits,
       env,

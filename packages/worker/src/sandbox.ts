@@ -1,10 +1,13 @@
 /**
  * Runs one command under bubblewrap: no network (all namespaces unshared), a
  * read-only view of the system, the input read-only at /in, a private
- * writable /work, a size-capped /tmp, resource limits (prlimit: stdout and
- * every file the tool writes stop at the output limit), a watch on the
- * process tree's memory and size, and a kill of the whole sandbox on
- * timeout, cancel, or when memory or the process count pass their limits.
+ * writable /work and /tmp that share one size-capped tmpfs (the job's disk
+ * quota: nothing it writes reaches the host's disk), a seccomp filter
+ * (seccomp.ts), resource limits (prlimit: stdout and every file the tool
+ * writes stop at the output limit), the job's own cgroup (cgroup.ts: memory,
+ * tasks, CPU, enforced by the kernel) or, where there is none, a watch on the
+ * process tree's memory and size; and a kill of the whole sandbox on timeout,
+ * cancel, or when memory or the task count pass their limits.
  *
  * When the server runs as root, the sandbox also runs as the host's `nobody`
  * (the spawn drops to it before prlimit and bwrap run): inside a user namespace uid 65534 would otherwise
@@ -12,6 +15,7 @@
  * file the sandbox could reach would be reached with root's rights.
  */
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import {
   closeSync,
   createWriteStream,
@@ -24,7 +28,9 @@ import {
 } from 'node:fs';
 import { dirname } from 'node:path';
 import type { TypeLimits } from './catalog.js';
-import { watchTree } from './proc-watch.js';
+import { type CgroupDetection, detectCgroups, JobCgroup, type JobCgroupStats } from './cgroup.js';
+import { watchCgroup, watchTree } from './proc-watch.js';
+import { sandboxSeccompFilter } from './seccomp.js';
 
 export type SandboxOutcome =
   | 'exited'
@@ -32,6 +38,8 @@ export type SandboxOutcome =
   | 'memory'
   | 'process_limit'
   | 'output_limit'
+  /** The files in /work and /tmp filled the job's scratch space. */
+  | 'scratch_limit'
   | 'canceled'
   | 'spawn_error'
   /** The host could not write stdout or stderr (disk full): see `writeError`. */
@@ -39,8 +47,6 @@ export type SandboxOutcome =
 
 export interface SandboxRequest {
   argv: string[];
-  /** Host directory mounted writable at /work, the tool's working directory. */
-  workDir: string;
   /** Host paths mounted read-only at the given sandbox paths. */
   readOnly: { host: string; sandbox: string }[];
   limits: TypeLimits;
@@ -63,20 +69,36 @@ export interface SandboxResult {
   /** The last non-empty stderr line, for error messages. */
   lastStderrLine: string;
   durationMs: number;
-  /** Largest resident memory of the process tree seen by the watch, in bytes. */
+  /**
+   * Largest memory of the job: from its cgroup (everything charged to it,
+   * tmpfs and page cache included) or else the largest resident memory of the
+   * process tree seen by the watch, in bytes.
+   */
   peakMemoryBytes: number;
+  /** CPU time of all the job's tasks in seconds, from its cgroup; null without one. */
+  cpuSeconds: number | null;
+  /** Who enforced memory and task limits: the job's cgroup, or the /proc watch. */
+  limitsBy: 'cgroup' | 'watch';
   /** With `write_error`: the host's error code, e.g. ENOSPC. */
   writeError?: string;
 }
 
 /** The host uid and gid the sandbox runs as when the server is root. */
 export const SANDBOX_HOST_ID = 65534;
-/** Processes one sandbox may hold at once; more is a fork bomb. */
+/** Processes one sandbox may hold at once when the watch enforces it; more is a fork bomb. */
 export const MAX_PROCESSES = 128;
 /**
- * RLIMIT_NPROC for the sandbox's host user. The kernel counts every process
- * and thread of that user, all sandboxes together, so this is the host's
- * backstop; MAX_PROCESSES, enforced by the watch, is the per-job limit.
+ * Tasks (processes and threads) one sandbox may hold at once: its cgroup's
+ * pids.max, and the watch's thread count where there is no cgroup.
+ */
+export const MAX_TASKS = 512;
+/**
+ * RLIMIT_NPROC for the sandbox's host user when there is no pids cgroup. The
+ * kernel counts every process and thread of that user, all sandboxes (and
+ * anything else running as nobody) together, so this is only the host's
+ * backstop. With a pids cgroup per job it is not set: a shared count lets one
+ * job's thread bomb make another job's thread creation fail (and Node.js
+ * hangs for good at start when it cannot create its platform threads).
  */
 const NPROC_LIMIT = 2048;
 
@@ -94,6 +116,8 @@ const MEMORY_MESSAGES =
   /out of memory|cannot allocate memory|memoryerror|bad_alloc|allocation failed|memory exhausted|std::bad_alloc|insufficient memory|memory allocation failed/i;
 const FORK_MESSAGES = /cannot fork|fork: (retry: )?resource temporarily unavailable|fork failed/i;
 const FSIZE_MESSAGES = /file too large|file size limit exceeded/i;
+/** ENOSPC inside the sandbox: its /work and /tmp (the host's disk is checked first). */
+const SCRATCH_FULL_MESSAGES = /no space left on device|disk quota exceeded/i;
 /** Exit status of a shell whose child died of SIGXFSZ (RLIMIT_FSIZE). */
 const SIGXFSZ_STATUS = 128 + 25;
 
@@ -119,6 +143,38 @@ const ETC_ENTRIES = [
   'pandoc',
 ];
 
+/** The job's writable space: one tmpfs, /work, with /tmp inside it (see buildSandboxCommand). */
+const SCRATCH_TMP = '/work/.tmp';
+
+/** The job's scratch quota (/work and /tmp together) in bytes. */
+export function scratchBytes(limits: TypeLimits): number {
+  return Math.floor((limits.scratch_mb ?? limits.output_mb) * 1024 * 1024);
+}
+
+/** How this process's sandboxes are limited, said once at start by the server and the worker. */
+export interface SandboxMechanisms {
+  cgroups: CgroupDetection;
+  seccomp: boolean;
+  /** One line for the log. */
+  summary: string;
+  /** True when limits rest on the /proc watch alone (the log should warn). */
+  degraded: boolean;
+}
+
+export function sandboxMechanisms(): SandboxMechanisms {
+  const cgroups = detectCgroups();
+  const seccomp = sandboxSeccompFilter() !== null;
+  const limits = cgroups.support
+    ? `kernel limits per job: ${cgroups.description}`
+    : `no usable cgroups (${cgroups.description}): memory and process limits rest on the /proc watch (polled, and blind to memfd and tmpfs)`;
+  return {
+    cgroups,
+    seccomp,
+    summary: `sandbox: ${limits}; seccomp filter ${seccomp ? 'on' : `off (no filter for ${process.arch})`}; /work and /tmp on a tmpfs per job`,
+    degraded: cgroups.support === null || !seccomp,
+  };
+}
+
 /** The bwrap arguments for the system view; merged-/usr links stay links. */
 function systemMounts(): string[] {
   const args: string[] = [];
@@ -142,13 +198,24 @@ function systemMounts(): string[] {
 
 let cachedSystemMounts: string[] | undefined;
 
+/** How the sandbox's command is started: what changes with the host's support. */
+export interface SandboxStart {
+  /** A pids cgroup bounds the job's tasks, so no shared RLIMIT_NPROC is set. */
+  pidsCgroup: boolean;
+  /** The fd (in bwrap) from which bwrap reads the seccomp program, if any. */
+  seccompFd?: number;
+}
+
 /**
  * The whole command line: prlimit sets the resource limits and execs bwrap,
  * which builds the sandbox and starts the tool in it. The limits are
  * inherited by everything bwrap starts; setting them outside the sandbox
  * rather than inside saves an exec per job.
  */
-export function buildSandboxCommand(req: SandboxRequest): string[] {
+export function buildSandboxCommand(
+  req: SandboxRequest,
+  start: SandboxStart = { pidsCgroup: false },
+): string[] {
   cachedSystemMounts ??= systemMounts();
   const mib = 1024 * 1024;
   const command = [
@@ -156,7 +223,7 @@ export function buildSandboxCommand(req: SandboxRequest): string[] {
     `--data=${Math.floor(req.limits.memory_mb * mib)}`,
     // Files the tool writes in /work are bounded like its stdout.
     `--fsize=${Math.floor(req.limits.output_mb * mib)}`,
-    `--nproc=${NPROC_LIMIT}`,
+    ...(start.pidsCgroup ? [] : [`--nproc=${NPROC_LIMIT}`]),
     '--nofile=1024',
     '--core=0',
     '--',
@@ -175,15 +242,24 @@ export function buildSandboxCommand(req: SandboxRequest): string[] {
     '/proc',
     '--dev',
     '/dev',
-    // /tmp lives in memory: cap it like the process's own memory.
+    // /dev is a tmpfs of bwrap's with no size limit: its /dev/shm would be
+    // writable room outside the quota. Read-only, the devices still work.
+    '--remount-ro',
+    '/dev',
+    // The job's disk quota: /work and /tmp are one tmpfs of the scratch size
+    // (ENOSPC past it), in memory and charged to the job's memory cgroup;
+    // nothing the job writes reaches the host's disk but its stdout.
     '--size',
-    String(Math.floor(req.limits.memory_mb * mib)),
+    String(scratchBytes(req.limits)),
     '--tmpfs',
-    '/tmp',
-    '--bind',
-    req.workDir,
     '/work',
+    '--dir',
+    SCRATCH_TMP,
+    '--symlink',
+    SCRATCH_TMP,
+    '/tmp',
   ];
+  if (start.seccompFd !== undefined) command.push('--seccomp', String(start.seccompFd));
   for (const { host, sandbox } of req.readOnly) command.push('--ro-bind', host, sandbox);
   command.push(
     '--chdir',
@@ -210,6 +286,34 @@ export function buildSandboxCommand(req: SandboxRequest): string[] {
   for (const [name, value] of Object.entries(req.env ?? {})) command.push('--setenv', name, value);
   command.push('--', ...req.argv);
   return command;
+}
+
+/**
+ * The gate a sandbox starts behind when it gets a cgroup: a shell (as the
+ * sandbox's user) that waits for one line on stdin before it executes
+ * prlimit. The server moves it into the job's cgroup meanwhile, so that
+ * bwrap and everything under it are born there: no task can fork before the
+ * move. An empty stdin (the move failed and the server gave up) ends it.
+ */
+const GATE = ['/bin/sh', '-c', 'read -r go && exec "$@" </dev/null', 'bsubio-gate'];
+
+/** The fd bwrap reads the seccomp program from (the spawn's fourth stdio entry). */
+const SECCOMP_FD = 3;
+
+/** Make the job's cgroup, or undefined (the watch takes over) when there is none or the kernel refuses. */
+function jobCgroup(limits: TypeLimits): JobCgroup | undefined {
+  const { support } = detectCgroups();
+  if (!support) return undefined;
+  try {
+    return JobCgroup.create(support, `job-${randomUUID()}`, {
+      // The scratch tmpfs is charged here too: it comes on top of the tool's memory.
+      memoryBytes: limits.memory_mb * 1024 * 1024 + scratchBytes(limits),
+      maxTasks: MAX_TASKS,
+      ...(limits.cpus !== undefined ? { cpus: limits.cpus } : {}),
+    });
+  } catch {
+    return undefined;
+  }
 }
 
 export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> {
@@ -239,11 +343,20 @@ export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> 
     kill('write_error');
   });
 
-  const [command, ...args] = buildSandboxCommand(req);
+  const cgroup = jobCgroup(req.limits);
+  const seccomp = sandboxSeccompFilter();
+  const [command, ...args] = [
+    ...(cgroup ? GATE : []),
+    ...buildSandboxCommand(req, {
+      pidsCgroup: cgroup !== undefined,
+      ...(seccomp ? { seccompFd: SECCOMP_FD } : {}),
+    }),
+  ];
   let child: ReturnType<typeof spawn>;
   try {
     child = spawn(command as string, args, {
-      stdio: ['ignore', stdoutFd, 'pipe'],
+      // stdin: the gate's pipe, or nothing. fd 3: the seccomp program.
+      stdio: [cgroup ? 'pipe' : 'ignore', stdoutFd, 'pipe', ...(seccomp ? (['pipe'] as const) : [])],
       // Not the server's environment: bwrap's own process stays in the sandbox
       // as its pid 1, where the tool can read /proc/1/environ (database URL,
       // storage credentials). bwrap and prlimit need nothing but PATH.
@@ -265,17 +378,41 @@ export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> 
     } catch {
       // Already gone.
     }
+    // Whatever left the process group (bwrap's --new-session) is still in the cgroup.
+    cgroup?.killAll();
   };
 
+  // Pipes to a child that died early fail with EPIPE: the outcome says why, not this.
+  for (const stream of [child.stdin, child.stdio[SECCOMP_FD]]) stream?.on('error', () => {});
+  if (seccomp) (child.stdio[SECCOMP_FD] as NodeJS.WritableStream | null)?.end(seccomp);
+
+  let inCgroup = false;
+  if (cgroup && child.pid !== undefined) {
+    try {
+      cgroup.enter(child.pid);
+      inCgroup = true;
+    } catch {
+      // Not moved (or only partly): the watch below keeps the limits.
+    }
+    child.stdin?.end('go\n');
+  }
+
   const timer = setTimeout(() => kill('timeout'), req.limits.wall_seconds * 1000);
+  const onViolation = (kind: 'memory' | 'processes') => kill(kind === 'memory' ? 'memory' : 'process_limit');
   const watch =
     child.pid === undefined
       ? undefined
-      : watchTree(
-          child.pid,
-          { maxMemoryBytes: req.limits.memory_mb * 1024 * 1024, maxProcesses: MAX_PROCESSES },
-          (kind) => kill(kind === 'memory' ? 'memory' : 'process_limit'),
-        );
+      : inCgroup && cgroup
+        ? watchCgroup(cgroup, onViolation)
+        : watchTree(
+            child.pid,
+            {
+              maxMemoryBytes: req.limits.memory_mb * 1024 * 1024,
+              maxProcesses: MAX_PROCESSES,
+              maxTasks: MAX_TASKS,
+            },
+            onViolation,
+          );
   const onAbort = () => kill('canceled');
   if (req.signal?.aborted) onAbort();
   req.signal?.addEventListener('abort', onAbort, { once: true });
@@ -299,8 +436,20 @@ export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> 
     child.once('close', (code, sig) => resolve([code, sig]));
   });
   clearTimeout(timer);
-  const peakMemoryBytes = watch?.stop().peakBytes ?? 0;
+  const watchedPeak = watch?.stop().peakBytes ?? 0;
   req.signal?.removeEventListener('abort', onAbort);
+  // The last word on what the kernel did: an OOM kill or a refused fork may
+  // have come after the watch's last tick.
+  let stats: JobCgroupStats | undefined;
+  if (cgroup) {
+    if (inCgroup) {
+      stats = cgroup.stats();
+      if (stats.oomKills > 0) killedFor ??= 'memory';
+      else if (stats.pidsMaxHits > 0) killedFor ??= 'process_limit';
+    }
+    cgroup.killAll();
+    cgroup.remove();
+  }
 
   if (spawnError && !stderrFile.destroyed) {
     stderrFile.write(`bsubio: could not start the sandbox: ${spawnError.message}\n`);
@@ -329,7 +478,8 @@ export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> 
     else if (diskFull(req.stdoutPath)) {
       outcome = 'write_error';
       writeError = 'ENOSPC';
-    } else if (MEMORY_MESSAGES.test(stderrTail)) outcome = 'memory';
+    } else if (SCRATCH_FULL_MESSAGES.test(stderrTail)) outcome = 'scratch_limit';
+    else if (MEMORY_MESSAGES.test(stderrTail)) outcome = 'memory';
     else if (FORK_MESSAGES.test(stderrTail)) outcome = 'process_limit';
     else if (FSIZE_MESSAGES.test(stderrTail)) outcome = 'output_limit';
   }
@@ -342,7 +492,9 @@ export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> 
     stderrBytes,
     lastStderrLine,
     durationMs: Date.now() - started,
-    peakMemoryBytes,
+    peakMemoryBytes: stats ? stats.peakMemoryBytes : watchedPeak,
+    cpuSeconds: stats ? stats.cpuSeconds : null,
+    limitsBy: stats ? 'cgroup' : 'watch',
     ...(writeError ? { writeError } : {}),
   };
 }
@@ -358,6 +510,8 @@ function notStarted(started: number, code: string): SandboxResult {
     lastStderrLine: '',
     durationMs: Date.now() - started,
     peakMemoryBytes: 0,
+    cpuSeconds: null,
+    limitsBy: 'watch',
     writeError: code,
   };
 }
