@@ -128,6 +128,11 @@ describe('help', () => {
     expect(viaHelp.code).toBe(0);
     expect(viaHelp.stdout).toBe(viaFlag.stdout);
     expect(viaHelp.stdout).toContain('-o, --output <file|dir>');
+    // The Go CLI needs -w with -o; here -o implies it, and the help says so.
+    expect(viaHelp.stdout).toMatch(
+      /-o, --output <file\|dir> +Write the output to this file \(or into this directory\); implies -w/,
+    );
+    expect(viaHelp.stdout).toContain('-p, --param <key=value>');
     const bare = await bsubio([], { home });
     expect(bare.code).toBe(0);
     expect(bare.stdout).toMatch(/^bsubio - Command line tool for bsub\.io batch processing\n/);
