@@ -177,6 +177,16 @@ describe('inline output for the preview frame', () => {
     expect(res.headers.get('content-disposition')).toMatch(/^inline; filename=".*\.html"$/);
   });
 
+  it('lets the same cookie open the event stream, as an EventSource in the dashboard does', async () => {
+    const res = await fetch(`${server.url}/v1/events`, { headers: { cookie, accept: 'text/event-stream' } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const reader = res.body!.getReader();
+    const { value } = await reader.read();
+    expect(new TextDecoder().decode(value)).toMatch(/^id: \S+\nevent: ready\ndata: \{\}\n\n/);
+    await reader.cancel();
+  });
+
   it('keeps downloads as attachments, and refuses a bad inline value or no sign-in', async () => {
     const download = await owner.request(`/v1/jobs/${page.id}/output`);
     expect(download.headers.get('content-disposition')).toMatch(/^attachment; /);
