@@ -100,6 +100,23 @@ describe.skipIf(!hasTmux).each(SIZES)('in a $columns×$rows terminal', (size) =>
     expectNoWrap(lines, size.columns);
   });
 
+  it('a 300 MiB upload leaves one row per file and no stray bar, with the ids below', async () => {
+    const big = join(dir, 'big.bin');
+    execFileSync('truncate', ['-s', '300M', big]);
+    try {
+      const lines = await screenOf('bsubio submit pdf/info big.bin f1.txt', size);
+      expect(lines.filter((line) => line.startsWith('big.bin ')).length).toBe(1);
+      expect(lines.filter((line) => line.startsWith('f1.txt ')).length).toBe(1);
+      // No bar left behind anywhere once it is done.
+      expect(lines.join('\n')).not.toMatch(/[█░]/);
+      const ids = await newestIds(2);
+      expect(lines.filter((line) => UUID.test(line) && line.length === 36)).toEqual(ids);
+      expectNoWrap(lines, size.columns);
+    } finally {
+      rmSync(big, { force: true });
+    }
+  }, 180_000);
+
   it('a running pdf/extract/ocr job changes state on screen while it runs, then says where -o wrote', async () => {
     const out = `ocr-${size.columns}`;
     const term = open(`bsubio submit -o ${out}/ pdf/extract/ocr scan.pdf --param dpi=600`, size);
