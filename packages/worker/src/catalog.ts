@@ -58,6 +58,12 @@ export interface TypeDefinition {
   env?: Record<string, string>;
   limits: TypeLimits;
   params?: ParamSpec[];
+  /**
+   * The submit answer waits up to this long for the job to end. Only for
+   * types done in well under a second (test/linecount): the official SDKs'
+   * live tests read the result straight after submit, as bsub.io allows.
+   */
+  submit_waits_seconds?: number;
 }
 
 export const BUILTINS = ['identity'] as const;
@@ -168,6 +174,12 @@ export function parseTypeDefinition(raw: unknown, where: string): TypeDefinition
     if (typeof o?.param !== 'string' || typeof o.formats !== 'object' || o.formats === null)
       throw new CatalogError(`${at}: "output_by_param" must be {"param", "formats"}`);
     definition.output_by_param = o;
+  }
+  if (obj.submit_waits_seconds !== undefined) {
+    const v = obj.submit_waits_seconds;
+    if (typeof v !== 'number' || !(v > 0) || v > 10)
+      throw new CatalogError(`${at}: "submit_waits_seconds" must be a number of seconds from 0 to 10`);
+    definition.submit_waits_seconds = v;
   }
   if (obj.params !== undefined) {
     if (!Array.isArray(obj.params)) throw new CatalogError(`${at}: "params" must be an array`);
