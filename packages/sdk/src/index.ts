@@ -39,3 +39,5 @@ export {
 } from './events.js';
 export { type PartialBody, PartialApi } from './partial.js';
 export { AccountApi, type CreatedKey, type PendingDevice, type SignedInAccount, sessionFetch } from './session.js';
+export type { JobTimeline, Overview, QueuePosition } from '@bsubio/protocol';
+export { InsightApi } from './insight.js';

@@ -5,7 +5,7 @@
  * gone (signed out in another tab, expired), the person is sent to sign in
  * and brought back; pages keep what was typed in their drafts.
  */
-import { AccountApi, BsubClient, BsubError, EventsApi, PartialApi, sessionFetch } from 'bsubio';
+import { AccountApi, BsubClient, BsubError, EventsApi, InsightApi, PartialApi, sessionFetch } from 'bsubio';
 
 const signedOutListeners = new Set<() => void>();
 
@@ -28,6 +28,7 @@ export const client = new BsubClient({ baseUrl: location.origin, apiKey: '', fet
 export const accountApi = new AccountApi(client.configuration);
 export const eventsApi = new EventsApi(client.configuration);
 export const partialApi = new PartialApi(client.configuration);
+export const insightApi = new InsightApi(client.configuration);
 export { BsubError };
 
 /** The sentence to show for a failed call. */

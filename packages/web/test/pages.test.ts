@@ -315,4 +315,105 @@ describe('the dashboard for daily use', () => {
     await page.locator('.message', { hasText: 'Key created' }).waitFor();
     await page.locator('.message', { hasText: 'Key created' }).waitFor({ state: 'detached', timeout: 10_000 });
   });
+
+  it('fits, reaches every action by keyboard and passes axe-core on every page, desktop, phone and dark', async () => {
+    await cancelUnfinished();
+    const jsonJob = await dash.submit('test/json', 'x', 'data.txt');
+    await waitForJob(jsonJob);
+    const runningJob = await dash.submit('test/long', 'x', 'running.txt');
+    const device = (await (
+      await fetch(`${url}/v1/auth/device/code`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ hostname: 'build-box.example' }),
+      })
+    ).json()) as { user_code: string };
+    const signedOut = await dash.newPage();
+
+    const pages: { name: string; path: string; ready: (p: Page) => Promise<unknown>; tab?: Page }[] = [
+      { name: 'login', path: '/login', ready: (p) => p.getByRole('heading', { name: 'Sign in to bsubio' }).waitFor(), tab: signedOut },
+      { name: 'jobs', path: '/', ready: (p) => p.locator('tr[data-job]').first().waitFor() },
+      { name: 'job', path: `/jobs/${jsonJob}`, ready: (p) => p.locator('.json-tree').waitFor() },
+      { name: 'job-running', path: `/jobs/${runningJob}`, ready: (p) => p.locator('#logs', { hasText: 'started' }).waitFor() },
+      {
+        name: 'upload',
+        path: '/upload',
+        ready: async (p) => {
+          await p.locator('#upload-type option[value="test/params"]').waitFor({ state: 'attached' });
+          if ((await p.locator('.file-entry').count()) === 0) {
+            await p.locator('#files').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('notes\n') });
+          }
+          await p.getByLabel('Type for notes.txt').selectOption('test/params');
+        },
+      },
+      { name: 'overview', path: '/overview', ready: (p) => p.locator('.chart svg').waitFor() },
+      { name: 'keys', path: '/keys', ready: (p) => p.locator('tr[data-key]').first().waitFor() },
+      { name: 'device', path: `/device?code=${device.user_code}`, ready: (p) => p.getByRole('button', { name: 'Approve' }).waitFor() },
+      { name: 'not-found', path: '/no/such/page', ready: (p) => p.getByRole('heading', { name: 'Page not found' }).waitFor() },
+    ];
+    const problems: string[] = [];
+    for (const { name, path, ready, tab = page } of pages) {
+      for (const view of [
+        { suffix: 'desktop', width: 1280, height: 800, dark: false },
+        { suffix: 'phone', width: 390, height: 844, dark: false },
+        { suffix: 'dark', width: 1280, height: 800, dark: true },
+      ]) {
+        await tab.setViewportSize({ width: view.width, height: view.height });
+        await tab.emulateMedia({ colorScheme: view.dark ? 'dark' : 'light' });
+        await tab.goto(`${url}${path}`);
+        await ready(tab);
+        const overflow = await horizontalOverflow(tab);
+        if (overflow > 0) problems.push(`${name} ${view.suffix}: ${overflow}px of sideways scrolling`);
+        for (const v of await seriousAxeViolations(tab)) {
+          problems.push(`${name} ${view.suffix}: axe ${v.impact} ${v.id} (${v.help}) at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+        }
+        await shot(tab, `${name}-${view.suffix}`);
+        if (view.suffix === 'desktop') {
+          for (const missed of await unreachableByTab(tab)) problems.push(`${name} ${view.suffix}: Tab never reaches ${missed}`);
+        }
+      }
+    }
+    await tab0Reset();
+    expect(problems).toEqual([]);
+  }, 600_000);
 });
+
+async function tab0Reset(): Promise<void> {
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.emulateMedia({ colorScheme: 'light' });
+}
+
+/**
+ * Presses Tab from the top of the page through to the end and names every
+ * control (link, button, field, folding summary) that never got focus.
+ */
+async function unreachableByTab(tab: Page): Promise<string[]> {
+  const total = await tab.evaluate(() => {
+    const selector = 'a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea, summary';
+    const controls = [...document.querySelectorAll<HTMLElement>(selector)].filter((el) => el.getClientRects().length > 0);
+    controls.forEach((el, i) => el.setAttribute('data-kb', String(i)));
+    (document.activeElement as HTMLElement | null)?.blur();
+    window.scrollTo(0, 0);
+    return controls.length;
+  });
+  // The page notes what gets focus; the test only presses Tab and asks now and then.
+  await tab.evaluate(() => {
+    const seen = new Set<string>();
+    (window as unknown as { tabSeen: Set<string> }).tabSeen = seen;
+    document.addEventListener('focusin', (event) => {
+      const at = (event.target as HTMLElement).getAttribute?.('data-kb');
+      if (at !== null && at !== undefined) seen.add(at);
+    });
+  });
+  const seenCount = () => tab.evaluate(() => (window as unknown as { tabSeen: Set<string> }).tabSeen.size);
+  for (let pressed = 0; pressed < total * 2 + 10; pressed += 10) {
+    for (let i = 0; i < 10; i++) await tab.keyboard.press('Tab');
+    if ((await seenCount()) === total) break;
+  }
+  return tab.evaluate(() => {
+    const seen = (window as unknown as { tabSeen: Set<string> }).tabSeen;
+    return [...document.querySelectorAll<HTMLElement>('[data-kb]')]
+      .filter((el) => !seen.has(el.getAttribute('data-kb')!))
+      .map((el) => `${el.tagName.toLowerCase()} "${(el.textContent || el.getAttribute('aria-label') || el.id).trim().slice(0, 40)}"`);
+  });
+}

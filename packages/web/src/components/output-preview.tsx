@@ -12,6 +12,7 @@ import { describe, partialApi } from '../api.js';
 import { formatBytes } from '../format.js';
 import { jobTitle } from '../job-model.js';
 import { findType } from '../types.js';
+import { CopyButton } from './copy-button.js';
 import { JsonTree } from './json-tree.js';
 
 export const PREVIEW_BYTES = 1024 * 1024;
@@ -64,6 +65,11 @@ function TextPreview({ job, json }: { job: Job; json: boolean }) {
         <pre class="output" tabIndex={0} aria-label="Output">
           {text || '(empty output)'}
         </pre>
+      )}
+      {complete && text && (
+        <p class="preview-tools">
+          <CopyButton value={text} what="Output" />
+        </p>
       )}
       {!complete && (
         <p class="hint" id="preview-cut">

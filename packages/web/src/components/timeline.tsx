@@ -1,61 +1,79 @@
 /**
- * A job's way through the states, from the times the job carries:
- * created → uploaded → queued → claimed → running → finished/failed, each
- * with how long it took to get there, and the attempts and the worker.
+ * A job's way through the states: created → uploaded → queued → claimed →
+ * running → finished/failed, each with its time and how long the step before
+ * took, and the attempts and the worker. From the server's timeline
+ * (`GET /v1/jobs/{id}/timeline`); until that answers, from the job's own times.
  */
-import type { Job } from 'bsubio';
+import type { Job, JobTimeline } from 'bsubio';
 import { now } from '../clock.js';
 import { formatDuration, formatExact } from '../format.js';
 import { isTerminal, shownState } from '../job-model.js';
 
 interface Step {
   label: string;
-  at: string | null;
+  at: string | null | undefined;
+  /** How long it took to get here from the step before. */
+  took: number | null | undefined;
   reached: boolean;
   detail?: string;
 }
 
-const ORDER = ['created', 'loaded', 'pending', 'claimed', 'preparing', 'processing', 'finished', 'failed'];
-
-export function Timeline({ job }: { job: Job }) {
-  const reached = (state: string) => ORDER.indexOf(job.status) >= ORDER.indexOf(state) || isTerminal(job);
-  const ended = shownState(job);
-  const steps: Step[] = [
-    { label: 'created', at: job.created_at, reached: true },
-    { label: 'uploaded', at: null, reached: job.data_size > 0 || reached('loaded'), detail: job.data_size > 0 ? undefined : undefined },
-    { label: 'queued', at: null, reached: reached('pending') && (job.claimed_at !== null || job.status === 'pending') },
+function steps(job: Job, timeline: JobTimeline | undefined): Step[] {
+  const t = timeline;
+  const d = t?.durations_ms;
+  const worker = t?.worker ?? job.claimed_by;
+  const attempts = t?.attempts ?? job.attempts ?? 0;
+  const ended = isTerminal(job);
+  const queuedOrLater = !['created', 'loaded'].includes(job.status);
+  return [
+    { label: 'created', at: job.created_at, took: undefined, reached: true },
+    { label: 'uploaded', at: t?.uploaded_at, took: d?.upload, reached: job.data_size > 0 || job.status !== 'created' },
+    { label: 'queued', at: t?.submitted_at, took: undefined, reached: queuedOrLater && (!ended || Boolean(job.claimed_at ?? t?.submitted_at)) },
     {
       label: 'claimed',
-      at: job.claimed_at,
-      reached: job.claimed_at !== null,
-      detail: job.claimed_by ? `by ${job.claimed_by}${(job.attempts ?? 1) > 1 ? `, attempt ${job.attempts}` : ''}` : undefined,
+      at: t?.claimed_at ?? job.claimed_at,
+      took: d?.queued,
+      reached: Boolean(t?.claimed_at ?? job.claimed_at),
+      detail: worker ? `by ${worker}${attempts > 1 ? `, attempt ${attempts}` : ''}` : undefined,
     },
-    { label: 'running', at: job.started_at ?? null, reached: Boolean(job.started_at) || reached('processing') },
+    { label: 'running', at: t?.started_at ?? job.started_at, took: d?.preparing, reached: Boolean(t?.started_at ?? job.started_at) },
     {
-      label: isTerminal(job) ? ended : 'finished',
+      label: ended ? shownState(job) : 'finished',
       at: job.finished_at,
-      reached: isTerminal(job),
-      detail: job.status === 'failed' ? (job.error_code ?? undefined) : undefined,
+      took: d?.running,
+      reached: ended,
+      detail: job.status === 'failed' && job.error_code !== 'ECANCELED' ? (job.error_code ?? undefined) : undefined,
     },
   ];
-  let previous = Date.parse(job.created_at);
+}
+
+export function Timeline({ job, timeline }: { job: Job; timeline: JobTimeline | undefined }) {
+  const list = steps(job, timeline);
+  const lastReached = list.map((s) => s.reached).lastIndexOf(true);
   return (
-    <ol class="timeline" aria-label="Timeline">
-      {steps.map((step) => {
-        const at = step.at ? Date.parse(step.at) : undefined;
-        const took = at !== undefined ? at - previous : undefined;
-        if (at !== undefined) previous = at;
-        const current = !isTerminal(job) && step.reached && !steps.slice(steps.indexOf(step) + 1).some((s) => s.reached);
-        return (
-          <li key={step.label} class={`${step.reached ? 'reached' : 'ahead'}${current ? ' current' : ''} step-${step.label}`}>
-            <span class="step">{step.label}</span>
-            {step.at && <time dateTime={step.at} title={formatExact(step.at)}>{new Date(step.at).toLocaleTimeString()}</time>}
-            {took !== undefined && step.label !== 'created' && <span class="took">+{formatDuration(took)}</span>}
-            {current && <span class="took">for {formatDuration(now.value - previous)}</span>}
-            {step.detail && <span class="detail">{step.detail}</span>}
-          </li>
-        );
-      })}
-    </ol>
+    <>
+      <ol class="timeline" aria-label="Timeline">
+        {list.map((step, i) => {
+          const current = !isTerminal(job) && i === lastReached;
+          const since = current && step.at ? now.value - Date.parse(step.at) : undefined;
+          return (
+            <li key={step.label} class={`${step.reached ? 'reached' : 'ahead'}${current ? ' current' : ''} step-${step.label}`}>
+              <span class="step">{step.label}</span>
+              {step.at && (
+                <time dateTime={step.at} title={formatExact(step.at)}>
+                  {new Date(step.at).toLocaleTimeString()}
+                </time>
+              )}
+              {step.took !== undefined && step.took !== null && <span class="took">after {formatDuration(step.took)}</span>}
+              {since !== undefined && <span class="took">for {formatDuration(since)}</span>}
+              {step.detail && <span class="detail">{step.detail}</span>}
+            </li>
+          );
+        })}
+      </ol>
+      {timeline?.durations_ms.total !== null && timeline?.durations_ms.total !== undefined && (
+        <p class="hint">In all {formatDuration(timeline.durations_ms.total)}, from creation to the end.</p>
+      )}
+    </>
   );
 }

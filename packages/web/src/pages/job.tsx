@@ -4,9 +4,9 @@
  * preview and the logs.
  */
 import { useSignal } from '@preact/signals';
-import type { Job } from 'bsubio';
+import type { Job, JobTimeline, QueuePosition as Position } from 'bsubio';
 import { useEffect } from 'preact/hooks';
-import { BsubError, client, describe } from '../api.js';
+import { BsubError, client, describe, insightApi } from '../api.js';
 import { CopyButton } from '../components/copy-button.js';
 import { LogsPanel } from '../components/logs-panel.js';
 import { OutputPreview } from '../components/output-preview.js';
@@ -62,6 +62,16 @@ export function JobPage({ id }: { id: string }) {
 
 function JobDetails({ job }: { job: Job }) {
   const busy = useSignal(false);
+  const timeline = useSignal<JobTimeline | undefined>(undefined);
+  // Each change of the job (from the stream) moves the timeline on.
+  useEffect(() => {
+    insightApi.timeline(job.id).then(
+      (t) => {
+        timeline.value = t;
+      },
+      () => {},
+    );
+  }, [job.id, job.status, job.attempts]);
   const title = jobTitle(job);
   const ended = isTerminal(job);
 
@@ -95,7 +105,7 @@ function JobDetails({ job }: { job: Job }) {
         <PageTitle title={title} />
         <StateBadge job={job} />
       </div>
-      <Timeline job={job} />
+      <Timeline job={job} timeline={timeline.value} />
       <QueuePosition job={job} />
       <dl class="details">
         <dt>Id</dt>
@@ -179,16 +189,38 @@ function JobDetails({ job }: { job: Job }) {
   );
 }
 
-/** While pending: how many of this person's jobs are ahead in the queue. */
+const POSITION_MS = 3_000;
+
+/** While pending: the job's place among all pending jobs of its type (`GET /v1/jobs/{id}/position`). */
 function QueuePosition({ job }: { job: Job }) {
-  if (job.status !== 'pending') return null;
-  let ahead = 0;
-  for (const other of jobs.value.values()) {
-    if (other.status === 'pending' && other.created_at < job.created_at) ahead++;
-  }
+  const position = useSignal<Position | undefined>(undefined);
+  const pending = job.status === 'pending';
+  useEffect(() => {
+    if (!pending) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let stopped = false;
+    const ask = () =>
+      insightApi.position(job.id).then(
+        (p) => {
+          position.value = p;
+        },
+        () => {},
+      ).finally(() => {
+        // Others' jobs ahead move on without events reaching this person: ask again.
+        if (!stopped) timer = setTimeout(ask, POSITION_MS);
+      });
+    void ask();
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+    };
+  }, [job.id, pending]);
+  if (!pending) return null;
+  const p = position.value;
   return (
-    <p class="queue-position" id="queue-position">
-      Waiting for a worker: {ahead === 0 ? 'next of your jobs in the queue' : `${ahead} of your jobs ahead in the queue`}.
+    <p class="queue-position" id="queue-position" aria-live="polite">
+      Waiting for a worker
+      {p?.position ? `: number ${p.position} of ${p.pending} pending ${job.type} jobs${p.position === 1 ? ', next to be claimed' : ''}` : ''}.
     </p>
   );
 }

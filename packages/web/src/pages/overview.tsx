@@ -1,39 +1,90 @@
 /**
- * The Overview: jobs per state now, throughput and failures over the last
- * hour or day (a chart), queue wait p50/p95, the workers that ran jobs and
- * when each was last seen, and counts per type — for this person's jobs.
+ * The Overview, from the server's own numbers (`GET /v1/overview`): jobs per
+ * state now, finished and failed over the last hour or day (a chart), queue
+ * wait p50/p95, the workers heard from and when, and counts per type —
+ * what bull-board shows, for this person's jobs. Refreshed as the event
+ * stream reports changes, at most every few seconds.
  */
-import { useMemo } from 'preact/hooks';
+import { useSignal } from '@preact/signals';
+import type { Overview } from 'bsubio';
+import { useEffect } from 'preact/hooks';
+import { describe, insightApi } from '../api.js';
 import { PageTitle } from '../components/page-title.js';
 import { RelativeTime } from '../components/time.js';
 import { formatDuration } from '../format.js';
-import { STATES } from '../job-model.js';
-import { indexState, jobs } from '../live.js';
-import { computeOverview, type Overview, RANGES, type RangeName } from '../overview-stats.js';
+import { jobs } from '../live.js';
 import { route, withQuery } from '../router.js';
+
+const RANGES = {
+  hour: { label: 'last hour', bucket: '5 minutes' },
+  day: { label: 'last day', bucket: 'hour' },
+} as const;
+type RangeName = keyof typeof RANGES;
+const REFRESH_MS = 3_000;
+const ACTIVE = ['created', 'loaded', 'pending', 'claimed', 'preparing', 'processing'];
+/** A state's count (the schema lists all eight; a missing one is none). */
+const of = (counts: Record<string, number | undefined>, state: string) => counts[state] ?? 0;
+
+const TILES = ['created', 'loaded', 'pending', 'claimed', 'preparing', 'processing', 'finished', 'failed', 'cancelled'] as const;
 
 export function OverviewPage() {
   const range: RangeName = route.value.query.get('range') === 'day' ? 'day' : 'hour';
-  const list = jobs.value;
-  const stats = useMemo(() => computeOverview(list.values(), range), [list, range]);
-  if (indexState.value === 'loading' && list.size === 0) {
-    return (
-      <>
-        <PageTitle title="Overview" />
-        <p class="loading">Loading…</p>
-      </>
-    );
-  }
+  const overview = useSignal<Overview | undefined>(undefined);
+  const error = useSignal('');
+  const changes = jobs.value;
+
+  // Fetched on open, then again after job changes, never more often than REFRESH_MS.
+  const lastFetch = useSignal(0);
+  useEffect(() => {
+    const wait = Math.max(0, lastFetch.value + REFRESH_MS - Date.now());
+    const timer = setTimeout(() => {
+      lastFetch.value = Date.now();
+      insightApi.overview().then(
+        (data) => {
+          overview.value = data;
+          error.value = '';
+        },
+        (err: unknown) => {
+          error.value = describe(err);
+        },
+      );
+    }, wait);
+    return () => clearTimeout(timer);
+  }, [changes]);
+
+  const data = overview.value;
   return (
     <>
       <PageTitle title="Overview" />
+      {error.value && <p class="error">The overview could not be loaded: {error.value}</p>}
+      {!data ? (
+        !error.value && <p class="loading">Loading…</p>
+      ) : (
+        <OverviewBody data={data} range={range} />
+      )}
+    </>
+  );
+}
+
+function OverviewBody({ data, range }: { data: Overview; range: RangeName }) {
+  const counts = (state: (typeof TILES)[number]) => {
+    if (state === 'cancelled') return data.cancelled;
+    if (state === 'failed') return of(data.jobs, 'failed') - data.cancelled;
+    return of(data.jobs, state);
+  };
+  const buckets = range === 'hour' ? data.throughput.last_hour : data.throughput.last_day;
+  const wait = range === 'hour' ? data.queue_wait.last_hour : data.queue_wait.last_day;
+  const finished = buckets.reduce((n, b) => n + b.finished, 0);
+  const failed = buckets.reduce((n, b) => n + b.failed, 0);
+  return (
+    <>
       <section aria-labelledby="now-title">
         <h2 id="now-title">Jobs now</h2>
         <ul class="tiles">
-          {STATES.map((state) => (
+          {TILES.map((state) => (
             <li key={state}>
               <a href={`/?state=${state}`} class={`tile state-${state}`}>
-                <span class="tile-count">{stats.byState[state]}</span>
+                <span class="tile-count">{counts(state)}</span>
                 <span class="tile-label">{state}</span>
               </a>
             </li>
@@ -55,51 +106,50 @@ export function OverviewPage() {
             </ul>
           </nav>
         </div>
-        <Chart stats={stats} range={range} />
+        <Chart buckets={buckets} range={range} finished={finished} failed={failed} />
         <dl class="figures">
           <div>
             <dt>Finished</dt>
-            <dd>{stats.finished}</dd>
+            <dd>{finished}</dd>
           </div>
           <div>
-            <dt>Failed</dt>
-            <dd>{stats.failed}</dd>
+            <dt>Failed (cancelled included)</dt>
+            <dd>{failed}</dd>
           </div>
           <div>
             <dt>Queue wait p50</dt>
-            <dd>{formatDuration(stats.waitP50)}</dd>
+            <dd>{formatDuration(wait.p50_ms)}</dd>
           </div>
           <div>
             <dt>Queue wait p95</dt>
-            <dd>{formatDuration(stats.waitP95)}</dd>
+            <dd>{formatDuration(wait.p95_ms)}</dd>
           </div>
         </dl>
+        <p class="hint">Queue wait: from submit to a worker's claim, over the {wait.jobs} jobs claimed in the {RANGES[range].label}.</p>
       </section>
       <div class="two-columns">
         <section aria-labelledby="workers-title">
-          <h2 id="workers-title">Workers seen</h2>
-          {stats.workers.length === 0 ? (
-            <p class="empty">No worker has run a job of yours yet.</p>
+          <h2 id="workers-title">Workers</h2>
+          {data.workers.length === 0 ? (
+            <p class="empty">No worker heard from in the last hour.</p>
           ) : (
             <table class="cards-on-phone">
-              <caption class="visually-hidden">Workers that ran your jobs</caption>
+              <caption class="visually-hidden">Workers heard from lately</caption>
               <thead>
                 <tr>
                   <th scope="col">Worker</th>
-                  <th scope="col">Last seen</th>
-                  <th scope="col">Jobs</th>
+                  <th scope="col">Last heartbeat</th>
+                  <th scope="col">Your jobs on it</th>
                 </tr>
               </thead>
               <tbody>
-                {stats.workers.map((w) => (
+                {data.workers.map((w) => (
                   <tr key={w.id}>
                     <td data-label="Worker">
                       <code>{w.id}</code>
                     </td>
-                    <td data-label="Last seen">
-                      <RelativeTime iso={w.lastSeen} />
-                    </td>
-                    <td data-label="Jobs">{w.jobs}</td>
+                    <td data-label="Last heartbeat">{w.last_seen ? <RelativeTime iso={w.last_seen} /> : 'not lately'}</td>
+                    <td data-label="Your jobs on it">{w.running}</td>
                   </tr>
                 ))}
               </tbody>
@@ -108,7 +158,7 @@ export function OverviewPage() {
         </section>
         <section aria-labelledby="types-title">
           <h2 id="types-title">By type</h2>
-          {stats.byType.length === 0 ? (
+          {data.types.length === 0 ? (
             <p class="empty">No jobs yet.</p>
           ) : (
             <table class="cards-on-phone">
@@ -117,17 +167,21 @@ export function OverviewPage() {
                 <tr>
                   <th scope="col">Type</th>
                   <th scope="col">Jobs</th>
+                  <th scope="col">Waiting or running</th>
                   <th scope="col">Failed</th>
                 </tr>
               </thead>
               <tbody>
-                {stats.byType.map((t) => (
+                {data.types.map((t) => (
                   <tr key={t.type}>
                     <td data-label="Type">
                       <a href={`/?type=${encodeURIComponent(t.type)}`}>{t.type}</a>
                     </td>
                     <td data-label="Jobs">{t.total}</td>
-                    <td data-label="Failed">{t.failed}</td>
+                    <td data-label="Waiting or running">
+                      {ACTIVE.reduce((n, state) => n + of(t.jobs, state), 0)}
+                    </td>
+                    <td data-label="Failed">{of(t.jobs, 'failed')}</td>
                   </tr>
                 ))}
               </tbody>
@@ -139,32 +193,44 @@ export function OverviewPage() {
   );
 }
 
-/** Stacked bars per bucket, in SVG (no script, no chart library). */
-function Chart({ stats, range }: { stats: Overview; range: RangeName }) {
-  const max = Math.max(1, ...stats.buckets.map((b) => b.finished + b.failed));
+/** Stacked bars per window, in SVG (no script, no chart library). */
+function Chart({
+  buckets,
+  range,
+  finished,
+  failed,
+}: {
+  buckets: Overview['throughput']['last_hour'];
+  range: RangeName;
+  finished: number;
+  failed: number;
+}) {
+  const max = Math.max(1, ...buckets.map((b) => b.finished + b.failed));
   const width = 600;
   const height = 140;
-  const slot = width / stats.buckets.length;
-  const bar = Math.max(2, slot - 3);
+  const slot = width / Math.max(1, buckets.length);
+  const bar = Math.max(2, slot - 4);
   const y = (n: number) => (n / max) * (height - 16);
+  const time = (iso: string) => new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
   return (
     <figure class="chart">
       <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-labelledby="chart-desc" preserveAspectRatio="none">
         <desc id="chart-desc">
-          {stats.finished} finished and {stats.failed} failed in the {RANGES[range].label}, per {RANGES[range].bucketLabel}; at most {max} in one.
+          {finished} finished and {failed} failed in the {RANGES[range].label}, per {RANGES[range].bucket}; at most {max} in one.
         </desc>
-        {stats.buckets.map((b, i) => (
+        {buckets.map((b, i) => (
           <g key={b.start}>
             <title>
-              {new Date(b.start).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}: {b.finished} finished, {b.failed} failed
+              {time(b.start)}: {b.finished} finished, {b.failed} failed
             </title>
-            <rect class="bar-finished" x={i * slot} y={height - y(b.finished)} width={bar} height={y(b.finished)} />
-            <rect class="bar-failed" x={i * slot} y={height - y(b.finished) - y(b.failed)} width={bar} height={y(b.failed)} />
+            <rect class="bar-finished" x={i * slot + 2} y={height - y(b.finished)} width={bar} height={y(b.finished)} />
+            <rect class="bar-failed" x={i * slot + 2} y={height - y(b.finished) - y(b.failed)} width={bar} height={y(b.failed)} />
           </g>
         ))}
       </svg>
       <figcaption>
-        <span class="key key-finished">finished</span> <span class="key key-failed">failed</span> per {RANGES[range].bucketLabel}
+        <span class="key key-finished">finished</span> <span class="key key-failed">failed</span> per {RANGES[range].bucket}
+        {buckets[0] && `, from ${time(buckets[0].start)}`}
       </figcaption>
     </figure>
   );
