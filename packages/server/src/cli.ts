@@ -88,6 +88,9 @@ const flagOptions = Object.fromEntries(
 );
 
 export async function main(argv: string[]): Promise<number> {
+  // Everything the server writes (database, blobs, keys, the data directory)
+  // is for its own user alone: no other local user may read a job's files.
+  process.umask(0o077);
   // The remote worker agent is its own package (bsubio-worker, which needs
   // none of the server's dependencies); here it keeps its old name.
   if (argv[0] === 'worker') {

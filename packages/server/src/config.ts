@@ -52,6 +52,8 @@ export interface ServerConfig {
   bodyTimeoutMs: number;
   /** Bearer token /metrics asks for; unset: /metrics answers loopback clients only. */
   metricsToken: string | undefined;
+  /** 64 hex digits: the server key (services/server-key.ts); unset: a file in the data dir. */
+  secretKey: string | undefined;
   /**
    * Which proxies' X-Forwarded-For / -Proto / -Host to believe (Fastify's
    * trustProxy): false, a hop count, or addresses and CIDR ranges.
@@ -216,6 +218,8 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
     ),
     trustProxy: trustProxy(get('trust-proxy', 'BSUBIO_TRUST_PROXY')),
     metricsToken: metricsToken(get('metrics-token', 'BSUBIO_METRICS_TOKEN')),
+    // The environment only: a flag would show the key in `ps`.
+    secretKey: env.BSUBIO_SECRET_KEY || undefined,
     workers: integer(
       get('workers', 'BSUBIO_WORKERS'),
       availableParallelism(),

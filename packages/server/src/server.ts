@@ -4,7 +4,7 @@
  * extension, and an in-process worker pool, with start-up recovery and a
  * clean shutdown. In cluster mode any number of these run side by side.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -21,6 +21,7 @@ import { ClusterNotifier } from './services/cluster-notifier.js';
 import { EmbeddedBackend } from './services/embedded-backend.js';
 import { JobEvents } from './services/job-events.js';
 import { JobService } from './services/job-service.js';
+import { ServerKey } from './services/server-key.js';
 import { Metrics } from './services/metrics.js';
 import { UserService } from './services/user-service.js';
 import { WebhookService } from './services/webhooks.js';
@@ -45,6 +46,18 @@ export function serverVersion(): { version: string; build: string } {
 }
 
 /** packages/web next to this package (a workspace checkout), if it is there. */
+/**
+ * A data directory made by an older version (0755) or by hand is closed to
+ * other local users: it holds the database, every user's files and the
+ * server key. Only when it is ours; a shared directory is the operator's call.
+ */
+function closeToOthers(dataDir: string, notice: (line: string) => void): void {
+  const stat = statSync(dataDir);
+  if (stat.uid !== process.getuid?.() || (stat.mode & 0o077) === 0) return;
+  chmodSync(dataDir, stat.mode & 0o700);
+  notice(`Closed the data directory ${dataDir} to other users (mode ${(stat.mode & 0o777).toString(8)} → ${(stat.mode & 0o700).toString(8)}).`);
+}
+
 /** The dashboard's files: the @bsubio/web package, in a checkout or installed beside us. */
 function defaultWebDir(): string | undefined {
   try {
@@ -66,7 +79,8 @@ export async function startServer(
   config: ServerConfig,
   notice: (line: string) => void,
 ): Promise<RunningServer> {
-  await mkdir(config.dataDir, { recursive: true });
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  closeToOthers(config.dataDir, notice);
   const catalog = Catalog.load(config.typesFile);
   const store = await openStore(config.dataDir, config.databaseUrl);
   const { db } = store;
@@ -78,7 +92,14 @@ export async function startServer(
   const users = new UserService(userRepository);
   const accounts = new AccountService(new AccountRepository(db), userRepository, users);
   const jobRepository = new JobRepository(db, store.leaseDb);
+  const serverKey = await ServerKey.load({
+    envKey: config.secretKey,
+    dataDir: config.dataDir,
+    db,
+    cluster,
+  });
   const jobs = new JobService(jobRepository, blobs, catalog, events, {
+    uploadToken: (jobId) => serverKey.uploadToken(jobId),
     maxUploadBytes: config.maxUploadBytes,
     maxAttempts: config.maxAttempts,
     maxActiveJobs: config.maxActiveJobs,
@@ -98,6 +119,7 @@ export async function startServer(
       retryWindowMs: config.webhookRetryWindowMs,
       timeoutMs: config.webhookTimeoutMs,
       userAgent: `bsubio-webhooks/${version.version}`,
+      secrets: { encrypt: (plain) => serverKey.encrypt(plain), decrypt: (stored) => serverKey.decrypt(stored) },
     },
     (err) => onBackgroundError(err, 'webhook delivery failed'),
   );
@@ -145,6 +167,11 @@ export async function startServer(
     workerTokens: new WorkerTokens(db),
   });
   onBackgroundError = (err, what) => app.log.error({ err }, what);
+  if (serverKey.source === 'database') {
+    app.log.warn(
+      'BSUBIO_SECRET_KEY is not set: the server key that protects webhook secrets and upload tokens is kept in the database, where it protects nothing; give every replica the same BSUBIO_SECRET_KEY (openssl rand -hex 32).',
+    );
+  }
 
   // Cluster mode: submits, cancels, every change, deletes and live logs reach the other replicas.
   const notifier = store.pool

@@ -3,7 +3,7 @@
  * scratch directory, fetch the input, run the type's command in the sandbox
  * while renewing the lease, then hand output and logs to the backend.
  */
-import { chmodSync, mkdirSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { cp, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, extname, join } from 'node:path';
@@ -16,6 +16,7 @@ import {
   MAX_PROCESSES,
   MAX_TASKS,
   runSandboxed,
+  SANDBOX_HOST_ID,
   type SandboxResult,
   sandboxDropsPrivileges,
 } from './sandbox.js';
@@ -254,7 +255,15 @@ export class JobRunner {
       : extensionFor(accepted) || sniffed.ext || original;
     const inputHost = join(visible, `input${ext}`);
     renameSync(fetched, inputHost);
-    chmodSync(inputHost, 0o444);
+    // For a local store this file is a hard link of the stored input: make it
+    // readable by the sandbox's user through its group, never by every local
+    // user (it was 0444, which opened the stored input to all).
+    if (sandboxDropsPrivileges()) {
+      chownSync(inputHost, 0, SANDBOX_HOST_ID);
+      chmodSync(inputHost, 0o440);
+    } else {
+      chmodSync(inputHost, 0o400);
+    }
 
     const node = nodeMount();
     const sandboxInput = `/in/input${ext}`;

@@ -6,7 +6,7 @@
  *   created ─upload→ loaded ─submit→ pending ─claim→ claimed ─→ preparing ─→ processing ─→ finished
  *   any non-terminal ─cancel→ failed (ECANCELED)         leased ─lease lapsed→ pending | failed (ELOST)
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import {
@@ -31,6 +31,7 @@ import type { JobRepository, JobRow } from '../store/job-repository.js';
 import type { JobEvents } from './job-events.js';
 import { LiveLogs } from './live-logs.js';
 import { buildOverview, queuePosition, timeline } from './overview.js';
+import { DERIVED_UPLOAD_TOKEN } from './server-key.js';
 import { secretsEqual } from './user-service.js';
 import { WorkerRegistry } from './worker-registry.js';
 
@@ -64,6 +65,8 @@ export interface JobServiceOptions {
   maxActiveJobs?: number;
   /** Per user: bytes of inputs and outputs kept (0: no limit). */
   maxStoredBytes?: number;
+  /** A job's upload token from the server key (ServerKey.uploadToken): none is stored. */
+  uploadToken: (jobId: string) => string;
 }
 
 /** A worker's outcome whose output and logs are already in blob storage. */
@@ -84,7 +87,11 @@ export interface UploadInput {
 }
 
 /** The wire form of a job (API.md "The job object"). */
-export function toWireJob(row: JobRow): Job {
+/**
+ * The wire form of a job. `uploadToken` is given only where its owner asks
+ * (create, GET): event streams and webhooks never carry it.
+ */
+export function toWireJob(row: JobRow, uploadToken?: string): Job {
   const job: Job = {
     id: row.id,
     status: row.status as JobState,
@@ -106,7 +113,7 @@ export function toWireJob(row: JobRow): Job {
     started_at: row.started_at === null ? null : toWireTime(Number(row.started_at)),
     webhook_url: row.webhook_url,
   };
-  if (row.status === 'created' && row.upload_token) job.upload_token = row.upload_token;
+  if (row.status === 'created' && uploadToken) job.upload_token = uploadToken;
   return job;
 }
 
@@ -240,7 +247,7 @@ export class JobService {
       status: 'created',
       name: (name as string | undefined) ?? null,
       params: JSON.stringify(checked.values),
-      upload_token: randomBytes(24).toString('base64url'),
+      upload_token: DERIVED_UPLOAD_TOKEN,
       data_size: 0,
       input_name: null,
       input_type: null,
@@ -313,6 +320,15 @@ export class JobService {
   }
 
   /**
+   * The token that uploads the input of a job still waiting for it. Rows
+   * from before the server key hold their token itself.
+   */
+  uploadTokenOf(row: JobRow): string | undefined {
+    if (row.status !== 'created' || !row.upload_token) return undefined;
+    return row.upload_token === DERIVED_UPLOAD_TOKEN ? this.options.uploadToken(row.id) : row.upload_token;
+  }
+
+  /**
    * Check that an upload may start, before a byte of the body is read.
    * `callerUserId` is the Bearer key's user when one was sent.
    */
@@ -331,10 +347,11 @@ export class JobService {
     // Without a key, only the token's holder may learn anything of a job: an
     // unknown job, someone else's, a wrong token and an upload already made
     // (its token is spent) all get the same answer.
+    const expected = job && this.uploadTokenOf(job);
     const holder =
-      job?.upload_token &&
-      secretsEqual(job.upload_token, token) &&
-      (callerUserId === undefined || job.user_id === callerUserId);
+      expected !== undefined &&
+      secretsEqual(expected, token) &&
+      (callerUserId === undefined || job!.user_id === callerUserId);
     if (!job || !holder) {
       throw new ApiError(
         'not_found',

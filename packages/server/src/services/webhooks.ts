@@ -29,6 +29,8 @@ export interface WebhookOptions {
   retryWindowMs: number;
   timeoutMs: number;
   userAgent: string;
+  /** Signing secrets are stored encrypted with the server key (ServerKey). */
+  secrets: { encrypt(plain: string): string; decrypt(stored: string): string };
 }
 
 export const SIGNATURE_HEADER = 'bsubio-signature';
@@ -141,8 +143,10 @@ export class WebhookService {
   /** The user's signing secret, made on first use. */
   async secret(userId: string): Promise<string> {
     const settings = await this.repo.userSettings(userId);
-    if (settings?.webhook_secret) return settings.webhook_secret;
-    return this.repo.ensureSecret(userId, `whsec_${randomBytes(24).toString('base64url')}`);
+    const { secrets } = this.options;
+    if (settings?.webhook_secret) return secrets.decrypt(settings.webhook_secret);
+    const candidate = secrets.encrypt(`whsec_${randomBytes(24).toString('base64url')}`);
+    return secrets.decrypt(await this.repo.ensureSecret(userId, candidate));
   }
 
   async settings(userId: string): Promise<{ url: string | null; secret: string }> {

@@ -236,6 +236,17 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // Security round 2: the server key (services/server-key.ts) for clusters
+  // that do not set BSUBIO_SECRET_KEY.
+  '0009_server_secrets': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('server_secrets')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .execute();
+    },
+  },
 };
 
 /** Whether the migration runs on PostgreSQL (Kysely's migrator hands both dialects the same code). */

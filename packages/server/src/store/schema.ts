@@ -144,6 +144,12 @@ export interface JobCountsTable {
   n: number;
 }
 
+/** Cluster mode without BSUBIO_SECRET_KEY: the server key, so replicas agree (services/server-key.ts). */
+export interface ServerSecretsTable {
+  name: string;
+  value: string;
+}
+
 export interface Database {
   users: UsersTable;
   job_counts: JobCountsTable;
@@ -154,4 +160,5 @@ export interface Database {
   sessions: SessionsTable;
   device_codes: DeviceCodesTable;
   worker_tokens: WorkerTokensTable;
+  server_secrets: ServerSecretsTable;
 }
