@@ -8,7 +8,8 @@
  * `?last_event_id=`) to resume. Comments (`: ping`) come every 15 s.
  *
  *   ready    {}                         the stream is live (after any replay); fetch lists now
- *   job      <Job>                      a job was created or changed (as GET /v1/jobs/{id} shows it)
+ *   job      <Job>                      a job was created or changed (as GET /v1/jobs/{id} shows it,
+ *                                       but never with its upload_token, a credential)
  *   deleted  {"id"}                     a job is gone (deleted, or removed by retention)
  *   log      {"id", "text", "offset"}   new stderr of a running job (only with `?logs=1`)
  *   reset    {}                         events were lost (unknown or too old cursor, or the
