@@ -62,6 +62,18 @@ export const JobSchema = Type.Object(
         description: 'Extension: where the job JSON is POSTed when it becomes finished or failed',
       }),
     ),
+    peak_memory_bytes: Type.Optional(
+      Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], {
+        description:
+          "Extension: the most memory the job's sandbox held, from its cgroup (tmpfs and page cache included) or else the /proc watch; null until it ran",
+      }),
+    ),
+    cpu_seconds: Type.Optional(
+      Type.Union([Type.Number({ minimum: 0 }), Type.Null()], {
+        description:
+          "Extension: CPU time of all the job's processes, from its cgroup; null when not measured",
+      }),
+    ),
   },
   { $id: 'Job' },
 );

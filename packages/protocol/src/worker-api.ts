@@ -78,6 +78,9 @@ export interface WorkerCompleteRequest {
   output_key: string;
   output_size: number;
   log_key: string;
+  /** Optional: the sandbox's peak memory in bytes and its CPU seconds (older workers send neither). */
+  peak_memory_bytes?: number | null;
+  cpu_seconds?: number | null;
 }
 
 export interface WorkerReleaseRequest {

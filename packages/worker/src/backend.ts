@@ -23,6 +23,9 @@ export interface JobOutcome {
   /** Host files holding stdout and stderr; the backend takes them over. */
   outputPath: string;
   logPath: string;
+  /** What the sandbox used: its peak memory in bytes and CPU seconds (absent when no tool ran). */
+  peakMemoryBytes?: number | null;
+  cpuSeconds?: number | null;
 }
 
 export interface WorkerBackend {

@@ -239,6 +239,8 @@ export class RemoteBackend implements WorkerBackend {
         output_key: output.key,
         output_size: output.size,
         log_key: logs.key,
+        ...(outcome.peakMemoryBytes !== undefined ? { peak_memory_bytes: outcome.peakMemoryBytes } : {}),
+        ...(outcome.cpuSeconds !== undefined ? { cpu_seconds: outcome.cpuSeconds } : {}),
       };
       const path = `/v1/worker/jobs/${encodeURIComponent(jobId)}/complete`;
       return (await this.json<WorkerOkResponse>(path, request)).ok;

@@ -298,8 +298,17 @@ export class JobRunner {
       }
     }
     const failure = describeFailure(result, entry.definition.limits);
-    if (!failure) return { status: 'finished', errorCode: null, errorMessage: null, outputPath, logPath };
-    return { status: 'failed', errorCode: failure.code, errorMessage: failure.message, outputPath, logPath };
+    const usage = { peakMemoryBytes: result.peakMemoryBytes, cpuSeconds: result.cpuSeconds };
+    if (!failure)
+      return { status: 'finished', errorCode: null, errorMessage: null, outputPath, logPath, ...usage };
+    return {
+      status: 'failed',
+      errorCode: failure.code,
+      errorMessage: failure.message,
+      outputPath,
+      logPath,
+      ...usage,
+    };
   }
 
   /**

@@ -78,6 +78,9 @@ export interface StoredOutcome {
   outputSize: number;
   /** Null when the tool wrote nothing to stderr: no blob is kept for an empty log. */
   logKey: string | null;
+  /** The sandbox's peak memory in bytes and CPU seconds, when the worker measured them. */
+  peakMemoryBytes?: number | null;
+  cpuSeconds?: number | null;
 }
 
 export interface UploadInput {
@@ -112,6 +115,8 @@ export function toWireJob(row: JobRow, uploadToken?: string): Job {
     attempts: Number(row.attempts),
     started_at: row.started_at === null ? null : toWireTime(Number(row.started_at)),
     webhook_url: row.webhook_url,
+    peak_memory_bytes: row.peak_memory_bytes === null ? null : Number(row.peak_memory_bytes),
+    cpu_seconds: row.cpu_ms === null ? null : Number(row.cpu_ms) / 1000,
   };
   if (row.status === 'created' && uploadToken) job.upload_token = uploadToken;
   return job;
@@ -601,6 +606,8 @@ export class JobService {
         error_message: outcome.errorMessage,
         finished_at: now,
         lease_expires_at: null,
+        peak_memory_bytes: outcome.peakMemoryBytes == null ? null : Math.round(outcome.peakMemoryBytes),
+        cpu_ms: outcome.cpuSeconds == null ? null : Math.round(outcome.cpuSeconds * 1000),
       },
       now,
     );

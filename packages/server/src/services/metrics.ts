@@ -54,6 +54,7 @@ export class Histogram {
 }
 
 const JOB_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
+const MEMORY_BUCKETS = [4, 16, 64, 128, 256, 512, 1024, 2048, 4096, 8192].map((mib) => mib * 1024 * 1024);
 const HTTP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 export interface StoreCounts {
@@ -77,6 +78,16 @@ export class Metrics {
   readonly run = new Histogram(
     'bsubio_job_run_seconds',
     'Time the tool ran, from processing to finished or failed, by type and final state.',
+    JOB_BUCKETS,
+  );
+  readonly peakMemory = new Histogram(
+    'bsubio_job_peak_memory_bytes',
+    "Most memory a job's sandbox held (its cgroup: tmpfs and page cache included), by type.",
+    MEMORY_BUCKETS,
+  );
+  readonly cpu = new Histogram(
+    'bsubio_job_cpu_seconds',
+    "CPU time of all a job's processes (its cgroup), by type and final state.",
     JOB_BUCKETS,
   );
   /** More series, from parts of the server that keep their own counts (the event streams). */
@@ -104,6 +115,10 @@ export class Metrics {
           Math.max(0, Number(row.finished_at) - Number(row.started_at)) / 1000,
         );
       }
+      if (row.peak_memory_bytes !== null)
+        this.peakMemory.observe({ type: row.type }, Number(row.peak_memory_bytes));
+      if (row.cpu_ms !== null)
+        this.cpu.observe({ type: row.type, status: row.status }, Number(row.cpu_ms) / 1000);
     }
   }
 
@@ -125,7 +140,14 @@ export class Metrics {
     for (const { status, n } of counts.deliveries) {
       out.push(`bsubio_webhook_deliveries${labelText({ status })} ${n}`);
     }
-    out.push(this.wait.render(), this.run.render(), this.http.render(), ...this.more.map((m) => m()));
+    out.push(
+      this.wait.render(),
+      this.run.render(),
+      this.peakMemory.render(),
+      this.cpu.render(),
+      this.http.render(),
+      ...this.more.map((m) => m()),
+    );
     const memory = process.memoryUsage();
     out.push(
       '# HELP process_resident_memory_bytes Resident memory of the server process.',

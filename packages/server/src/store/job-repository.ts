@@ -44,7 +44,9 @@ export class JobRepository {
     this.leaseDb = leaseDb ?? db;
   }
 
-  async insert(row: Omit<JobRow, 'attempts' | 'uploaded_at' | 'submitted_at'>): Promise<JobRow> {
+  async insert(
+    row: Omit<JobRow, 'attempts' | 'uploaded_at' | 'submitted_at' | 'peak_memory_bytes' | 'cpu_ms'>,
+  ): Promise<JobRow> {
     return this.db.insertInto('jobs').values(row).returningAll().executeTakeFirstOrThrow();
   }
 

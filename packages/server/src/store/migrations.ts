@@ -247,6 +247,14 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // Security round 2: what each job's sandbox used, from its cgroup: peak
+  // memory and CPU time (shown in the job and in /metrics).
+  '0010_job_usage': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('jobs').addColumn('peak_memory_bytes', 'bigint').execute();
+      await db.schema.alterTable('jobs').addColumn('cpu_ms', 'bigint').execute();
+    },
+  },
 };
 
 /** Whether the migration runs on PostgreSQL (Kysely's migrator hands both dialects the same code). */

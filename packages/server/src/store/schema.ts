@@ -89,6 +89,9 @@ export interface JobsTable {
   deleted_at: number | null;
   /** Where the job's end is POSTed (create's webhook_url or the user's default then). */
   webhook_url: string | null;
+  /** The sandbox's peak memory in bytes and CPU time in ms, from its cgroup (migration 0010). */
+  peak_memory_bytes: ColumnType<number | null, number | null | undefined, number | null>;
+  cpu_ms: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 export interface IdempotencyKeysTable {

@@ -195,6 +195,8 @@ export function registerWorkerRoutes(app: FastifyInstance, { jobs, workerTokens 
           outputKey: b.output_key,
           outputSize: b.output_size,
           logKey: b.log_key,
+          peakMemoryBytes: usage(b.peak_memory_bytes),
+          cpuSeconds: usage(b.cpu_seconds),
         });
         return { ok };
       },
@@ -255,4 +257,9 @@ async function readSmallBody(stream: NodeJS.ReadableStream, max: number): Promis
   }
   if (size > max) throw new ApiError('payload_too_large', `A log chunk is at most ${max} bytes.`);
   return Buffer.concat(chunks);
+}
+
+/** A measurement a worker sent: a finite number of at least 0, else none. */
+function usage(value: unknown): number | null {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : null;
 }
