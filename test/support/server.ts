@@ -35,7 +35,8 @@ export interface TestServer {
   /** Start the same data directory again (after stop or kill). */
   restart(env?: Record<string, string>): Promise<TestServer>;
   /** Create a user through the CLI and return its key. */
-  addUser(email: string): Promise<string>;
+  /** Create a user through the CLI (with a dashboard password when given) and return its key. */
+  addUser(email: string, password?: string): Promise<string>;
   cleanup(): Promise<void>;
 }
 
@@ -133,9 +134,24 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
       next.apiKey = server.apiKey;
       return next;
     },
-    async addUser(email) {
-      const { stdout } = await run(process.execPath, [SERVER_BIN, 'user', 'add', email], { env });
-      return stdout.trim();
+    async addUser(email, password) {
+      if (password === undefined) {
+        const { stdout } = await run(process.execPath, [SERVER_BIN, 'user', 'add', email], { env });
+        return stdout.trim();
+      }
+      // The password goes on stdin, as `user add --password` reads it when not on a terminal.
+      const child = spawn(process.execPath, [SERVER_BIN, 'user', 'add', email, '--password'], {
+        env,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let err = '';
+      child.stdout!.on('data', (d: Buffer) => (out += d));
+      child.stderr!.on('data', (d: Buffer) => (err += d));
+      child.stdin!.end(`${password}\n`);
+      const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+      if (code !== 0) throw new Error(`user add ${email} --password: exit ${code}: ${err}`);
+      return out.trim();
     },
     async cleanup() {
       await server.kill();

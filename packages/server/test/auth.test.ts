@@ -20,20 +20,7 @@ const CSRF = { 'x-bsubio-csrf': '1' };
 
 /** `bsubio-server user add <email> --password` with the password on stdin. */
 function addUserWithPassword(email: string, password: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SERVER_BIN, 'user', 'add', email, '--password'], {
-      env: { ...process.env, HOME: server.home, BSUBIO_DATA_DIR: server.dataDir },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d));
-    child.stderr.on('data', (d: Buffer) => (err += d));
-    child.on('exit', (code) =>
-      code === 0 ? resolve(out.trim()) : reject(new Error(`exit ${code}: ${err}`)),
-    );
-    child.stdin.end(`${password}\n`);
-  });
+  return server.addUser(email, password);
 }
 
 async function call(path: string, init: RequestInit & { json?: unknown } = {}) {

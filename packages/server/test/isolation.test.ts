@@ -54,7 +54,7 @@ describe('per-user isolation', () => {
     form.append('file', new Blob(['x']), 'x');
     await expectError(
       fetch(`${server.url}/v1/upload/${job.id}?token=${other.upload_token}`, { method: 'POST', body: form }),
-      401,
+      404,
     );
     expect((await alice.get(job.id)).status).toBe('created');
   });

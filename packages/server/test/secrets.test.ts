@@ -64,9 +64,9 @@ describe('secrets', () => {
     };
     const upload = (token: string) =>
       collect(fetch(`${server.url}/v1/upload/${job.id}?token=${token}`, { method: 'POST', body: form() }));
-    expect((await upload(wrong)).status).toBe(401);
+    expect((await upload(wrong)).status).toBe(404);
     expect((await upload(job.upload_token!)).status).toBe(200);
-    expect((await upload(job.upload_token!)).status).toBe(400);
+    expect((await upload(job.upload_token!)).status).toBe(404);
 
     // Keys: unknown, one character off (same prefix: the constant-time path), malformed.
     const badKeys = [flip(server.apiKey), `${server.apiKey}x`, `bsub_000000000000_${'Q'.repeat(43)}`];
@@ -89,11 +89,15 @@ describe('secrets', () => {
     });
     expect((await collect(claim)).status).toBe(401);
 
-    // A dashboard session and a key made through it (handed out once, in that answer only).
+    // A dashboard session (a person's: password) and a key made through it
+    // (handed out once, in that answer only).
+    const password = 'a password for secrets';
+    remember(password);
+    remember(await server.addUser('secrets@example.com', password));
     const session = await api.withKey('').request('/v1/auth/session', {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-bsubio-csrf': '1' },
-      body: JSON.stringify({ api_key: server.apiKey }),
+      body: JSON.stringify({ email: 'secrets@example.com', password }),
     });
     expect(session.status).toBe(200);
     const cookie = session.headers.get('set-cookie')!.split(';')[0]!;
@@ -133,13 +137,13 @@ describe('secrets', () => {
     const first = await api.upload(job, 'one');
     expect(first.status).toBe(200);
     const again = await api.upload(job, 'two');
-    expect(again.status).toBe(400);
+    expect(again.status).toBe(404);
     expect(JSON.stringify(again.body)).not.toContain(token);
     expect((await api.submit(job.id)).status).toBe(200);
     const finished = await api.waitTerminal(job.id);
     expect(finished.status).toBe('finished');
     // Still refused once the job is over, and the output is the first upload.
-    expect((await api.upload(job, 'three')).status).toBe(400);
+    expect((await api.upload(job, 'three')).status).toBe(404);
     expect(await (await api.request(`/v1/jobs/${job.id}/output`)).text()).toBe('one');
     // No answer about the job carries the token any more.
     expect(JSON.stringify(await api.get(job.id))).not.toContain(token);

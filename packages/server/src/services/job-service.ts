@@ -31,7 +31,7 @@ import type { JobRepository, JobRow } from '../store/job-repository.js';
 import type { JobEvents } from './job-events.js';
 import { LiveLogs } from './live-logs.js';
 import { buildOverview, queuePosition, timeline } from './overview.js';
-import { DERIVED_UPLOAD_TOKEN } from './server-key.js';
+import { DERIVED_FROM_SERVER_KEY } from './server-key.js';
 import { secretsEqual } from './user-service.js';
 import { WorkerRegistry } from './worker-registry.js';
 
@@ -252,7 +252,7 @@ export class JobService {
       status: 'created',
       name: (name as string | undefined) ?? null,
       params: JSON.stringify(checked.values),
-      upload_token: DERIVED_UPLOAD_TOKEN,
+      upload_token: DERIVED_FROM_SERVER_KEY,
       data_size: 0,
       input_name: null,
       input_type: null,
@@ -329,8 +329,9 @@ export class JobService {
    * from before the server key hold their token itself.
    */
   uploadTokenOf(row: JobRow): string | undefined {
-    if (row.status !== 'created' || !row.upload_token) return undefined;
-    return row.upload_token === DERIVED_UPLOAD_TOKEN ? this.options.uploadToken(row.id) : row.upload_token;
+    const stored = row.upload_token;
+    if (row.status !== 'created' || !stored) return undefined;
+    return stored === DERIVED_FROM_SERVER_KEY ? this.options.uploadToken(row.id) : stored;
   }
 
   /**

@@ -24,7 +24,7 @@ import type { Db } from '../store/database.js';
 
 const ENCRYPTED_PREFIX = 'enc1:';
 /** What the jobs table's upload_token column holds for a token derived from the key. */
-export const DERIVED_UPLOAD_TOKEN = 'hmac';
+export const DERIVED_FROM_SERVER_KEY = 'hmac';
 
 export class ServerKey {
   private constructor(
