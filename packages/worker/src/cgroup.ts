@@ -332,7 +332,21 @@ export function detectCgroups(): CgroupDetection {
   return detected;
 }
 
+/** The server's own job directories go when it exits (rmdir: only if empty; the next start sweeps the rest). */
+function removeOnExit(dirs: (string | undefined)[]): void {
+  const unique = [...new Set(dirs.filter((d): d is string => d !== undefined))];
+  process.once('exit', () => {
+    for (const dir of unique) tryRmdir(dir);
+  });
+}
+
 function detectUncached(): CgroupDetection {
+  const found = detectAny();
+  if (found.support) removeOnExit(Object.values(found.support.parents));
+  return found;
+}
+
+function detectAny(): CgroupDetection {
   const setting = mode ?? (process.env.BSUBIO_CGROUPS ?? 'auto').toLowerCase();
   if (setting === 'off' || setting === '0' || setting === 'false' || setting === 'no')
     return { support: null, description: 'cgroups are turned off (BSUBIO_CGROUPS=off)' };
