@@ -2,13 +2,18 @@
  * The OpenAPI 3.1 document, generated from the wire schemas so that the
  * served description can never drift from what the server validates.
  */
+
+import { Type } from '@sinclair/typebox';
 import {
+  AccountSchema,
+  ApiKeyInfoSchema,
   DeviceAuthorizedResponseSchema,
   DeviceCodeRequestSchema,
   DeviceCodeResponseSchema,
   DevicePendingResponseSchema,
   DeviceSlowDownResponseSchema,
   DeviceTokenRequestSchema,
+  SessionRequestSchema,
 } from './auth.js';
 import { EVENT_SCHEMAS } from './events.js';
 import { OVERVIEW_SCHEMAS } from './overview.js';
@@ -47,6 +52,26 @@ const jobIdParam = {
   schema: { type: 'string', format: 'uuid' },
 };
 const unauthorized = error('Missing, malformed or unknown API key');
+/** `{"success": true, "data": <schema>}` with the data's shape written in place. */
+const success = (data: unknown, description: string) => ({
+  description,
+  content: {
+    'application/json': {
+      schema: {
+        type: 'object',
+        required: ['success', 'data'],
+        properties: { success: { const: true }, data: inline(data) },
+      },
+    },
+  },
+});
+const csrfHeader = {
+  name: 'x-bsubio-csrf',
+  in: 'header',
+  description:
+    'Required (any value) when the session cookie authenticates a request that changes something: a cross-site form cannot send it',
+  schema: { type: 'string' },
+};
 const notFound = error('No such job for this user');
 const rateLimited = {
   ...error(
@@ -571,6 +596,129 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
               description: 'OpenAPI 3.1, YAML',
               content: { 'application/yaml': { schema: { type: 'string' } } },
             },
+          },
+        },
+      },
+      '/v1/auth/session': {
+        post: {
+          operationId: 'signIn',
+          summary: 'Extension: sign in to the dashboard (sets the session cookie)',
+          description:
+            'With an email and password, or with an API key. Sends the HttpOnly, SameSite=Strict cookie that then authenticates /v1 requests without an Authorization header; a cookie-authenticated request that changes anything must send the x-bsubio-csrf header. Failed sign-ins are throttled per email and per address.',
+          security: [],
+          parameters: [csrfHeader],
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: inline(SessionRequestSchema) } },
+          },
+          responses: {
+            '200': success(AccountSchema, 'Signed in'),
+            '400': error('Neither email and password nor api_key'),
+            '401': error('Wrong email or password, or an unknown key'),
+            '403': error('No x-bsubio-csrf header, or another origin'),
+            '429': rateLimited,
+          },
+        },
+        get: {
+          operationId: 'getSession',
+          summary: 'Extension: who is signed in, and how (key, session or key_session)',
+          responses: {
+            '200': success(
+              Type.Object({ id: Type.String(), email: Type.String(), via: Type.String() }),
+              'The account',
+            ),
+            '401': unauthorized,
+          },
+        },
+        delete: {
+          operationId: 'signOut',
+          summary: 'Extension: sign out (ends the session and clears the cookie)',
+          security: [],
+          parameters: [csrfHeader],
+          responses: { '204': { description: 'Signed out' }, '403': error('No x-bsubio-csrf header') },
+        },
+      },
+      '/v1/auth/keys': {
+        get: {
+          operationId: 'listApiKeys',
+          summary: "Extension: the signed-in user's API keys (prefixes, never the keys)",
+          description: 'Only for a session signed in with a password (not with an API key).',
+          responses: {
+            '200': success(Type.Object({ keys: Type.Array(ApiKeyInfoSchema) }), 'Keys'),
+            '401': unauthorized,
+            '403': error('Not a password session'),
+          },
+        },
+        post: {
+          operationId: 'createApiKey',
+          summary: 'Extension: a new API key, shown once',
+          description: 'Only for a session signed in with a password (not with an API key).',
+          parameters: [csrfHeader],
+          requestBody: {
+            content: {
+              'application/json': { schema: inline(Type.Object({ label: Type.Optional(Type.String()) })) },
+            },
+          },
+          responses: {
+            '201': success(Type.Object({ api_key: Type.String(), key: ApiKeyInfoSchema }), 'The key'),
+            '401': unauthorized,
+            '403': error('Not a password session, or no x-bsubio-csrf header'),
+          },
+        },
+      },
+      '/v1/auth/keys/{keyId}': {
+        delete: {
+          operationId: 'revokeApiKey',
+          summary: 'Extension: revoke an API key (its next request is refused)',
+          parameters: [{ name: 'keyId', in: 'path', required: true, schema: { type: 'string' } }, csrfHeader],
+          responses: {
+            '204': { description: 'Revoked' },
+            '401': unauthorized,
+            '403': error('Not a password session, or no x-bsubio-csrf header'),
+            '404': error('No such key for this user'),
+          },
+        },
+      },
+      '/v1/auth/device': {
+        get: {
+          operationId: 'describeDeviceSignIn',
+          summary: 'Extension: the device sign-in a user code names, before approving it',
+          parameters: [{ name: 'code', in: 'query', required: true, schema: { type: 'string' } }],
+          responses: {
+            '200': success(
+              Type.Object({
+                user_code: Type.String(),
+                hostname: Type.String(),
+                created_at: Type.String({ format: 'date-time' }),
+                expires_at: Type.String({ format: 'date-time' }),
+              }),
+              'The device sign-in',
+            ),
+            '401': unauthorized,
+            '403': error('Not a password session'),
+            '404': error('No pending sign-in with this code'),
+          },
+        },
+      },
+      '/v1/auth/device/approve': {
+        post: {
+          operationId: 'decideDeviceSignIn',
+          summary: 'Extension: approve or deny a device sign-in (bsubio register)',
+          parameters: [csrfHeader],
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': {
+                schema: inline(Type.Object({ user_code: Type.String(), approve: Type.Boolean() })),
+              },
+            },
+          },
+          responses: {
+            '200': json('MessageResponse', 'Approved or denied'),
+            '400': error('No user_code or approve'),
+            '401': unauthorized,
+            '403': error('Not a password session, or no x-bsubio-csrf header'),
+            '404': error('No pending sign-in with this code'),
           },
         },
       },
