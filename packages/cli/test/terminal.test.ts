@@ -71,8 +71,11 @@ async function ended(line: string, size: { columns: number; rows: number }) {
   }
 }
 
-const newestIds = async (n: number) =>
-  (await client.jobs.listJobs({ limit: n })).data.jobs.map((job) => job.id).reverse();
+/** The ids of the newest jobs made from these inputs, in the order of the inputs (uploads run at once, so creation order is not theirs). */
+async function idsOf(...inputs: string[]): Promise<string[]> {
+  const { jobs } = (await client.jobs.listJobs({ limit: inputs.length })).data;
+  return inputs.map((input) => jobs.find((job) => job.input_name === input)?.id ?? `no job for ${input}`);
+}
 
 /** Nothing on screen is wider than the terminal (tmux would have wrapped it onto the next line). */
 function expectNoWrap(lines: string[], columns: number) {
@@ -82,7 +85,7 @@ function expectNoWrap(lines: string[], columns: number) {
 describe.skipIf(!hasTmux).each(SIZES)('in a $columns×$rows terminal', (size) => {
   it('submit of one file leaves its full job id on screen, on a line of its own', async () => {
     const lines = await screenOf('bsubio submit passthru f1.txt', size);
-    const [id] = await newestIds(1);
+    const [id] = await idsOf('f1.txt');
     expect(lines).toContain(id);
     expect(lines).toContain('exit=0');
     expectNoWrap(lines, size.columns);
@@ -90,7 +93,7 @@ describe.skipIf(!hasTmux).each(SIZES)('in a $columns×$rows terminal', (size) =>
 
   it('submit of three files leaves all three full ids on screen, in file order', async () => {
     const lines = await screenOf('bsubio submit passthru f1.txt f2.txt f3.txt', size);
-    const ids = await newestIds(3);
+    const ids = await idsOf('f1.txt', 'f2.txt', 'f3.txt');
     const shown = lines.filter((line) => UUID.test(line) && line === line.match(UUID)![0]);
     expect(shown).toEqual(ids);
     // And each row of the table keeps its file next to its full id.
@@ -109,7 +112,7 @@ describe.skipIf(!hasTmux).each(SIZES)('in a $columns×$rows terminal', (size) =>
       expect(lines.filter((line) => line.startsWith('f1.txt ')).length).toBe(1);
       // No bar left behind anywhere once it is done.
       expect(lines.join('\n')).not.toMatch(/[█░]/);
-      const ids = await newestIds(2);
+      const ids = await idsOf('big.bin', 'f1.txt');
       expect(lines.filter((line) => UUID.test(line) && line.length === 36)).toEqual(ids);
       expectNoWrap(lines, size.columns);
     } finally {
