@@ -91,6 +91,17 @@ export interface CgroupMount {
   version: CgroupVersion;
 }
 
+/** Super options of a v1 mount that are not controllers. */
+const V1_OPTIONS = new Set([
+  'rw',
+  'ro',
+  'xattr',
+  'noprefix',
+  'clone_children',
+  'cpuset_v2_mode',
+  'favordynmods',
+]);
+
 /** Parse /proc/self/mountinfo for cgroup and cgroup2 mounts. */
 export function parseCgroupMounts(text: string): CgroupMount[] {
   const mounts: CgroupMount[] = [];
@@ -109,7 +120,7 @@ export function parseCgroupMounts(text: string): CgroupMount[] {
       root,
       version: fsType === 'cgroup2' ? 2 : 1,
       controllers:
-        fsType === 'cgroup2' ? [] : superOptions.filter((o) => o !== 'rw' && o !== 'ro' && !o.includes('=')),
+        fsType === 'cgroup2' ? [] : superOptions.filter((o) => !V1_OPTIONS.has(o) && !o.includes('=')),
     });
   }
   return mounts;
@@ -383,7 +394,8 @@ export class JobCgroup {
 
   private constructor(
     private readonly support: CgroupSupport,
-    name: string,
+    /** Its directory's name under each parent. */
+    readonly name: string,
   ) {
     const p = support.parents;
     this.dirs = {
