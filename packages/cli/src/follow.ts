@@ -15,6 +15,7 @@ import { CliError, errorLine } from './errors.js';
 
 const TERMINAL = new Set(['finished', 'failed']);
 const DEFAULT_RECONNECT_SECONDS = 120;
+const IDLE_MS = 45_000;
 
 export interface FollowOptions {
   /** Called with the job each time it is seen in a new state (the current state first). */
@@ -46,12 +47,24 @@ export async function followJob(ctx: Context, id: string, options: FollowOptions
   for (;;) {
     if (ctx.signal.aborted) throw ctx.signal.reason;
     let response: Response | undefined;
+    // A connection that goes quiet (a dropped network sends nothing, not even
+    // an error) is given up after IDLE_MS: the server sends a comment every 15 s.
+    const connection = new AbortController();
+    const onAbort = () => connection.abort(ctx.signal.reason);
+    ctx.signal.addEventListener('abort', onAbort, { once: true });
+    let idle: ReturnType<typeof setTimeout> | undefined;
+    const alive = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => connection.abort(new Error('no word from the server for 45 s')), IDLE_MS);
+    };
     try {
+      alive();
       const headers: Record<string, string> = { accept: 'text/event-stream' };
       if (accessToken) headers.authorization = `Bearer ${accessToken}`;
       if (lastEventId) headers['last-event-id'] = lastEventId;
-      response = await client.configuration.fetch(url, { headers, signal: ctx.signal });
+      response = await client.configuration.fetch(url, { headers, signal: connection.signal });
       if (response.status === 404 || response.status === 405 || response.status === 501) {
+        clearTimeout(idle);
         await response.body?.cancel();
         // No such job (the API says so in one sentence), or a server without the stream.
         const { data } = await client.jobs.getJob(id, { signal: ctx.signal });
@@ -73,6 +86,7 @@ export async function followJob(ctx: Context, id: string, options: FollowOptions
         );
         await response.body?.cancel();
         if (response.status < 500) {
+          clearTimeout(idle);
           const { data } = await client.jobs.getJob(id, { signal: ctx.signal });
           return await client.waitForJob(data.id, { signal: ctx.signal, onStatus: seen });
         }
@@ -81,7 +95,7 @@ export async function followJob(ctx: Context, id: string, options: FollowOptions
       if (lostSince !== undefined) options.onConnection?.('back', host);
       lostSince = undefined;
       attempt = 0;
-      for await (const event of readEvents(response.body)) {
+      for await (const event of readEvents(response.body, alive)) {
         if (event.id !== undefined) lastEventId = event.id;
         if (event.event !== 'status') continue;
         const job = JSON.parse(event.data) as Job;
@@ -90,11 +104,15 @@ export async function followJob(ctx: Context, id: string, options: FollowOptions
       }
       // The stream ended before the job did: the server is stopping. Reconnect.
       lostBecause = 'the server closed the event stream';
-    } catch (error) {
-      if (ctx.signal.aborted) throw ctx.signal.reason ?? error;
+    } catch (thrown) {
+      if (ctx.signal.aborted) throw ctx.signal.reason ?? thrown;
+      const error = connection.signal.aborted ? connection.signal.reason : thrown;
       if (error instanceof BsubError && error.kind !== 'network' && error.kind !== 'server') throw error;
       if (error instanceof SyntaxError) throw error;
       lostBecause = describe(error);
+    } finally {
+      clearTimeout(idle);
+      ctx.signal.removeEventListener('abort', onAbort);
     }
     lostSince ??= Date.now();
     if (attempt === 0) options.onConnection?.('lost', lostBecause);
@@ -144,7 +162,7 @@ interface ServerEvent {
 }
 
 /** Server-sent events, one object per event (https://html.spec.whatwg.org/#event-stream-interpretation). */
-async function* readEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<ServerEvent> {
+async function* readEvents(body: ReadableStream<Uint8Array>, alive: () => void): AsyncGenerator<ServerEvent> {
   const decoder = new TextDecoder();
   let buffer = '';
   let current: { id?: string; event?: string; data: string[] } = { data: [] };
@@ -153,6 +171,7 @@ async function* readEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<Ser
     for (;;) {
       const { done, value } = await reader.read();
       if (done) return;
+      alive();
       buffer += decoder.decode(value, { stream: true });
       for (;;) {
         const newline = buffer.search(/\r\n|\r|\n/);
