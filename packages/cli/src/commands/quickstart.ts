@@ -24,9 +24,10 @@ const GUIDE = `bsubio quickstart
 
     bsubio register --base-url http://127.0.0.1:9986
 
-2. See what the server can do:
+2. See what the server can do, and what one type takes:
 
     bsubio types
+    bsubio types image/convert
 
 3. Submit a file. The job id is printed:
 
@@ -35,8 +36,8 @@ const GUIDE = `bsubio quickstart
 
 4. Follow the job and get its results:
 
-    bsubio status <jobid>
-    bsubio wait <jobid>
+    bsubio status <jobid>    # the start of the id will do, as 'bsubio jobs' shows it
+    bsubio wait -v <jobid>   # each change of state as it happens
     bsubio cat <jobid>       # the tool's output (stdout)
     bsubio logs <jobid>      # the tool's messages (stderr)
 
@@ -45,6 +46,7 @@ const GUIDE = `bsubio quickstart
     bsubio submit -w pdf/extract report.pdf | grep total
     bsubio submit -w -o report.txt pdf/extract report.pdf
     bsubio submit -o texts/ pdf/extract *.pdf
+    bsubio submit -o photo.jpg image/convert photo.png --param format=jpeg
 
 Manage jobs:
 
