@@ -38,6 +38,10 @@ export interface ServerConfig {
   rateLimit: number;
   /** Per user: jobs pending or running at once (0 = no limit). */
   maxActiveJobs: number;
+  /** Per user: jobs running at once, whatever waits (0 = no cap; claims are fair between users anyway). */
+  maxRunningPerUser: number;
+  /** Per type: jobs running at once across users ("video/mp4=2"); absent: no cap. */
+  maxRunningPerType: Record<string, number>;
   /** Per user: bytes of inputs and outputs kept (0 = no limit). */
   maxStoredBytes: number;
   /** Allow webhooks to private, loopback and link-local addresses. */
@@ -121,6 +125,13 @@ export const SETTINGS = [
   ['sweep-interval', 'BSUBIO_SWEEP_INTERVAL', 'how often expired jobs are removed', '1m'],
   ['rate-limit', 'BSUBIO_RATE_LIMIT', 'requests per second per user, bursts to 2x (0 = none)', '0'],
   ['max-active-jobs', 'BSUBIO_MAX_ACTIVE_JOBS', 'jobs pending or running at once per user (0 = none)', '0'],
+  ['max-running-per-user', 'BSUBIO_MAX_RUNNING_PER_USER', 'jobs running at once per user (0 = none)', '0'],
+  [
+    'max-running-per-type',
+    'BSUBIO_MAX_RUNNING_PER_TYPE',
+    'jobs running at once per type, all users: type=n,type=n',
+    'none',
+  ],
   ['max-stored-bytes', 'BSUBIO_MAX_STORED_BYTES', 'bytes of inputs and outputs per user (0 = none)', '0'],
   [
     'webhook-allow-private',
@@ -286,6 +297,14 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
       0,
       1e6,
     ),
+    maxRunningPerUser: integer(
+      get('max-running-per-user', 'BSUBIO_MAX_RUNNING_PER_USER'),
+      0,
+      '--max-running-per-user / BSUBIO_MAX_RUNNING_PER_USER',
+      0,
+      1e6,
+    ),
+    maxRunningPerType: typeCaps(get('max-running-per-type', 'BSUBIO_MAX_RUNNING_PER_TYPE')),
     maxStoredBytes: integer(
       get('max-stored-bytes', 'BSUBIO_MAX_STORED_BYTES'),
       0,
@@ -320,10 +339,27 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
   };
 }
 
+/** `video/mp4=2,office/pdf=1` → { "video/mp4": 2, "office/pdf": 1 }. */
+function typeCaps(value: string | undefined): Record<string, number> {
+  const caps: Record<string, number> = {};
+  for (const entry of (value ?? '').split(',').map((e) => e.trim()).filter(Boolean)) {
+    const match = /^([^=\s]+)=(\d+)$/.exec(entry);
+    if (!match || Number(match[2]) < 1) {
+      throw new ConfigError(
+        `--max-running-per-type / BSUBIO_MAX_RUNNING_PER_TYPE takes type=n pairs with n ≥ 1, like video/mp4=2,office/pdf=1; "${entry}" is not one.`,
+      );
+    }
+    caps[match[1]!] = Number(match[2]);
+  }
+  return caps;
+}
+
 function metricsToken(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   if (value.trim().length < 16 || /\s/.test(value.trim())) {
-    throw new ConfigError('--metrics-token / BSUBIO_METRICS_TOKEN must be at least 16 characters without spaces.');
+    throw new ConfigError(
+      '--metrics-token / BSUBIO_METRICS_TOKEN must be at least 16 characters without spaces.',
+    );
   }
   return value.trim();
 }

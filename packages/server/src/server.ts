@@ -100,6 +100,7 @@ export async function startServer(
   });
   const jobs = new JobService(jobRepository, blobs, catalog, events, {
     uploadToken: (jobId) => serverKey.uploadToken(jobId),
+    claimLimits: { maxRunningPerUser: config.maxRunningPerUser, maxRunningPerType: config.maxRunningPerType },
     maxUploadBytes: config.maxUploadBytes,
     maxAttempts: config.maxAttempts,
     maxActiveJobs: config.maxActiveJobs,

@@ -27,7 +27,7 @@ import { type Catalog, checkParams, type JobOutcome } from '@bsubio/worker';
 import { type BlobStore, BlobTooLargeError, blobKey, type OpenedBlob } from '../blobs/blob-store.js';
 import { type RangeSpec, resolveRange } from '../blobs/byte-range.js';
 import { ApiError, jobNotFound } from '../http/api-error.js';
-import type { JobRepository, JobRow } from '../store/job-repository.js';
+import type { ClaimLimits, JobRepository, JobRow } from '../store/job-repository.js';
 import type { JobEvents } from './job-events.js';
 import { LiveLogs } from './live-logs.js';
 import { buildOverview, queuePosition, timeline } from './overview.js';
@@ -67,6 +67,8 @@ export interface JobServiceOptions {
   maxStoredBytes?: number;
   /** A job's upload token from the server key (ServerKey.uploadToken): none is stored. */
   uploadToken: (jobId: string) => string;
+  /** Caps on running jobs per user and per type, which claims respect (absent: none). */
+  claimLimits?: ClaimLimits;
 }
 
 /** A worker's outcome whose output and logs are already in blob storage. */
@@ -538,7 +540,7 @@ export class JobService {
 
   async claim(workerId: string, types: readonly string[], leaseMs: number): Promise<JobRow | undefined> {
     this.workers.mark(workerId);
-    const row = await this.jobs.claimNext(workerId, types, leaseMs, Date.now());
+    const row = await this.jobs.claimNext(workerId, types, leaseMs, Date.now(), this.options.claimLimits);
     if (row) this.changed(row);
     return row;
   }

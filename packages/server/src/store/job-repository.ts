@@ -14,6 +14,14 @@ export type JobPatch = Updateable<JobsTable>;
 /** Pending or running: the jobs BSUBIO_MAX_ACTIVE_JOBS counts. */
 const ACTIVE: readonly JobState[] = ['pending', ...LEASED_STATES];
 
+/** Caps on running jobs (claimed, preparing, processing) that a claim respects; 0 or absent: none. */
+export interface ClaimLimits {
+  maxRunningPerUser: number;
+  maxRunningPerType: Readonly<Record<string, number>>;
+}
+
+export const NO_CLAIM_LIMITS: ClaimLimits = { maxRunningPerUser: 0, maxRunningPerType: {} };
+
 export interface TransitionGuard {
   id: string;
   from: readonly JobState[];
@@ -170,18 +178,94 @@ export class JobRepository {
   }
 
   /**
-   * Claim the oldest pending job of the given types under a lease. On
-   * PostgreSQL the candidate row is locked with SKIP LOCKED, so concurrent
+   * Claim a pending job of the given types under a lease, fairly between
+   * users: the next job is the oldest of the user who has the fewest jobs
+   * running now (ties: whose oldest pending job is oldest), so one user's
+   * queue of long jobs does not hold every worker while another user waits.
+   * With `limits`, users and types at their cap of running jobs are passed
+   * over. One user alone gets plain FIFO.
+   *
+   * On PostgreSQL the candidate row is locked with SKIP LOCKED, so concurrent
    * claimers each take a different job instead of queueing on the same one
    * (SQLite has one writer at a time, so there the guard alone suffices).
+   * If the fair pick finds nothing there (its user's jobs all locked by other
+   * claimers at that moment), the oldest job of any user under the caps is
+   * taken instead, so no worker idles while work waits.
    */
   async claimNext(
     workerId: string,
     types: readonly string[],
     leaseMs: number,
     now: number,
+    limits: ClaimLimits = NO_CLAIM_LIMITS,
   ): Promise<JobRow | undefined> {
-    if (types.length === 0) return undefined;
+    const open = await this.typesUnderCap(types, limits.maxRunningPerType);
+    if (open.length === 0) return undefined;
+    const fair = await this.claimWhere(workerId, open, leaseMs, now, this.nextUserToServe(open, limits));
+    // On SQLite (one writer) a miss means there is nothing to take.
+    if (fair || dialectOf(this.db) !== 'postgres') return fair;
+    const underCap = limits.maxRunningPerUser > 0 ? this.usersAtCap(limits.maxRunningPerUser) : undefined;
+    return this.claimWhere(workerId, open, leaseMs, now, undefined, underCap);
+  }
+
+  /** Types whose running jobs (all users) are below their cap; all of them when there are no caps. */
+  private async typesUnderCap(
+    types: readonly string[],
+    caps: Readonly<Record<string, number>>,
+  ): Promise<string[]> {
+    const capped = types.filter((t) => (caps[t] ?? 0) > 0);
+    if (capped.length === 0) return [...types];
+    const running = await this.db
+      .selectFrom('job_counts')
+      .select(['type', (eb) => eb.fn.sum<number>('n').as('n')])
+      .where('type', 'in', capped)
+      .where('status', 'in', [...LEASED_STATES])
+      .groupBy('type')
+      .execute();
+    const now = new Map(running.map((r) => [r.type, Number(r.n)]));
+    return types.filter((t) => !((caps[t] ?? 0) > 0 && (now.get(t) ?? 0) >= caps[t]!));
+  }
+
+  /**
+   * The user whose job goes next: of those with pending jobs of these types,
+   * the one running fewest jobs now, then the one waiting longest. From the
+   * job_counts counters (a row per user, type and state), not from the jobs.
+   */
+  private nextUserToServe(types: readonly string[], limits: ClaimLimits) {
+    const running = sql<number>`coalesce((select sum(r.n) from job_counts r where r.user_id = c.user_id and r.status in (${sql.join(LEASED_STATES)})), 0)`;
+    const oldestPending = sql<string>`(select min(p.id) from jobs p where p.user_id = c.user_id and p.deleted_at is null and p.status = 'pending' and p.type in (${sql.join(types)}))`;
+    return this.db
+      .selectFrom('job_counts as c')
+      .select('c.user_id')
+      .where('c.status', '=', 'pending')
+      .where('c.type', 'in', [...types])
+      .where('c.n', '>', 0)
+      .groupBy('c.user_id')
+      .$if(limits.maxRunningPerUser > 0, (q) => q.having(running, '<', limits.maxRunningPerUser))
+      .orderBy(running)
+      .orderBy(oldestPending)
+      .limit(1);
+  }
+
+  /** Users running `cap` jobs or more. */
+  private usersAtCap(cap: number) {
+    return this.db
+      .selectFrom('job_counts')
+      .select('user_id')
+      .where('status', 'in', [...LEASED_STATES])
+      .groupBy('user_id')
+      .having((eb) => eb.fn.sum('n'), '>=', cap);
+  }
+
+  /** Claim the oldest pending job of these types, of `user` when given, of no user in `notUsers`. */
+  private claimWhere(
+    workerId: string,
+    types: readonly string[],
+    leaseMs: number,
+    now: number,
+    user?: ReturnType<JobRepository['nextUserToServe']>,
+    notUsers?: ReturnType<JobRepository['usersAtCap']>,
+  ): Promise<JobRow | undefined> {
     const postgres = dialectOf(this.db) === 'postgres';
     return this.leaseDb
       .updateTable('jobs')
@@ -200,6 +284,8 @@ export class JobRepository {
           .where('status', '=', 'pending')
           .where('type', 'in', [...types])
           .where('deleted_at', 'is', null)
+          .$if(user !== undefined, (q) => q.where('user_id', '=', user!))
+          .$if(notUsers !== undefined, (q) => q.where('user_id', 'not in', notUsers!))
           .orderBy('id')
           .limit(1)
           .$if(postgres, (q) => q.forUpdate().skipLocked()),
