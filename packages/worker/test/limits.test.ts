@@ -21,7 +21,10 @@ let server: TestServer;
 let bystander: { url: string; apiKey: string };
 
 const cgroups = detectCgroups();
-const NO_CGROUPS = `no writable memory and pids cgroups here (${cgroups.description})`;
+if (!cgroups.support)
+  console.warn(
+    `limits.test.ts: the thread-bomb and memfd tests are skipped: no writable memory and pids cgroups here (${cgroups.description})`,
+  );
 
 const attacker = (type: string, command: string[], limits: Record<string, number>) => ({
   type,
@@ -280,13 +283,7 @@ describe.skipIf(seccompArch() === null)('the seccomp filter', () => {
     if (process.getuid?.() !== 0 || host.status !== 0) return; // Not root: no control run.
     const free = JSON.parse(host.stdout) as Record<string, number | string>;
     expect(free.Seccomp).toBe('0');
-    for (const name of [
-      'ptrace',
-      'keyctl',
-      'kcmp',
-      'process_vm_readv',
-      'personality(ADDR_NO_RANDOMIZE)',
-    ])
+    for (const name of ['ptrace', 'keyctl', 'kcmp', 'process_vm_readv', 'personality(ADDR_NO_RANDOMIZE)'])
       expect(free[name], `${name} on the host`).toBe(0);
   });
 });
