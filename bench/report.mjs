@@ -34,8 +34,10 @@ export function renderTable(rows) {
     }
     const adv = advantage(row);
     const ratio = row.peer > 0 ? (row.ours / row.peer).toFixed(2) : '–';
-    const ahead =
+    let ahead =
       adv === undefined ? '–' : adv >= 1 ? `yes, ${adv.toFixed(2)}×` : `no, ${(1 / adv).toFixed(2)}× behind`;
+    if (row.spread)
+      ahead += ` (median of ${row.spread.runs}; ${row.spread.low.toFixed(2)}–${row.spread.high.toFixed(2)}×)`;
     lines.push(
       `| ${row.item} | ${escapeCell(row.what)} | ${figure(row.ours, row.unit)} | ${figure(row.peer, row.unit)} | ${escapeCell(row.peerName ?? '')} | ${ratio} | ${row.better} | ${ahead} |`,
     );
@@ -96,6 +98,43 @@ export function renderChart(
   return `${parts.join('\n')}\n`;
 }
 
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+
+/**
+ * One row per line over several runs of the suite: the median of ours and of
+ * the peer, and the spread of the advantage (lowest–highest). A line skipped
+ * in every run stays skipped.
+ */
+export function medianRows(runs) {
+  const byLine = new Map();
+  for (const rows of runs) {
+    for (const row of rows) {
+      const key = `${row.item}\u0000${row.what}`;
+      if (!byLine.has(key)) byLine.set(key, []);
+      byLine.get(key).push(row);
+    }
+  }
+  return [...byLine.values()].map((rows) => {
+    const measured = rows.filter((r) => !r.skipped);
+    if (measured.length === 0) return rows[0];
+    const advantages = measured.map(advantage).filter((a) => a !== undefined);
+    return {
+      ...measured[0],
+      ours: median(measured.map((r) => r.ours)),
+      peer: median(measured.map((r) => r.peer)),
+      spread: {
+        runs: measured.length,
+        low: Math.min(...advantages),
+        high: Math.max(...advantages),
+      },
+    };
+  });
+}
+
 /** What the figures were measured on. */
 export function machine() {
   const list = cpus();
@@ -119,17 +158,39 @@ export function machine() {
 }
 
 /** The generated section of docs/benchmarks.md. */
-export function renderSection({ rows, machine: m, command, startedAt, seconds, chartFile, settings }) {
+export function renderSection({
+  rows,
+  machine: m,
+  command,
+  startedAt,
+  seconds,
+  chartFile,
+  settings,
+  calm,
+  repeat = 1,
+}) {
+  const calmLines = calm
+    ? [
+        `- Machine at the start: a busy loop ran ${calm.before.one.toFixed(0)} % of its wall time alone, ${calm.before.two.toFixed(0)} % two at once; at the end ${calm.after.one.toFixed(0)} % and ${calm.after.two.toFixed(0)} %`,
+      ]
+    : [];
   return [
     BEGIN,
     '',
-    `Measured ${startedAt} in one run of \`${command}\` (${(seconds / 60).toFixed(1)} min for the whole suite).`,
+    ...(calm && !calm.calm
+      ? [
+          '**Noisy run:** a busy loop got under 90 % of its wall time at the start or the end, so the machine was not giving this run its CPUs; the ratios below are not evidence.',
+          '',
+        ]
+      : []),
+    `Measured ${startedAt} in ${repeat > 1 ? `${repeat} runs (medians)` : 'one run'} of \`${command}\` (${(seconds / 60).toFixed(1)} min for the whole suite).`,
     '',
     `- CPU: ${m.cpu}`,
     `- Memory: ${m.memory}`,
     `- OS: ${m.os}`,
     `- Node.js: ${m.node}`,
     ...(m.load ? [`- Load average at the end (1, 5, 15 min): ${m.load}`] : []),
+    ...calmLines,
     ...(settings ? [`- Sizes: ${settings}`] : []),
     '',
     `Reproduce: \`${command}\` (needs redis-server and PostgreSQL's binaries, see scripts/setup-debian.sh).`,

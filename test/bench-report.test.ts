@@ -5,8 +5,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { isCalm } from '../bench/calm.mjs';
 import {
   advantage,
+  medianRows,
   BEGIN,
   END,
   renderChart,
@@ -83,5 +85,65 @@ describe('bench report', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('bench report over several runs and a noisy machine', () => {
+  const line = (ours: number) => ({
+    item: 1,
+    what: 'queue',
+    unit: 'jobs/s',
+    better: 'higher',
+    ours,
+    peer: 100,
+    peerName: 'p',
+  });
+
+  it('reports the median of each line over the runs, with the spread of its advantage', () => {
+    const [row] = medianRows([[line(300)], [line(100)], [line(200)]]);
+    expect(row).toMatchObject({ ours: 200, peer: 100, spread: { runs: 3, low: 1, high: 3 } });
+    expect(renderTable([row])).toContain('yes, 2.00× (median of 3; 1.00–3.00×)');
+  });
+
+  it('keeps a line skipped in every run skipped, and ignores skips among measured runs', () => {
+    const skipped = { item: 2, what: 'http', skipped: 'no autocannon' };
+    const rows = medianRows([
+      [skipped, line(100)],
+      [skipped, { ...line(0), skipped: 'failed' }],
+    ]);
+    expect(rows.find((r) => r.item === 2)?.skipped).toBe('no autocannon');
+    expect(rows.find((r) => r.item === 1)).toMatchObject({ ours: 100, spread: { runs: 1 } });
+  });
+
+  it('marks a run noisy at the top when a busy loop got under 90 % of its time, and says the figures', () => {
+    const machine = { cpu: '2 × test', memory: '1 GiB', os: 'test', node: 'v24', load: '' };
+    const base = {
+      rows: [line(100)],
+      machine,
+      command: 'npm run bench',
+      startedAt: 'now',
+      seconds: 60,
+      chartFile: 'c.svg',
+      settings: undefined,
+    };
+    const noisy = renderSection({
+      ...base,
+      calm: {
+        before: { one: 98, two: 95 },
+        after: { one: 36, two: 9 },
+        calm: isCalm({ one: 98, two: 95 }, { one: 36, two: 9 }),
+      },
+    });
+    expect(noisy).toMatch(/\*\*Noisy run:\*\*/);
+    expect(noisy).toContain('at the end 36 % and 9 %');
+    const calm = renderSection({
+      ...base,
+      calm: {
+        before: { one: 99, two: 97 },
+        after: { one: 98, two: 96 },
+        calm: isCalm({ one: 99, two: 97 }, { one: 98, two: 96 }),
+      },
+    });
+    expect(calm).not.toMatch(/Noisy/);
   });
 });
