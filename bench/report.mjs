@@ -157,7 +157,13 @@ export function machine() {
   };
 }
 
-/** The generated section of docs/benchmarks.md. */
+/**
+ * The generated section of docs/benchmarks.md.
+ * @param {{ rows: object[], machine: { cpu: string, memory: string, os: string, node: string, load: string },
+ *   command: string, startedAt: string, seconds: number, chartFile: string, settings?: string,
+ *   calm?: { before: { one: number, two: number }, after: { one: number, two: number }, calm: boolean },
+ *   repeat?: number }} options
+ */
 export function renderSection({
   rows,
   machine: m,
