@@ -7,6 +7,7 @@ import { accessSync, constants, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ParamSpec, ProcessingType } from '@bsubio/protocol';
+import { DEFAULT_UNPACK_LIMITS, type UnpackLimits } from './archive.js';
 
 export interface TypeLimits {
   /** Wall-clock seconds before the tool is killed (ETIMEDOUT). */
@@ -37,7 +38,7 @@ export interface TypeDefinition {
   ext: string;
   display: string;
   example: { cmd: string; desc: string };
-  /** argv with placeholders: {input}, {tools}, {node}, {param:NAME}. Empty for a builtin. */
+  /** argv with placeholders: {input}, {files}, {tools}, {node}, {param:NAME}. Empty for a builtin. */
   command: string[];
   /**
    * Work done without a tool, in the worker itself: `identity` answers the
@@ -64,6 +65,18 @@ export interface TypeDefinition {
    * live tests read the result straight after submit, as bsub.io allows.
    */
   submit_waits_seconds?: number;
+  /**
+   * The type takes several files in one job: a zip or tar input is unpacked
+   * (with archive.ts's guards) into /in/files, the {files} placeholder; a
+   * single file is put there alone.
+   */
+  archive_in?: UnpackLimits;
+  /**
+   * Host paths the tool needs besides the sandbox's usual system view, bound
+   * read-only at the same place: a part of /etc (LibreOffice's, Ghostscript's,
+   * TeX's configuration) or of /var (TeX's formats). Missing ones are skipped.
+   */
+  binds?: string[];
 }
 
 export const BUILTINS = ['identity'] as const;
@@ -120,6 +133,26 @@ function parseLimits(value: unknown, where: string): TypeLimits {
       throw new CatalogError(`${where}: "limits.${key}" must be a positive number`);
     limits[key] = v;
   }
+  return limits;
+}
+
+/** `true`, or `{max_entries, max_mb, max_ratio}` over the defaults. */
+function parseArchiveIn(value: unknown, where: string): UnpackLimits {
+  const limits = { ...DEFAULT_UNPACK_LIMITS };
+  if (value === true) return limits;
+  if (typeof value !== 'object' || value === null)
+    throw new CatalogError(`${where}: "archive_in" must be true or {max_entries, max_mb, max_ratio}`);
+  const v = value as Record<string, unknown>;
+  const positive = (key: string): number | undefined => {
+    if (v[key] === undefined) return undefined;
+    if (typeof v[key] !== 'number' || !((v[key] as number) > 0))
+      throw new CatalogError(`${where}: "archive_in.${key}" must be a positive number`);
+    return v[key] as number;
+  };
+  limits.maxEntries = positive('max_entries') ?? limits.maxEntries;
+  const mb = positive('max_mb');
+  if (mb !== undefined) limits.maxBytes = mb * 1024 * 1024;
+  limits.maxRatio = positive('max_ratio') ?? limits.maxRatio;
   return limits;
 }
 
@@ -180,6 +213,19 @@ export function parseTypeDefinition(raw: unknown, where: string): TypeDefinition
     if (typeof v !== 'number' || !(v > 0) || v > 10)
       throw new CatalogError(`${at}: "submit_waits_seconds" must be a number of seconds from 0 to 10`);
     definition.submit_waits_seconds = v;
+  }
+  if (obj.archive_in !== undefined && obj.archive_in !== false) {
+    definition.archive_in = parseArchiveIn(obj.archive_in, at);
+  }
+  if (obj.binds !== undefined) {
+    const binds = requireStrings(obj, 'binds', at);
+    for (const path of binds) {
+      if (!/^\/(etc|usr|var|opt)\/[^\0]+$/.test(path) || path.split('/').includes('..'))
+        throw new CatalogError(
+          `${at}: "binds" entries must be absolute paths under /etc, /usr, /var or /opt`,
+        );
+    }
+    definition.binds = binds;
   }
   if (obj.params !== undefined) {
     if (!Array.isArray(obj.params)) throw new CatalogError(`${at}: "params" must be an array`);

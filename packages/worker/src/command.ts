@@ -5,6 +5,8 @@ import type { ParamValues } from './params.js';
 export interface CommandContext {
   /** Path of the input file inside the sandbox. */
   input: string;
+  /** The directory of the unpacked input files (types with archive_in). */
+  files: string;
   /** Path of bsubio's helper scripts inside the sandbox. */
   tools: string;
   /** Path of the Node.js binary inside the sandbox. */
@@ -26,13 +28,16 @@ export function resolveEnv(definition: TypeDefinition, ctx: CommandContext): Rec
 }
 
 function resolvePlaceholders(definition: TypeDefinition, part: string, ctx: CommandContext): string {
-  return part.replace(/\{(input|tools|node|param:([A-Za-z0-9_]+))\}/g, (_m, key: string, param?: string) => {
-    if (param !== undefined) {
-      const value = ctx.params[param];
-      if (value === undefined)
-        throw new Error(`type "${definition.type}" uses {param:${param}} without a value`);
-      return String(value);
-    }
-    return ctx[key as 'input' | 'tools' | 'node'];
-  });
+  return part.replace(
+    /\{(input|files|tools|node|param:([A-Za-z0-9_]+))\}/g,
+    (_m, key: string, param?: string) => {
+      if (param !== undefined) {
+        const value = ctx.params[param];
+        if (value === undefined)
+          throw new Error(`type "${definition.type}" uses {param:${param}} without a value`);
+        return String(value);
+      }
+      return ctx[key as 'input' | 'files' | 'tools' | 'node'];
+    },
+  );
 }

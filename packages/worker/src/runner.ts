@@ -3,13 +3,25 @@
  * scratch directory, fetch the input, run the type's command in the sandbox
  * while renewing the lease, then hand output and logs to the backend.
  */
-import { chmodSync, chownSync, mkdirSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { cp, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, extname, join } from 'node:path';
 import type { JobErrorCode } from '@bsubio/protocol';
+import { ARCHIVE_TYPES, ArchiveError, unpackArchive } from './archive.js';
 import type { ClaimedJob, JobOutcome, WorkerBackend } from './backend.js';
-import { type Catalog, TOOLS_DIR, type TypeLimits } from './catalog.js';
+import { type Catalog, TOOLS_DIR, type TypeDefinition, type TypeLimits } from './catalog.js';
 import { resolveCommand, resolveEnv } from './command.js';
 import { checkParams } from './params.js';
 import {
@@ -32,6 +44,8 @@ export interface RunnerOptions {
 }
 
 const SANDBOX_TOOLS = '/opt/bsubio/tools';
+/** Where a type with archive_in finds its unpacked input files. */
+const SANDBOX_FILES = '/in/files';
 const SANDBOX_NODE_DIR = '/opt/bsubio/node';
 
 /** Node.js as seen from the sandbox: under /usr it is already visible. */
@@ -142,6 +156,35 @@ export function describeFailure(
       const line = result.lastStderrLine ? `: ${result.lastStderrLine.slice(0, 300)}` : '.';
       return { code: 'EEXIT', message: `The tool ${how}${line}` };
     }
+  }
+}
+
+/**
+ * The input files of a type that takes several: an archive is unpacked into
+ * `dir` (see archive.ts for the guards), a single file is linked there alone.
+ * Returns the reason when the archive is refused.
+ */
+async function prepareFiles(
+  definition: TypeDefinition,
+  inputHost: string,
+  mime: string,
+  ext: string,
+  dir: string,
+): Promise<string | undefined> {
+  mkdirSync(dir);
+  // The sandbox's user lists it, whatever the worker's umask.
+  chmodSync(dir, 0o755);
+  if (!ARCHIVE_TYPES.includes(mime)) {
+    linkSync(inputHost, join(dir, `input${ext}`));
+    return undefined;
+  }
+  try {
+    const { files } = await unpackArchive(inputHost, mime, dir, definition.archive_in);
+    if (files.length === 0) return 'The archive holds no files.';
+    return undefined;
+  } catch (err) {
+    if (err instanceof ArchiveError) return `The archive ${err.message}`;
+    throw err;
   }
 }
 
@@ -267,7 +310,13 @@ export class JobRunner {
 
     const node = nodeMount();
     const sandboxInput = `/in/input${ext}`;
-    const context = { input: sandboxInput, tools: SANDBOX_TOOLS, node: node.path, params: params.values };
+    const context = {
+      input: sandboxInput,
+      files: SANDBOX_FILES,
+      tools: SANDBOX_TOOLS,
+      node: node.path,
+      params: params.values,
+    };
     const argv = resolveCommand(entry.definition, context);
     const env = resolveEnv(entry.definition, context);
     const readOnly = [
@@ -275,6 +324,15 @@ export class JobRunner {
       { host: await toolsHostDir(this.options.scratchDir), sandbox: SANDBOX_TOOLS },
     ];
     if (node.bind) readOnly.push(node.bind);
+    if (entry.definition.archive_in) {
+      const filesHost = join(visible, 'files');
+      const problem = await prepareFiles(entry.definition, inputHost, sniffed.mime, ext, filesHost);
+      if (problem) return fail('EINPUT', problem, problem);
+      readOnly.push({ host: filesHost, sandbox: SANDBOX_FILES });
+    }
+    for (const path of entry.definition.binds ?? []) {
+      if (existsSync(path)) readOnly.push({ host: path, sandbox: path });
+    }
 
     if (!(await backend.advance(job.id, workerId, 'processing'))) return null;
     const result = await runSandboxed({

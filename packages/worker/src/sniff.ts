@@ -60,6 +60,17 @@ const KNOWN: Record<string, { ext: string; label: string }> = {
     label: 'a PowerPoint (.pptx) presentation',
   },
   'application/vnd.oasis.opendocument.text': { ext: '.odt', label: 'an OpenDocument text' },
+  'application/vnd.oasis.opendocument.spreadsheet': { ext: '.ods', label: 'an OpenDocument spreadsheet' },
+  'application/vnd.oasis.opendocument.presentation': { ext: '.odp', label: 'an OpenDocument presentation' },
+  'application/msword': { ext: '.doc', label: 'a Word 97-2003 (.doc) document' },
+  'application/vnd.ms-excel': { ext: '.xls', label: 'an Excel 97-2003 (.xls) workbook' },
+  'application/vnd.ms-powerpoint': { ext: '.ppt', label: 'a PowerPoint 97-2003 (.ppt) presentation' },
+  'application/x-tar': { ext: '.tar', label: 'a tar archive' },
+  'application/zstd': { ext: '.zst', label: 'a zstd-compressed file' },
+  'image/avif': { ext: '.avif', label: 'an AVIF image' },
+  'text/csv': { ext: '.csv', label: 'CSV text' },
+  'text/x-tex': { ext: '.tex', label: 'a LaTeX document' },
+  'text/x-typst': { ext: '.typ', label: 'a Typst document' },
   'application/epub+zip': { ext: '.epub', label: 'an EPUB book' },
   'application/zip': { ext: '.zip', label: 'a ZIP archive' },
   'application/gzip': { ext: '.gz', label: 'a gzip file' },
@@ -94,6 +105,10 @@ function sniffContainer(head: Buffer, tail: Buffer): string {
     const declared = ascii(head, 38, 38 + 60);
     if (declared.startsWith('application/vnd.oasis.opendocument.text'))
       return 'application/vnd.oasis.opendocument.text';
+    if (declared.startsWith('application/vnd.oasis.opendocument.spreadsheet'))
+      return 'application/vnd.oasis.opendocument.spreadsheet';
+    if (declared.startsWith('application/vnd.oasis.opendocument.presentation'))
+      return 'application/vnd.oasis.opendocument.presentation';
     if (declared.startsWith('application/epub+zip')) return 'application/epub+zip';
   }
   const names = ascii(head, 0, head.length) + ascii(tail, 0, tail.length);
@@ -110,9 +125,25 @@ function sniffIsoMedia(head: Buffer): string {
   const brand = ascii(head, 8, 12);
   if (brand === 'M4A ' || brand === 'M4B ') return 'audio/mp4';
   if (brand === 'qt  ') return 'video/quicktime';
-  if (/^(heic|heix|mif1|msf1|avif)$/.test(brand)) return 'image/heic';
+  if (brand === 'avif' || brand === 'avis') return 'image/avif';
+  if (/^(heic|heix|mif1|msf1)$/.test(brand)) return 'image/heic';
   if (brand.startsWith('3g')) return 'video/3gpp';
   return 'video/mp4';
+}
+
+/**
+ * Old Office files are all OLE compound files; the name of the main stream,
+ * in UTF-16 in the directory, tells Word from Excel from PowerPoint.
+ */
+function sniffOle(head: Buffer, tail: Buffer): string {
+  const has = (name: string) => {
+    const utf16 = Buffer.from(name, 'utf16le');
+    return head.includes(utf16) || tail.includes(utf16);
+  };
+  if (has('WordDocument')) return 'application/msword';
+  if (has('Workbook') || has('Book')) return 'application/vnd.ms-excel';
+  if (has('PowerPoint Document')) return 'application/vnd.ms-powerpoint';
+  return 'application/x-ole-storage';
 }
 
 function isUtf8Text(head: Buffer, complete: boolean): boolean {
@@ -149,6 +180,11 @@ export function sniffBytes(head: Buffer, tail: Buffer, size: number): Sniffed {
   const at = (offset: number, bytes: number[]) => bytes.every((b, i) => head[offset + i] === b);
   const text4 = ascii(head, 0, 4);
 
+  // POSIX and GNU tar both write "ustar" at 257 in every header; first, as
+  // the first file's bytes follow at 512 (a PDF's header would be seen).
+  if (head.length >= 512 && ascii(head, 257, 262) === 'ustar') return result('application/x-tar');
+  // A ZIP starts with its first entry, whose stored bytes may be a PDF's.
+  if (at(0, [0x50, 0x4b, 0x03, 0x04])) return result(sniffContainer(head, tail));
   // PDF: the header may sit anywhere in the first 1 KiB; a file cut short
   // loses its end-of-file marker, which readers expect in the last 1 KiB.
   const pdfAt = ascii(head, 0, 1024).indexOf('%PDF-');
@@ -191,9 +227,9 @@ export function sniffBytes(head: Buffer, tail: Buffer, size: number): Sniffed {
     if ((b & 0xf6) === 0xf0) return result('audio/aac'); // ADTS: layer bits 00
     if ((b & 0xe0) === 0xe0 && (b & 0x06) !== 0) return result('audio/mpeg');
   }
-  if (at(0, [0x50, 0x4b, 0x03, 0x04])) return result(sniffContainer(head, tail));
   if (at(0, [0x1f, 0x8b])) return result('application/gzip');
-  if (at(0, [0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1])) return result('application/x-ole-storage');
+  if (at(0, [0x28, 0xb5, 0x2f, 0xfd])) return result('application/zstd');
+  if (at(0, [0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1])) return result(sniffOle(head, tail));
   if (isUtf8Text(head, size <= head.length)) return result(sniffText(head));
   return result('application/octet-stream');
 }
