@@ -6,10 +6,13 @@
  * code while another user's json_format jobs finish; each denied system call
  * is refused.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SERVER_BIN } from '../../../test/support/server.js';
+import { startRemoteWorker } from '../../../test/support/worker.js';
 import { detectCgroups } from '../src/cgroup.js';
 import { MAX_TASKS } from '../src/sandbox.js';
 import { checkedSyscalls, deniedSyscalls, seccompArch } from '../src/seccomp.js';
@@ -178,6 +181,41 @@ describe('kernel limits per job, against code the tool runs', () => {
     expect(metrics).toMatch(/^bsubio_job_peak_memory_bytes_count\{type="attack\/py"\} [1-9]/m);
     if (cgroups.support)
       expect(metrics).toMatch(/^bsubio_job_cpu_seconds_count\{type="attack\/py",status="finished"\} [1-9]/m);
+  });
+
+  it('a remote worker (bsubio-worker) reports the same usage through the worker API', async () => {
+    const remote = await startServer({
+      env: { BSUBIO_TYPES_FILE: join(files.dir, 'types.json'), BSUBIO_WORKERS: '0' },
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'bsubio-worker-'));
+    const token = execFileSync(process.execPath, [SERVER_BIN, 'worker-token', 'add', 'limits-test'], {
+      env: { ...process.env, HOME: remote.home, BSUBIO_DATA_DIR: remote.dataDir },
+      encoding: 'utf8',
+    }).trim();
+    const { child, ready } = startRemoteWorker({
+      name: 'limits-remote',
+      server: remote.url,
+      token,
+      dir,
+      args: ['--types', 'attack/py', '--types-file', join(files.dir, 'types.json')],
+    });
+    try {
+      await ready;
+      const job = await runJob(
+        remote,
+        'attack/py',
+        'import time\nb = b"x" * (24 << 20)\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\nprint(len(b))',
+      );
+      expect(job.status, `${job.error_message} ${job.logs}`).toBe('finished');
+      expect(String(job.job.claimed_by)).toMatch(/^limits-remote/);
+      expect(job.job.peak_memory_bytes as number).toBeGreaterThanOrEqual(24 << 20);
+      if (cgroups.support) expect(job.job.cpu_seconds as number).toBeGreaterThanOrEqual(0.25);
+      else expect(job.job.cpu_seconds).toBeNull();
+    } finally {
+      child.kill('SIGKILL');
+      await remote.cleanup();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a harmless script of the same type still runs', async () => {
