@@ -187,7 +187,7 @@ function sweepStale(ownDir: string): void {
     return;
   }
   for (const name of entries) {
-    const match = /^bsubio-(\d+)$/.exec(name);
+    const match = /^bsubio-(?:server-)?(\d+)$/.exec(name);
     if (!match || Number(match[1]) === process.pid || isAlive(Number(match[1]))) continue;
     const dir = join(ownDir, name);
     try {

@@ -366,6 +366,9 @@ export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> 
       // As root, the host's nobody (the child drops its groups too, before the exec).
       ...(sandboxDropsPrivileges() ? { uid: SANDBOX_HOST_ID, gid: SANDBOX_HOST_ID } : {}),
     });
+  } catch (err) {
+    cgroup?.remove();
+    throw err;
   } finally {
     // The child has its own copy of the descriptor.
     closeSync(stdoutFd);
