@@ -61,6 +61,9 @@ RUN apt-get update -qq \
       bubblewrap util-linux coreutils file bash python3 fonts-dejavu-core \
       poppler-utils tesseract-ocr tesseract-ocr-eng ghostscript pandoc weasyprint \
       ffmpeg imagemagick pocketsphinx pocketsphinx-en-us espeak-ng \
+      libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui \
+      ocrmypdf qpdf img2pdf librsvg2-bin \
+      latexmk texlive-latex-base texlive-latex-recommended texlive-fonts-recommended \
  && rm -rf /var/lib/apt/lists/*
 # bubblewrap needs user namespaces: run with --security-opt seccomp=unconfined
 # (or a profile allowing clone/unshare), or as root with --privileged.

@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# LibreOffice is only its three -nogui parts and TeX Live a small set (no
+# xetex, no extra fonts), yet they took 10 minutes to install on a busy 2-core
+# VM: keep them lean.
 # The tools behind the processing types, the sandbox, and what the tests use
 # (postgresql: the cluster-mode tests and `npm run bench` start a throwaway
 # server from its binaries; its own service is not used. redis-server: only
@@ -15,6 +18,9 @@ PACKAGES=(
   pandoc weasyprint
   ffmpeg imagemagick
   pocketsphinx pocketsphinx-en-us espeak-ng
+  libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui
+  ocrmypdf qpdf img2pdf librsvg2-bin
+  latexmk texlive-latex-base texlive-latex-recommended texlive-fonts-recommended
   chromium tmux
   postgresql python3-pip redis-server
 )

@@ -27,7 +27,9 @@ async function createAndSubmit(type: string, data: string): Promise<string> {
     body: JSON.stringify({ type }),
   });
   expect(created.status).toBe(201);
-  const { data: job } = (await created.json()) as { data: { id: string; upload_token: string; status: string } };
+  const { data: job } = (await created.json()) as {
+    data: { id: string; upload_token: string; status: string };
+  };
   expect(job.status).toBe('created');
   const form = new FormData();
   form.append('file', new Blob([data], { type: 'application/octet-stream' }), 'upload');
@@ -37,7 +39,10 @@ async function createAndSubmit(type: string, data: string): Promise<string> {
     body: form,
   });
   expect(uploaded.status).toBe(200);
-  const submitted = await fetch(`${server.url}/v1/jobs/${job.id}/submit`, { method: 'POST', headers: auth() });
+  const submitted = await fetch(`${server.url}/v1/jobs/${job.id}/submit`, {
+    method: 'POST',
+    headers: auth(),
+  });
   expect(submitted.status).toBe(200);
   return job.id;
 }

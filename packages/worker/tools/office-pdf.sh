@@ -1,0 +1,56 @@
+#!/bin/sh
+# office/pdf: an office document to PDF with LibreOffice, headless, with a
+# fresh profile per job (macros and link updates off: libreoffice/). The
+# export filter follows the document's kind, which the worker put in the
+# input's extension from its bytes.
+# Arguments: input, pages ("all" or ranges such as 1-3,5), pdfa (none, 1b, 2b, 3b).
+set -eu
+input="$1"
+pages="$2"
+pdfa="$3"
+tools="$(dirname "$0")"
+
+infilter=""
+case "$input" in
+  *.doc | *.docx | *.odt | *.rtf) filter=writer_pdf_Export ;;
+  *.xls | *.xlsx | *.ods) filter=calc_pdf_Export ;;
+  # CSV: comma-separated, double quotes, UTF-8 (76), from line 1.
+  *.csv) filter=calc_pdf_Export infilter="CSV:44,34,76,1" ;;
+  *.ppt | *.pptx | *.odp) filter=impress_pdf_Export ;;
+  *)
+    echo "bsubio: not an office document LibreOffice converts here: $input" >&2
+    exit 2
+    ;;
+esac
+
+# Export options as LibreOffice (7.4+) takes them: JSON after the filter name.
+options=""
+if [ "$pages" != "all" ]; then
+  options="\"PageRange\":{\"type\":\"string\",\"value\":\"$pages\"}"
+fi
+case "$pdfa" in
+  1b) version=1 ;;
+  2b) version=2 ;;
+  3b) version=3 ;;
+  *) version="" ;;
+esac
+if [ -n "$version" ]; then
+  options="${options:+$options,}\"SelectPdfVersion\":{\"type\":\"long\",\"value\":\"$version\"}"
+fi
+
+mkdir -p /tmp/profile/user /tmp/out
+cp "$tools/libreoffice/registrymodifications.xcu" /tmp/profile/user/
+# Writing the PDF into /work fails silently (LibreOffice's save goes through
+# a rename it cannot do there), so it goes to /tmp and is copied out.
+soffice --headless --norestore --nologo --nodefault --nolockcheck \
+  "-env:UserInstallation=file:///tmp/profile" \
+  ${infilter:+"--infilter=$infilter"} \
+  --convert-to "pdf:$filter:{$options}" --outdir /tmp/out "$input" >&2
+for pdf in /tmp/out/*.pdf; do
+  if [ -s "$pdf" ]; then
+    cat "$pdf"
+    exit 0
+  fi
+done
+echo "bsubio: LibreOffice wrote no PDF: the document may be damaged, password-protected or empty." >&2
+exit 1
