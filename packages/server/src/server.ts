@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Catalog, EMBEDDED_WORKER_PREFIX, sandboxMechanisms, setCgroupMode, WorkerPool } from '@bsubio/worker';
 import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
 import { sql } from 'kysely';
 import { openBlobStore } from './blobs/open-blob-store.js';
 import type { ServerConfig } from './config.js';
@@ -135,6 +136,17 @@ export async function startServer(
   }
 
   let closing: Promise<void> | undefined;
+  // Log lines (two access-log lines per request) are written asynchronously:
+  // a synchronous write(2) per line was 13 % of the server's time under
+  // load. Lines written while one write is in flight go out together. What
+  // is still buffered is written out at close and at exit.
+  const logDestination = pino.destination({ dest: 2, sync: false });
+  const flushLogs = () => {
+    try {
+      logDestination.flushSync();
+    } catch {}
+  };
+  process.once('exit', flushLogs);
   const app = buildApp({
     jobs,
     users,
@@ -162,7 +174,7 @@ export async function startServer(
     },
     logger: {
       level: config.logLevel,
-      stream: process.stderr,
+      stream: logDestination,
       serializers: { req: requestLogFields },
     } as never,
     workerTokens: new WorkerTokens(db),
@@ -271,6 +283,7 @@ export async function startServer(
         await webhooks.stop();
         await notifier?.stop();
         await db.destroy();
+        flushLogs();
       })();
       return closing;
     },
