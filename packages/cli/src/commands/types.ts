@@ -59,7 +59,9 @@ not installed on this server are marked.`,
       if (width - lastStart < 16) {
         rows = build(false);
         text = table(rows);
-      } else text = foldLastColumn(text, rows, width);
+      }
+      // Now the parameters may be last: folded the same way.
+      text = foldLastColumn(text, rows, width);
     }
     ctx.print(text);
     ctx.say("Run 'bsubio types <type>' for its description and parameters.");

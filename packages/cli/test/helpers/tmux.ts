@@ -39,6 +39,13 @@ export class Terminal {
       .map((line) => line.trimEnd());
   }
 
+  /** Every line since the start, the part scrolled off the top too (trailing blanks removed). */
+  history(): string[] {
+    return tmux('capture-pane', '-p', '-S', '-', '-t', this.name)
+      .split('\n')
+      .map((line) => line.trimEnd());
+  }
+
   /** The screen with lines the terminal wrapped joined back, as the program wrote them. */
   joined(): string {
     return tmux('capture-pane', '-p', '-J', '-t', this.name);
