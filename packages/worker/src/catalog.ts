@@ -49,6 +49,8 @@ export interface TypeDefinition {
   requires: string[];
   /** The Debian package that provides them, named when unavailable. */
   package?: string;
+  /** What to do when the tool is missing, when no Debian package provides it. */
+  install_hint?: string;
   aliases?: string[];
   /**
    * When a parameter picks the output format (image/convert's `format`): its
@@ -190,6 +192,7 @@ export function parseTypeDefinition(raw: unknown, where: string): TypeDefinition
   };
   if (builtin !== undefined) definition.builtin = builtin as Builtin;
   if (typeof obj.package === 'string') definition.package = obj.package;
+  if (typeof obj.install_hint === 'string') definition.install_hint = obj.install_hint;
   const aliases = requireStrings(obj, 'aliases', at, true);
   if (aliases.length > 0) definition.aliases = aliases;
   if (obj.env !== undefined) {
@@ -344,7 +347,9 @@ export class Catalog {
         available,
       };
       if (!available) {
-        described.install_hint = `Install ${missing.join(', ')}${d.package ? ` (Debian package ${d.package})` : ''}.`;
+        described.install_hint =
+          d.install_hint ??
+          `Install ${missing.join(', ')}${d.package ? ` (Debian package ${d.package})` : ''}.`;
       }
       if (d.aliases) described.aliases = d.aliases;
       if (d.params) described.params = d.params;

@@ -182,6 +182,19 @@ with tarfile.open('symlink-chain.tar', 'w') as t:
     expect(await refusal('bomb.zip')).toMatch(/expands more than 100 times its size.*zip bomb/);
   });
 
+  it("refuses more bytes than the type's max_mb, whatever the ratio", async () => {
+    py(`
+import os, zipfile
+with zipfile.ZipFile('big.zip', 'w') as z: z.writestr('noise.bin', os.urandom(3 * 1024 * 1024))
+`);
+    const dest = files.path('out-big');
+    mkdirSync(dest);
+    const limits = { maxEntries: 10, maxBytes: 2 * 1024 * 1024, maxRatio: 100 };
+    await expect(unpackArchive(files.path('big.zip'), 'application/zip', dest, limits)).rejects.toThrow(
+      /unpacks to more than 2 MiB/,
+    );
+  });
+
   it('refuses a zip whose declared sizes lie, by its checksum', async () => {
     py(`
 import zipfile

@@ -132,7 +132,7 @@ describe('GET /v1/types', () => {
     expect(byName.get('pdf/split')?.output.mime_out).toEqual(['application/zip']);
     const typst = byName.get('typst/pdf');
     expect(typst).toBeDefined();
-    if (!typst?.available) expect(typst?.install_hint).toMatch(/typst/);
+    if (!typst?.available) expect(typst?.install_hint).toMatch(/typst CLI on PATH.*github\.com\/typst/);
   });
 });
 
@@ -159,7 +159,7 @@ describe('the README', () => {
 });
 
 describe('office/pdf (LibreOffice)', () => {
-  it('a docx: its words appear in the PDF; pages and PDF/A are honoured', SLOW, async () => {
+  it('a docx: its words appear in the PDF, as PDF and as PDF/A', SLOW, async () => {
     writeFileSync(
       files.path('report.md'),
       '# Quarterly Report\n\nRevenue grew by twelve percent.\n\n\\newpage\n\n# Second Section\n\nMargins held steady.\n',
@@ -179,10 +179,24 @@ describe('office/pdf (LibreOffice)', () => {
     expect(text).toContain('Revenue grew by twelve percent.');
     expect(text).toContain('Margins held steady.');
     expect(all.outputType).toBe('application/pdf');
+    const [, width, height] = /Page size:\s+([0-9.]+) x ([0-9.]+)/.exec(pdfInfo(finished(all))) ?? [];
+    expect(Number(width)).toBeLessThan(Number(height));
     // PDF/A-2b is declared in the XMP metadata LibreOffice writes.
     const archived = finished(pdfa);
     expect(archived.toString('latin1')).toMatch(/pdfaid:part(>|=")2/);
     expect(pdfText(archived)).toContain('Revenue grew');
+  });
+
+  it('a portrait docx comes out landscape when asked, its words kept', SLOW, async () => {
+    const job = await runJob(server, 'office/pdf', files.read('report.docx'), {
+      fileName: 'report.docx',
+      params: { landscape: 'yes' },
+      waitSeconds: 600,
+    });
+    const pdf = finished(job);
+    const [, width, height] = /Page size:\s+([0-9.]+) x ([0-9.]+)/.exec(pdfInfo(pdf)) ?? [];
+    expect(Number(width)).toBeGreaterThan(Number(height));
+    expect(pdfText(pdf)).toContain('Revenue grew by twelve percent.');
   });
 
   it('an xlsx: its cell values appear', SLOW, async () => {
@@ -218,7 +232,7 @@ with zipfile.ZipFile('sales.xlsx', 'w', zipfile.ZIP_DEFLATED) as z:
       expect(text).toContain(value);
   });
 
-  it('a pptx: its slide titles appear, one page per slide', SLOW, async () => {
+  it('a pptx: its slide titles appear, one page per slide, and only the pages asked for', SLOW, async () => {
     writeFileSync(
       files.path('deck.md'),
       '# Opening Slide\n\nWelcome everyone\n\n# Closing Slide\n\nThanks for listening\n',
@@ -232,9 +246,17 @@ with zipfile.ZipFile('sales.xlsx', 'w', zipfile.ZIP_DEFLATED) as z:
     expect(pages.length).toBe(2);
     expect(pages[0]).toContain('Opening Slide');
     expect(pages[1]).toContain('Closing Slide');
+    const second = await runJob(server, 'office/pdf', files.read('deck.pptx'), {
+      fileName: 'deck.pptx',
+      params: { pages: '2' },
+      waitSeconds: 600,
+    });
+    const only = pdfPages(finished(second));
+    expect(only).toHaveLength(1);
+    expect(only[0]).toContain('Closing Slide');
   });
 
-  it('a CSV and only the pages asked for', SLOW, async () => {
+  it('a CSV: its rows appear', SLOW, async () => {
     writeFileSync(files.path('cities.csv'), 'City,Population\nReykjavik,139875\nTromso,77544\n');
     const job = await runJob(server, 'office/pdf', files.read('cities.csv'), {
       fileName: 'cities.csv',
@@ -402,6 +424,66 @@ describe('latex/pdf (latexmk, pdflatex)', () => {
     );
     expect(broken.status).toBe('failed');
     expect(broken.logs).toMatch(/Undefined control sequence/);
+  });
+});
+
+describe('limits that fit real documents', () => {
+  /** Paragraphs of distinct, countable words: about 400 words a page. */
+  const paragraphs = (count: number, prefix: string) =>
+    Array.from(
+      { length: count },
+      (_, i) =>
+        `${prefix} ${i + 1}. ${'The committee reviewed the findings and agreed on the next steps. '.repeat(12)}`,
+    );
+
+  it('a 50-page LaTeX thesis with chapters and a bibliography', SLOW, async () => {
+    const chapters = Array.from({ length: 10 }, (_, c) =>
+      [`\\chapter{Chapter ${c + 1}}`, ...paragraphs(20, `Paragraph ${c + 1}.`), `See \\cite{knuth}.`].join(
+        '\n\n',
+      ),
+    );
+    writeFileSync(
+      files.path('thesis.tex'),
+      [
+        '\\documentclass{report}',
+        '\\begin{document}',
+        '\\tableofcontents',
+        ...chapters,
+        '\\bibliographystyle{plain}',
+        '\\bibliography{refs}',
+        '\\end{document}',
+      ].join('\n'),
+    );
+    writeFileSync(
+      files.path('refs.bib'),
+      '@book{knuth, author={Donald Knuth}, title={The TeXbook}, year=1984, publisher={Addison-Wesley}}\n',
+    );
+    const zip = zipOf('big-thesis.zip', { 'thesis.tex': 'thesis.tex', 'refs.bib': 'refs.bib' });
+    const job = await runJob(server, 'latex/pdf', zip, { fileName: 'thesis.zip', waitSeconds: 900 });
+    const pdf = finished(job);
+    const pages = Number(/Pages:\s+(\d+)/.exec(pdfInfo(pdf))?.[1]);
+    expect(pages).toBeGreaterThanOrEqual(50);
+    expect(pdfText(pdf).replace(/\s+/g, ' ')).toContain('Paragraph 10. 20.');
+  });
+
+  it('a 300-page docx', SLOW, async () => {
+    writeFileSync(files.path('long.md'), paragraphs(1500, 'Section').join('\n\n'));
+    await sh('pandoc', ['long.md', '-o', 'long.docx'], files.dir);
+    const job = await runJob(server, 'office/pdf', files.read('long.docx'), {
+      fileName: 'long.docx',
+      waitSeconds: 900,
+    });
+    const pdf = finished(job);
+    const pages = Number(/Pages:\s+(\d+)/.exec(pdfInfo(pdf))?.[1]);
+    expect(pages).toBeGreaterThanOrEqual(300);
+    const lastPage = execFileSync(
+      'pdftotext',
+      ['-f', String(pages), '-l', String(pages), save(pdf, '.pdf'), '-'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(lastPage.replace(/\s+/g, ' ')).toContain('Section 1500.');
   });
 });
 

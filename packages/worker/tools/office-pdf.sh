@@ -3,20 +3,23 @@
 # fresh profile per job (macros and link updates off: libreoffice/). The
 # export filter follows the document's kind, which the worker put in the
 # input's extension from its bytes.
-# Arguments: input, pages ("all" or ranges such as 1-3,5), pdfa (none, 1b, 2b, 3b).
+# Arguments: input, pages ("all" or ranges such as 1-3,5), pdfa (none, 1b,
+# 2b, 3b), landscape (no, yes: converted to OpenDocument first, its page
+# styles turned by odf-landscape.py, then exported).
 set -eu
 input="$1"
 pages="$2"
 pdfa="$3"
+landscape="$4"
 tools="$(dirname "$0")"
 
 infilter=""
 case "$input" in
-  *.doc | *.docx | *.odt | *.rtf) filter=writer_pdf_Export ;;
-  *.xls | *.xlsx | *.ods) filter=calc_pdf_Export ;;
+  *.doc | *.docx | *.odt | *.rtf) filter=writer_pdf_Export odf=odt ;;
+  *.xls | *.xlsx | *.ods) filter=calc_pdf_Export odf=ods ;;
   # CSV: comma-separated, double quotes, UTF-8 (76), from line 1.
-  *.csv) filter=calc_pdf_Export infilter="CSV:44,34,76,1" ;;
-  *.ppt | *.pptx | *.odp) filter=impress_pdf_Export ;;
+  *.csv) filter=calc_pdf_Export odf=ods infilter="CSV:44,34,76,1" ;;
+  *.ppt | *.pptx | *.odp) filter=impress_pdf_Export odf=odp ;;
   *)
     echo "bsubio: not an office document LibreOffice converts here: $input" >&2
     exit 2
@@ -40,12 +43,20 @@ fi
 
 mkdir -p /tmp/profile/user /tmp/out
 cp "$tools/libreoffice/registrymodifications.xcu" /tmp/profile/user/
+office() {
+  soffice --headless --norestore --nologo --nodefault --nolockcheck \
+    "-env:UserInstallation=file:///tmp/profile" "$@" >&2
+}
+if [ "$landscape" = "yes" ]; then
+  mkdir -p /tmp/odf
+  office ${infilter:+"--infilter=$infilter"} --convert-to "$odf" --outdir /tmp/odf "$input"
+  python3 "$tools/odf-landscape.py" /tmp/odf/*."$odf" "/tmp/landscape.$odf"
+  input="/tmp/landscape.$odf"
+  infilter=""
+fi
 # Writing the PDF into /work fails silently (LibreOffice's save goes through
 # a rename it cannot do there), so it goes to /tmp and is copied out.
-soffice --headless --norestore --nologo --nodefault --nolockcheck \
-  "-env:UserInstallation=file:///tmp/profile" \
-  ${infilter:+"--infilter=$infilter"} \
-  --convert-to "pdf:$filter:{$options}" --outdir /tmp/out "$input" >&2
+office ${infilter:+"--infilter=$infilter"} --convert-to "pdf:$filter:{$options}" --outdir /tmp/out "$input"
 for pdf in /tmp/out/*.pdf; do
   if [ -s "$pdf" ]; then
     cat "$pdf"
