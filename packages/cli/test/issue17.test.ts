@@ -166,9 +166,11 @@ describe('--param reaches the type parameters (6)', () => {
 
   it('every parameter of every built-in type is taken, and a bad value gets the server’s sentence', async () => {
     const { types } = await client.system.getTypes();
-    const withParams = types.filter((t) => (t.params ?? []).length > 0);
-    expect(withParams.map((t) => t.type).sort()).toEqual(
-      ['image/convert', 'image/ocr', 'image/resize', 'pdf/extract/ocr', 'video/mp4'].sort(),
+    // A type whose tool is not installed here is refused whatever its parameters.
+    const withParams = types.filter((t) => (t.params ?? []).length > 0 && t.available !== false);
+    // The ones the issue named, among however many the catalog has now.
+    expect(withParams.map((t) => t.type)).toEqual(
+      expect.arrayContaining(['image/convert', 'image/ocr', 'image/resize', 'pdf/extract/ocr', 'video/mp4']),
     );
     for (const type of withParams) {
       for (const p of type.params!) {
@@ -177,7 +179,7 @@ describe('--param reaches the type parameters (6)', () => {
             ? p.values!.at(-1)!
             : p.type === 'integer'
               ? String(p.maximum ?? p.default)
-              : 'eng+deu';
+              : String(p.default ?? 'x');
         const accepted = await run(['submit', type.type, 'blue.png', '--param', `${p.name}=${good}`]);
         expect({ type: type.type, param: p.name, code: accepted.code, err: accepted.stderr }).toMatchObject({
           code: 0,
@@ -202,7 +204,7 @@ describe('--param reaches the type parameters (6)', () => {
     expect(errorOf(await run(['submit', 'image/convert', 'blue.png', '--param', 'format']))).toBe(
       `Error: --param takes key=value, not "format". Run 'bsubio types image/convert' to see its parameters.`,
     );
-  }, 120_000);
+  }, 300_000);
 });
 
 describe('job ids (1, compatibility)', () => {
