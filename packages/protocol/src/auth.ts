@@ -3,7 +3,7 @@
  * in `bsubio register`) and of the dashboard's account calls. Server, CLI and
  * dashboard all take their shapes from here.
  */
-import { type Static, Type } from '@sinclair/typebox';
+import { type Static, Type } from 'typebox';
 
 export const DeviceCodeRequestSchema = Type.Object({
   hostname: Type.Optional(

@@ -15,7 +15,7 @@
  *   reset    {}                         events were lost (unknown or too old cursor, or the
  *                                       client read too slowly): refetch lists, then go on
  */
-import { type Static, Type } from '@sinclair/typebox';
+import { type Static, Type } from 'typebox';
 import type { JobSchema } from './schemas.js';
 
 export const USER_EVENT_NAMES = ['ready', 'job', 'deleted', 'log', 'reset'] as const;

@@ -3,7 +3,7 @@
  * served description can never drift from what the server validates.
  */
 
-import { Type } from '@sinclair/typebox';
+import { Type } from 'typebox';
 import {
   AccountSchema,
   ApiKeyInfoSchema,
@@ -154,7 +154,7 @@ export interface OpenApiOptions {
 export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
   const schemas: JsonObject = {};
   for (const schema of [...NAMED_SCHEMAS, ...EVENT_SCHEMAS, ...OVERVIEW_SCHEMAS]) {
-    schemas[schema.$id as string] = toComponent(schema, true);
+    schemas[(schema as { $id?: string }).$id as string] = toComponent(schema, true);
   }
 
   return {

@@ -6,7 +6,8 @@
  *   GET /v1/jobs/{id}/position      → PositionResponse   where a pending job stands in the queue
  *   GET /v1/jobs/{id}/timeline      → TimelineResponse   when each step of a job happened
  */
-import { type Static, type TSchema, Type } from '@sinclair/typebox';
+import { type Static, type TSchema, Type } from 'typebox';
+import { JobStatusSchema } from './schemas.js';
 import { JOB_STATES } from './states.js';
 
 const Timestamp = (description: string) =>
@@ -114,7 +115,7 @@ export const PositionResponseSchema = Type.Object(
 export const JobTimelineSchema = Type.Object(
   {
     id: Type.String({ format: 'uuid' }),
-    status: Type.Union(JOB_STATES.map((s) => Type.Literal(s))),
+    status: JobStatusSchema,
     attempts: Count('Times a worker claimed it'),
     worker: Nullable(Type.String({ description: 'The worker holding it, or that ran it last' })),
     error_code: Nullable(Type.String()),

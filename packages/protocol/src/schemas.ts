@@ -3,7 +3,7 @@
  * objects (TypeBox) so that the same definitions give TypeScript types,
  * response validation in tests and the served OpenAPI document.
  */
-import { type Static, Type } from '@sinclair/typebox';
+import { type Static, Type } from 'typebox';
 import { ERROR_CODES, JOB_STATES } from './states.js';
 
 const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()]);
@@ -11,15 +11,11 @@ const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.U
 const Timestamp = (description: string) =>
   Type.String({ format: 'date-time', description: `${description} (RFC 3339 UTC, milliseconds)` });
 
-export const JobStatusSchema = Type.Union(
-  JOB_STATES.map((s) => Type.Literal(s)),
-  { description: 'One of the eight job states; clients reject any other value.' },
-);
+export const JobStatusSchema = Type.Enum(JOB_STATES, {
+  description: 'One of the eight job states; clients reject any other value.',
+});
 
-export const JobErrorCodeSchema = Type.Union(
-  ERROR_CODES.map((c) => Type.Literal(c)),
-  { description: 'Why a failed job failed.' },
-);
+export const JobErrorCodeSchema = Type.Enum(ERROR_CODES, { description: 'Why a failed job failed.' });
 
 export const JobSchema = Type.Object(
   {

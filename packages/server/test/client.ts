@@ -1,17 +1,18 @@
 /** A small HTTP client for tests: real fetch against a real server, plus shape checks. */
 import { ErrorBodySchema, type Job, JobResponseSchema, ListJobsResponseSchema } from '@bsubio/protocol';
-import { FormatRegistry, type TSchema } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
+import type { TSchema } from 'typebox';
+import { Format } from 'typebox/format';
+import { Value } from 'typebox/value';
 import { expect } from 'vitest';
 
 // The wire formats, exactly: RFC 3339 UTC with milliseconds, lower-case canonical UUIDs.
-FormatRegistry.Set('date-time', (v) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(v));
-FormatRegistry.Set('uuid', (v) =>
+Format.Set('date-time', (v) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(v));
+Format.Set('uuid', (v) =>
   /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(v),
 );
 
 export function expectShape(schema: TSchema, value: unknown): void {
-  const errors = [...Value.Errors(schema, value)].map((e) => `${e.path}: ${e.message}`);
+  const errors = [...Value.Errors(schema, value)].map((e) => `${e.instancePath}: ${e.message}`);
   expect(errors, JSON.stringify(value)).toEqual([]);
 }
 

@@ -10,7 +10,7 @@
  */
 import { connect } from 'node:net';
 import { ErrorBodySchema } from '@bsubio/protocol';
-import { Value } from '@sinclair/typebox/value';
+import { Value } from 'typebox/value';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../../../test/support/server.js';
@@ -522,7 +522,7 @@ function checkAnswer(r: FuzzRequest, raw: Buffer, answer: RawAnswer): void {
     // API.md: every non-2xx answer is application/json {"success": false, "error": "..."}.
     expect(answer.headers['content-type'], `${what} → ${answer.status}`).toMatch(/^application\/json/);
     const body = JSON.parse(answer.body.toString('utf8'));
-    const errors = [...Value.Errors(ErrorBodySchema, body)].map((e) => `${e.path}: ${e.message}`);
+    const errors = [...Value.Errors(ErrorBodySchema, body)].map((e) => `${e.instancePath}: ${e.message}`);
     expect(errors, `${what} → ${answer.status} ${answer.body.toString().slice(0, 300)}`).toEqual([]);
   }
 }
