@@ -66,7 +66,9 @@ describe('dashboard', () => {
     await page.goto(`${dash.server.url}/upload?type=test/chatty`);
     await page.waitForURL(/\/login\?next=/);
     await page.getByRole('heading', { name: 'Sign in to bsubio' }).waitFor();
-    await shot(page, 'login');
+    const icon = await fetch(new URL((await page.locator('link[rel="icon"]').getAttribute('href'))!, dash.server.url));
+    expect(icon.status).toBe(200);
+    expect(icon.headers.get('content-type')).toBe('image/svg+xml');
     await page.getByLabel('Email', { exact: true }).fill(EMAIL);
     await page.getByLabel('Password', { exact: true }).fill('dashboard password');
     await page.getByRole('button', { name: 'Sign in', exact: true }).click();
@@ -99,7 +101,6 @@ describe('dashboard', () => {
     await page.getByRole('heading', { name: 'No such job' }).waitFor();
     await page.goto(`${dash.server.url}/jobs/01900000-0000-7000-8000-000000000000`);
     await page.getByRole('heading', { name: 'No such job' }).waitFor();
-    await shot(page, 'not-found');
     const api = await fetch(`${dash.server.url}/v1/nope`, { headers: { accept: 'text/html' } });
     expect(api.status).toBe(404);
     expect(api.headers.get('content-type')).toContain('application/json');
@@ -113,7 +114,7 @@ describe('dashboard', () => {
       { name: 'hello.pdf', type: 'application/pdf', base64: makePdf('Hello from the dashboard').toString('base64') },
     ]);
     await page.getByText('a PDF document').waitFor();
-    await expect.poll(() => page.getByLabel('Type for hello.pdf').inputValue()).toBe('pdf/extract');
+    await expect.poll(() => page.getByLabel('Type for hello.pdf').inputValue(), { timeout: UI_TIMEOUT }).toBe('pdf/extract');
     await page.getByRole('button', { name: 'Upload and submit' }).click();
     const link = page.getByRole('link', { name: 'submitted — view job' });
     await link.waitFor();
@@ -126,7 +127,6 @@ describe('dashboard', () => {
     await page.locator('.title-row .state-finished').waitFor();
     await page.locator('pre.output', { hasText: 'Hello from the dashboard' }).waitFor();
     await page.locator('.timeline .step-finished.reached').waitFor();
-    await shot(page, 'job');
   });
 
   it('downloads the output', async () => {
@@ -146,6 +146,10 @@ describe('dashboard', () => {
     await page.getByRole('button', { name: 'Cancel job' }).click();
     await page.locator('.title-row .state-cancelled').waitFor();
     await page.locator('.details .error-text', { hasText: 'ECANCELED' }).waitFor();
+    await page.getByLabel('Search the logs').fill('start');
+    await page.getByText(/^1 of \d+ lines match\.$/).waitFor();
+    await page.getByLabel('Search the logs').fill('nothing like this');
+    await page.locator('#logs', { hasText: 'no line contains' }).waitFor();
     await shot(page, 'job-cancelled');
   });
 
@@ -160,7 +164,6 @@ describe('dashboard', () => {
     expect((await withKey()).status).toBe(200);
     const prefix = key.split('_')[1]!;
     await page.locator(`tr[data-key="${prefix}"]`).waitFor();
-    await shot(page, 'keys');
     await page.getByRole('button', { name: `Revoke key bsub_${prefix}` }).click();
     await page.locator(`tr[data-key="${prefix}"]`).waitFor({ state: 'detached' });
     expect((await withKey()).status).toBe(401);
@@ -190,10 +193,9 @@ describe('dashboard', () => {
     await page.goto(`${dash.server.url}/device?code=${code}`);
     await page.getByRole('button', { name: 'Approve' }).waitFor();
     // A stray Enter right after the lookup must not approve anything.
-    await expect.poll(() => page.evaluate(() => document.activeElement?.className)).toBe('device-question');
+    await expect.poll(() => page.evaluate(() => document.activeElement?.className), { timeout: UI_TIMEOUT }).toBe('device-question');
     await page.keyboard.press('Enter');
     expect(await page.getByRole('button', { name: 'Approve' }).isVisible()).toBe(true);
-    await shot(page, 'device');
     await page.getByRole('button', { name: 'Approve' }).click();
     await page.locator('#device-result').getByText('Approved.').waitFor();
 

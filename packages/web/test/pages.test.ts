@@ -86,7 +86,7 @@ describe('the dashboard for daily use', () => {
     // Interactive: the search filters the rows at once.
     await page.getByLabel('File name').fill('long-7.txt');
     await page.locator('tr[data-job]').first().waitFor();
-    await expect.poll(() => page.locator('tr[data-job]').count()).toBe(1);
+    await expect.poll(() => page.locator('tr[data-job]').count(), { timeout: UI_TIMEOUT }).toBe(1);
     const elapsed = Date.now() - started;
     expect(elapsed).toBeLessThan(2000);
     expect(streams.length).toBe(1);
@@ -135,13 +135,13 @@ describe('the dashboard for daily use', () => {
     await row.locator('.state-processing, .state-pending, .state-claimed, .state-preparing').waitFor();
     await row.locator('.state-finished').waitFor();
     expect(await page.evaluate(() => (window as unknown as { stillHere?: boolean }).stillHere)).toBe(true);
-    await expect.poll(() => page.locator('a[data-state="finished"] .count').textContent()).toBe('1');
+    await expect.poll(() => page.locator('a[data-state="finished"] .count').textContent(), { timeout: UI_TIMEOUT }).toBe('1');
   });
 
   it('reloads a deep link with state, type, search and page to the same view, and Back/Forward restore it', async () => {
     const deep = `${url}/?state=cancelled&type=test/long&q=long&page=2`;
     const check = async () => {
-      await expect.poll(() => page.locator('tr[data-job]').count()).toBe(15);
+      await expect.poll(() => page.locator('tr[data-job]').count(), { timeout: UI_TIMEOUT }).toBe(15);
       expect(await page.locator('a[data-state="cancelled"]').getAttribute('aria-current')).toBe('page');
       expect(await page.getByLabel('Type').inputValue()).toBe('test/long');
       expect(await page.getByLabel('File name').inputValue()).toBe('long');
@@ -158,7 +158,25 @@ describe('the dashboard for daily use', () => {
     await check();
     await page.goForward();
     await page.waitForURL((u) => !u.search.includes('state='));
-    await expect.poll(() => page.locator('tr[data-job]').count()).toBe(25);
+    await expect.poll(() => page.locator('tr[data-job]').count(), { timeout: UI_TIMEOUT }).toBe(25);
+  });
+
+  it('sorts by a column and filters by creation date, both kept in the address', async () => {
+    await page.goto(`${url}/?type=test/long`);
+    await page.locator('tr[data-job]').first().waitFor();
+    await page.locator('thead a[href$="sort=name"]').click();
+    await page.waitForURL(/sort=name/);
+    const names = await page.locator('a.job-link').allTextContents();
+    expect(names).toEqual([...names].sort((a, b) => a.localeCompare(b)));
+    expect(await page.locator('th[aria-sort="ascending"]').textContent()).toContain('Job');
+    const created = await page.locator('tr[data-job] time').first().getAttribute('title');
+    expect(created).toMatch(/\d{4}/);
+    const tomorrow = new Date(Date.now() + 24 * 3600e3);
+    const day = `${tomorrow.getFullYear()}-${String(tomorrow.getMonth() + 1).padStart(2, '0')}-${String(tomorrow.getDate()).padStart(2, '0')}`;
+    await page.goto(`${url}/?type=test/long&from=${day}`);
+    await page.getByText(`No jobs of type test/long, created from ${day}.`).waitFor();
+    await page.getByRole('link', { name: 'Clear filters' }).first().click();
+    await page.waitForURL(`${url}/`);
   });
 
   it('moves through the list with j and k, searches with / and opens a job with Enter', async () => {
@@ -181,22 +199,22 @@ describe('the dashboard for daily use', () => {
   it('refuses a file of the wrong kind before uploading it, with the reason; removes and re-adds a file', async () => {
     const before = (await listJobs()).length;
     await page.goto(`${url}/upload?type=test/pdf-only`);
-    await expect.poll(() => page.locator('#files').getAttribute('accept')).toBe('application/pdf');
+    await expect.poll(() => page.locator('#files').getAttribute('accept'), { timeout: UI_TIMEOUT }).toBe('application/pdf');
     await page.locator('#files').setInputFiles({ name: 'picture.pdf', mimeType: 'application/pdf', buffer: PNG });
     const reason = page.locator('.file-entry .outcome.error');
-    await expect.poll(() => reason.textContent()).toContain('picture.pdf is a PNG image (image/png); test/pdf-only takes application/pdf.');
+    await expect.poll(() => reason.textContent(), { timeout: UI_TIMEOUT }).toContain('picture.pdf is a PNG image (image/png); test/pdf-only takes application/pdf.');
     await page.getByRole('button', { name: 'Upload and submit' }).click();
     await page.getByText('0 of 1 file submitted; 1 refused before upload.').waitFor();
     expect((await listJobs()).length).toBe(before);
     // Removed, then the same file chosen again: it is back.
     await page.getByRole('button', { name: 'Remove picture.pdf' }).click();
-    await expect.poll(() => page.locator('.file-entry').count()).toBe(0);
+    await expect.poll(() => page.locator('.file-entry').count(), { timeout: UI_TIMEOUT }).toBe(0);
     await page.locator('#files').setInputFiles({ name: 'picture.pdf', mimeType: 'application/pdf', buffer: PNG });
-    await expect.poll(() => page.locator('.file-entry').count()).toBe(1);
+    await expect.poll(() => page.locator('.file-entry').count(), { timeout: UI_TIMEOUT }).toBe(1);
     await page.getByRole('button', { name: 'Remove picture.pdf' }).click();
     await page.locator('#files').setInputFiles({ name: 'doc.pdf', mimeType: 'application/pdf', buffer: makePdf('kind ok') });
     await page.locator('#files').setInputFiles({ name: 'doc.pdf', mimeType: 'application/pdf', buffer: makePdf('kind ok') });
-    await expect.poll(() => page.locator('.file-entry').count()).toBe(2);
+    await expect.poll(() => page.locator('.file-entry').count(), { timeout: UI_TIMEOUT }).toBe(2);
     await shot(page, 'upload-refused');
     await page.getByRole('button', { name: 'Remove doc.pdf' }).first().click();
     await page.getByRole('button', { name: 'Remove doc.pdf' }).click();
@@ -270,7 +288,7 @@ describe('the dashboard for daily use', () => {
       await other.locator('#login-error p').waitFor();
     }
     const seconds = async () => Number(/in (\d+) second/.exec((await other.locator('#login-error').textContent()) ?? '')?.[1]);
-    await expect.poll(seconds).toBeGreaterThan(2);
+    await expect.poll(seconds, { timeout: UI_TIMEOUT }).toBeGreaterThan(2);
     const first = await seconds();
     await expect.poll(seconds, { timeout: 5000 }).toBeLessThan(first);
     expect(await other.getByRole('button', { name: 'Sign in', exact: true }).isDisabled()).toBe(true);

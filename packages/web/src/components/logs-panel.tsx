@@ -42,9 +42,13 @@ export function LogsPanel({ job }: { job: Job }) {
         });
     partialApi.logsTail(job.id, LOG_BYTES).then(
       (part) => {
-        text.value = new TextDecoder().decode(part.bytes);
+        const stored = new TextDecoder().decode(part.bytes);
+        // A run that was killed (cancelled) may leave less in store than was shown
+        // live: keep what was seen rather than blank it.
+        const shownLonger = part.start === 0 && text.value.length > stored.length && text.value.startsWith(stored);
+        if (!shownLonger) text.value = stored;
         cut.value = part.start > 0;
-        haveBytes = part.start + part.bytes.byteLength;
+        haveBytes = shownLonger ? encoder.encode(text.value).byteLength : part.start + part.bytes.byteLength;
         for (const piece of held) add(piece.text, piece.offset);
         held = [];
       },
