@@ -63,16 +63,24 @@ export class EventsApi {
     while (!signal?.aborted) {
       options.onState?.(failures === 0 ? 'connecting' : 'reconnecting');
       try {
-        await this.readOnce(options, lastEventId, (event) => {
-          lastEventId = event.id || lastEventId;
-          failures = 0;
-          options.onEvent(event);
-        }, (ms) => {
-          retryMs = ms;
-        });
+        await this.readOnce(
+          options,
+          lastEventId,
+          (event) => {
+            lastEventId = event.id || lastEventId;
+            failures = 0;
+            options.onEvent(event);
+          },
+          (ms) => {
+            retryMs = ms;
+          },
+        );
       } catch (error) {
         if (signal?.aborted) return;
-        if (error instanceof BsubError && ['auth', 'unsupported', 'not_found', 'bad_request'].includes(error.kind)) {
+        if (
+          error instanceof BsubError &&
+          ['auth', 'unsupported', 'not_found', 'bad_request'].includes(error.kind)
+        ) {
           throw error;
         }
         options.onState?.('reconnecting', error instanceof BsubError ? error : undefined);
@@ -121,9 +129,13 @@ export class EventsApi {
       // 404 for `?job=` is that job being gone; otherwise the server has no such route.
       if ((response.status === 404 && !options.job) || response.status === 405) {
         await response.body?.cancel();
-        throw new BsubError('unsupported', `This server has no per-user event stream (GET ${url.pathname}).`, {
-          status: response.status,
-        });
+        throw new BsubError(
+          'unsupported',
+          `This server has no per-user event stream (GET ${url.pathname}).`,
+          {
+            status: response.status,
+          },
+        );
       }
       if (!response.ok) throw await errorFromResponse(response, 'GET', url.toString());
       // 204: nothing to follow (the server asks us not to reconnect at once).
@@ -181,7 +193,8 @@ export class SseParser {
 
   private line(line: string): void {
     if (line === '') {
-      if (this.data.length > 0) this.onMessage({ event: this.event || 'message', data: this.data.join('\n'), id: this.id });
+      if (this.data.length > 0)
+        this.onMessage({ event: this.event || 'message', data: this.data.join('\n'), id: this.id });
       this.event = '';
       this.data = [];
       return;
@@ -208,7 +221,13 @@ function toJobEvent({ event, data, id }: SseFields): JobStreamEvent | undefined 
   if (event === 'job' && typeof body.id === 'string') return { event, id, job: body as unknown as Job };
   if (event === 'deleted' && typeof body.id === 'string') return { event, id, jobId: body.id };
   if (event === 'log' && typeof body.id === 'string' && typeof body.text === 'string') {
-    return { event, id, jobId: body.id, text: body.text, offset: typeof body.offset === 'number' ? body.offset : -1 };
+    return {
+      event,
+      id,
+      jobId: body.id,
+      text: body.text,
+      offset: typeof body.offset === 'number' ? body.offset : -1,
+    };
   }
   if (event === 'reset' || event === 'ready') return { event, id };
   // Unknown events are for newer clients: ignored, as unknown fields are.

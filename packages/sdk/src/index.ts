@@ -6,9 +6,12 @@ export type {
   JobErrorCode,
   JobResponse,
   JobState,
+  JobTimeline,
   ListJobsResponse,
   MessageResponse,
+  Overview,
   ProcessingType,
+  QueuePosition,
   TypesResponse,
   UploadResponse,
   VersionResponse,
@@ -27,9 +30,6 @@ export type {
 } from './client.js';
 export type { ConfigurationParameters } from './configuration.js';
 export { BsubError, type BsubErrorKind } from './errors.js';
-export type { NodeWritableLike } from './platform.js';
-export type { RequestOptions, StreamedBody } from './transport.js';
-export type { UploadInput, UploadOptions } from './upload.js';
 export {
   EventsApi,
   type FollowEventsOptions,
@@ -37,7 +37,15 @@ export {
   SseParser,
   type StreamState,
 } from './events.js';
-export { type PartialBody, PartialApi } from './partial.js';
-export { AccountApi, type CreatedKey, type PendingDevice, type SignedInAccount, sessionFetch } from './session.js';
-export type { JobTimeline, Overview, QueuePosition } from '@bsubio/protocol';
 export { InsightApi } from './insight.js';
+export { PartialApi, type PartialBody } from './partial.js';
+export type { NodeWritableLike } from './platform.js';
+export {
+  AccountApi,
+  type CreatedKey,
+  type PendingDevice,
+  type SignedInAccount,
+  sessionFetch,
+} from './session.js';
+export type { RequestOptions, StreamedBody } from './transport.js';
+export type { UploadInput, UploadOptions } from './upload.js';

@@ -21,14 +21,16 @@ export class InsightApi {
 
   /** `GET /v1/overview`: jobs per state, throughput, queue wait, workers and types. */
   async overview(options?: RequestOptions): Promise<Overview> {
-    return (await this.transport.json<{ data: Overview }>({ method: 'GET', path: '/v1/overview' }, options, hasData))
-      .data;
+    return (
+      await this.transport.json<{ data: Overview }>({ method: 'GET', path: '/v1/overview' }, options, hasData)
+    ).data;
   }
 
   /** `GET /v1/jobs/{id}/position`: where a pending job stands among the pending jobs of its type. */
   async position(jobId: string, options?: RequestOptions): Promise<QueuePosition> {
     const path = `/v1/jobs/${encodeURIComponent(jobId)}/position`;
-    return (await this.transport.json<{ data: QueuePosition }>({ method: 'GET', path }, options, hasData)).data;
+    return (await this.transport.json<{ data: QueuePosition }>({ method: 'GET', path }, options, hasData))
+      .data;
   }
 
   /** `GET /v1/jobs/{id}/timeline`: when each step happened, with durations, attempts and the worker. */

@@ -24,12 +24,23 @@ export class PartialApi {
 
   /** The first `maxBytes` of a finished job's output. */
   outputHead(jobId: string, maxBytes: number, options?: RequestOptions): Promise<PartialBody> {
-    return this.read(`/v1/jobs/${encodeURIComponent(jobId)}/output`, `bytes=0-${maxBytes - 1}`, maxBytes, options);
+    return this.read(
+      `/v1/jobs/${encodeURIComponent(jobId)}/output`,
+      `bytes=0-${maxBytes - 1}`,
+      maxBytes,
+      options,
+    );
   }
 
   /** The last `maxBytes` of a job's logs (the end is where a failure says why). */
   logsTail(jobId: string, maxBytes: number, options?: RequestOptions): Promise<PartialBody> {
-    return this.read(`/v1/jobs/${encodeURIComponent(jobId)}/logs`, `bytes=-${maxBytes}`, maxBytes, options, true);
+    return this.read(
+      `/v1/jobs/${encodeURIComponent(jobId)}/logs`,
+      `bytes=-${maxBytes}`,
+      maxBytes,
+      options,
+      true,
+    );
   }
 
   private async read(

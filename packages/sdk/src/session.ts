@@ -51,7 +51,8 @@ export class AccountApi {
     credentials: { email: string; password: string } | { api_key: string },
     options?: RequestOptions,
   ): Promise<SignedInAccount> {
-    return (await this.call<{ data: SignedInAccount }>('POST', '/v1/auth/session', credentials, options)).data;
+    return (await this.call<{ data: SignedInAccount }>('POST', '/v1/auth/session', credentials, options))
+      .data;
   }
 
   /** Who is signed in; fails with kind `auth` when nobody is. */
@@ -64,8 +65,8 @@ export class AccountApi {
   }
 
   async listKeys(options?: RequestOptions): Promise<ApiKeyInfo[]> {
-    return (await this.call<{ data: { keys: ApiKeyInfo[] } }>('GET', '/v1/auth/keys', undefined, options)).data
-      .keys;
+    return (await this.call<{ data: { keys: ApiKeyInfo[] } }>('GET', '/v1/auth/keys', undefined, options))
+      .data.keys;
   }
 
   async createKey(label: string | undefined, options?: RequestOptions): Promise<CreatedKey> {

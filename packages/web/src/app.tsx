@@ -2,6 +2,7 @@
  * The page frame (header, navigation, messages) and the route table: which
  * page a path shows. Everything else about the view comes from the query.
  */
+import type { ComponentChildren } from 'preact';
 import { useEffect } from 'preact/hooks';
 import { Messages } from './components/messages.js';
 import { linkState, startLive, stopLive } from './live.js';
@@ -87,7 +88,7 @@ export function App() {
     else if (who === null) stopLive();
   }, [who?.id]);
 
-  let content;
+  let content: ComponentChildren;
   if (who === undefined) content = <p class="loading">Loading…</p>;
   else if (path === '/login') content = <LoginPage />;
   else if (who === null) content = <p class="loading">Taking you to sign in…</p>;
@@ -95,7 +96,7 @@ export function App() {
 
   return (
     <>
-      <a class="skip" href="#main" onClick={(e) => (e.preventDefault(), document.getElementById('main')?.focus())}>
+      <a class="skip" href="#main">
         Skip to content
       </a>
       <Header />

@@ -74,7 +74,10 @@ export function matchesFilters(job: Job, view: JobsView): boolean {
 }
 
 export function countByState(jobs: Job[]): Record<ShownState | 'all', number> {
-  const counts = Object.fromEntries([...STATES, 'all'].map((s) => [s, 0])) as Record<ShownState | 'all', number>;
+  const counts = Object.fromEntries([...STATES, 'all'].map((s) => [s, 0])) as Record<
+    ShownState | 'all',
+    number
+  >;
   for (const job of jobs) {
     counts[shownState(job)]++;
     counts.all++;

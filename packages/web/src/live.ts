@@ -179,8 +179,8 @@ export function forget(id: string): void {
  * `?logs=1&job=` (resuming where it was), and reopened without when done.
  */
 export function followLogs(jobId: string, listener: LogListener): () => void {
-  let set = logListeners.get(jobId);
-  if (!set) logListeners.set(jobId, (set = new Set()));
+  const set = logListeners.get(jobId) ?? new Set<LogListener>();
+  logListeners.set(jobId, set);
   set.add(listener);
   if (logsJob !== jobId && running && linkState.value !== 'polling') {
     logsJob = jobId;

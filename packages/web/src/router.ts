@@ -62,7 +62,7 @@ export function queryText(query: URLSearchParams): string {
  * `/\evil.example` are other hosts to a browser, and must not be followed.
  */
 export function safeNext(next: string | null): string {
-  if (!next || !next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\')) return '/';
+  if (!next?.startsWith('/') || next.startsWith('//') || next.startsWith('/\\')) return '/';
   try {
     // Encoded, the same tricks (`/%5Cevil.example`, `/%2F%2Fevil`) may be decoded by something later.
     const decoded = decodeURIComponent(next);
@@ -87,9 +87,15 @@ export function startRouter(): void {
     if (event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
     const link = (event.target as Element).closest?.('a[href]') as HTMLAnchorElement | null;
     if (!link || link.target || link.hasAttribute('download')) return;
+    // In-page anchors (the skip link) are the browser's: it scrolls and moves focus.
+    if (link.getAttribute('href')?.startsWith('#')) return;
     const url = new URL(link.href);
     // The API and its files (downloads, the OpenAPI document) are not pages.
-    if (url.origin !== location.origin || url.pathname.startsWith('/v1/') || url.pathname.startsWith('/static/'))
+    if (
+      url.origin !== location.origin ||
+      url.pathname.startsWith('/v1/') ||
+      url.pathname.startsWith('/static/')
+    )
       return;
     event.preventDefault();
     navigate(url.pathname + url.search + url.hash);

@@ -61,7 +61,9 @@ export async function sniff(file: Blob & { name?: string }): Promise<Sniffed> {
       return { mime: 'application/json', label: 'JSON' };
     if (/^<(!doctype html|html)/i.test(head)) return { mime: 'text/html', label: 'HTML' };
     if (head.startsWith('<?xml') || head.startsWith('<svg')) {
-      return head.includes('<svg') ? { mime: 'image/svg+xml', label: 'an SVG image' } : { mime: 'application/xml', label: 'XML' };
+      return head.includes('<svg')
+        ? { mime: 'image/svg+xml', label: 'an SVG image' }
+        : { mime: 'application/xml', label: 'XML' };
     }
     if (name.endsWith('.md')) return { mime: 'text/markdown', label: 'Markdown text' };
     if (name.endsWith('.csv')) return { mime: 'text/csv', label: 'CSV text' };
@@ -89,14 +91,16 @@ export function accepts(type: ProcessingType, mime: string): boolean {
     if (accepted.endsWith('/*')) return mime.startsWith(accepted.slice(0, -1));
     if (accepted === mime) return true;
     // Text flavours: a type taking text/plain takes CSV, Markdown, JSON and so on.
-    if (accepted === 'text/plain') return mime.startsWith('text/') || mime === 'application/json' || mime === 'application/xml';
+    if (accepted === 'text/plain')
+      return mime.startsWith('text/') || mime === 'application/json' || mime === 'application/xml';
     return false;
   });
 }
 
 /** The `accept` attribute of the file input for a type. */
 export function acceptAttribute(type: ProcessingType | undefined): string | undefined {
-  if (!type || type.input.mime_in.some((m) => m === '*/*' || m === 'application/octet-stream')) return undefined;
+  if (!type || type.input.mime_in.some((m) => m === '*/*' || m === 'application/octet-stream'))
+    return undefined;
   const list = [...type.input.mime_in];
   if (list.includes('text/plain')) list.push('.txt', '.csv', '.md', '.json', '.log');
   return list.join(',');

@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makePdf } from '../../../test/support/pdf.js';
-import { type Dashboard, EMAIL, ROOT, shot, signIn, startDashboard, UI_TIMEOUT } from './support.js';
+import { type Dashboard, EMAIL, ROOT, shot, startDashboard, UI_TIMEOUT } from './support.js';
 
 const run = promisify(execFile);
 const CLI_BIN = join(ROOT, 'packages', 'cli', 'bin', 'bsubio.js');
@@ -32,14 +32,11 @@ async function dropFiles(files: { name: string; type: string; base64: string }[]
       transfer.items.add(new File([bytes], file.name, { type: file.type }));
     }
     const zone = document.getElementById('drop')!;
-    zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+    zone.dispatchEvent(
+      new DragEvent('dragover', { dataTransfer: transfer, bubbles: true, cancelable: true }),
+    );
     zone.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
   }, files);
-}
-
-async function jobIds(): Promise<string[]> {
-  const answer = (await (await dash.api('/v1/jobs?limit=100')).json()) as { data: { jobs: { id: string }[] } };
-  return answer.data.jobs.map((j) => j.id);
 }
 
 beforeAll(async () => {
@@ -66,7 +63,9 @@ describe('dashboard', () => {
     await page.goto(`${dash.server.url}/upload?type=test/chatty`);
     await page.waitForURL(/\/login\?next=/);
     await page.getByRole('heading', { name: 'Sign in to bsubio' }).waitFor();
-    const icon = await fetch(new URL((await page.locator('link[rel="icon"]').getAttribute('href'))!, dash.server.url));
+    const icon = await fetch(
+      new URL((await page.locator('link[rel="icon"]').getAttribute('href'))!, dash.server.url),
+    );
     expect(icon.status).toBe(200);
     expect(icon.headers.get('content-type')).toBe('image/svg+xml');
     await page.getByLabel('Email', { exact: true }).fill(EMAIL);
@@ -111,10 +110,16 @@ describe('dashboard', () => {
     await page.getByRole('heading', { name: 'Upload files' }).waitFor();
     await page.getByLabel('Processing type').selectOption('');
     await dropFiles([
-      { name: 'hello.pdf', type: 'application/pdf', base64: makePdf('Hello from the dashboard').toString('base64') },
+      {
+        name: 'hello.pdf',
+        type: 'application/pdf',
+        base64: makePdf('Hello from the dashboard').toString('base64'),
+      },
     ]);
     await page.getByText('a PDF document').waitFor();
-    await expect.poll(() => page.getByLabel('Type for hello.pdf').inputValue(), { timeout: UI_TIMEOUT }).toBe('pdf/extract');
+    await expect
+      .poll(() => page.getByLabel('Type for hello.pdf').inputValue(), { timeout: UI_TIMEOUT })
+      .toBe('pdf/extract');
     await page.getByRole('button', { name: 'Upload and submit' }).click();
     const link = page.getByRole('link', { name: 'submitted — view job' });
     await link.waitFor();
@@ -160,7 +165,8 @@ describe('dashboard', () => {
     await page.getByRole('button', { name: 'Create key' }).click();
     const key = await page.locator('#new-key-value').inputValue();
     expect(key).toMatch(/^bsub_[0-9a-f]{12}_/);
-    const withKey = () => fetch(`${dash.server.url}/v1/jobs`, { headers: { authorization: `Bearer ${key}` } });
+    const withKey = () =>
+      fetch(`${dash.server.url}/v1/jobs`, { headers: { authorization: `Bearer ${key}` } });
     expect((await withKey()).status).toBe(200);
     const prefix = key.split('_')[1]!;
     await page.locator(`tr[data-key="${prefix}"]`).waitFor();
@@ -171,7 +177,14 @@ describe('dashboard', () => {
 
   it('approves bsubio register from a second process, with focus kept off Approve', async () => {
     const cli = spawn(process.execPath, [CLI_BIN, 'register', '--base-url', dash.server.url], {
-      env: { ...process.env, HOME: cliHome, DISPLAY: '', WAYLAND_DISPLAY: '', BSUBIO_API_KEY: '', BSUBIO_BASE_URL: '' },
+      env: {
+        ...process.env,
+        HOME: cliHome,
+        DISPLAY: '',
+        WAYLAND_DISPLAY: '',
+        BSUBIO_API_KEY: '',
+        BSUBIO_BASE_URL: '',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     children.push(cli);
@@ -193,7 +206,9 @@ describe('dashboard', () => {
     await page.goto(`${dash.server.url}/device?code=${code}`);
     await page.getByRole('button', { name: 'Approve' }).waitFor();
     // A stray Enter right after the lookup must not approve anything.
-    await expect.poll(() => page.evaluate(() => document.activeElement?.className), { timeout: UI_TIMEOUT }).toBe('device-question');
+    await expect
+      .poll(() => page.evaluate(() => document.activeElement?.className), { timeout: UI_TIMEOUT })
+      .toBe('device-question');
     await page.keyboard.press('Enter');
     expect(await page.getByRole('button', { name: 'Approve' }).isVisible()).toBe(true);
     await page.getByRole('button', { name: 'Approve' }).click();

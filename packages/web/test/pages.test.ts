@@ -48,14 +48,16 @@ async function waitForJob(id: string, status = 'finished'): Promise<void> {
   for (let i = 0; i < 120; i++) {
     const job = ((await (await dash.api(`/v1/jobs/${id}?wait=5`)).json()) as { data: ListedJob }).data;
     if (job.status === status) return;
-    if (job.status === 'finished' || job.status === 'failed') throw new Error(`job ${id} ended ${job.status}`);
+    if (job.status === 'finished' || job.status === 'failed')
+      throw new Error(`job ${id} ended ${job.status}`);
   }
   throw new Error(`job ${id} never became ${status}`);
 }
 
 async function cancelUnfinished(): Promise<void> {
   for (const job of await listJobs()) {
-    if (job.status !== 'finished' && job.status !== 'failed') await dash.api(`/v1/jobs/${job.id}/cancel`, { method: 'POST' });
+    if (job.status !== 'finished' && job.status !== 'failed')
+      await dash.api(`/v1/jobs/${job.id}/cancel`, { method: 'POST' });
   }
 }
 
@@ -74,21 +76,47 @@ describe('the dashboard for daily use', () => {
   it('with 40 unfinished jobs is interactive in under 2 s on one event stream, and a second tab loads every page', async () => {
     const ids: string[] = [];
     for (let batch = 0; batch < 5; batch++) {
-      ids.push(...(await Promise.all(Array.from({ length: 8 }, (_, i) => dash.submit('test/long', `job ${batch * 8 + i}\n`, `long-${batch * 8 + i}.txt`)))));
+      ids.push(
+        ...(await Promise.all(
+          Array.from({ length: 8 }, (_, i) =>
+            dash.submit('test/long', `job ${batch * 8 + i}\n`, `long-${batch * 8 + i}.txt`),
+          ),
+        )),
+      );
     }
     const streams: string[] = [];
     page.on('request', (request) => {
       if (new URL(request.url()).pathname === '/v1/events') streams.push(request.url());
     });
-    const started = Date.now();
+    // Timed in the page, as a person would see it (the test's own round trips to the
+    // browser left out): from navigation start until 25 rows show, plus from typing
+    // in the search until the list has filtered.
     await page.goto(`${url}/`);
-    await page.locator('tr[data-job]').nth(24).waitFor();
-    // Interactive: the search filters the rows at once.
+    const shown = await page.waitForFunction(
+      () => document.querySelectorAll('tr[data-job]').length >= 25 && performance.now(),
+      null,
+      { polling: 'raf', timeout: UI_TIMEOUT },
+    );
+    const loadMs = (await shown.jsonValue()) as number;
+    await page.evaluate(() => {
+      document.getElementById('filter-q')!.addEventListener(
+        'input',
+        () => {
+          (window as unknown as { typedAt: number }).typedAt = performance.now();
+        },
+        { once: true },
+      );
+    });
     await page.getByLabel('File name').fill('long-7.txt');
-    await page.locator('tr[data-job]').first().waitFor();
-    await expect.poll(() => page.locator('tr[data-job]').count(), { timeout: UI_TIMEOUT }).toBe(1);
-    const elapsed = Date.now() - started;
-    expect(elapsed).toBeLessThan(2000);
+    const filtered = await page.waitForFunction(
+      () =>
+        document.querySelectorAll('tr[data-job]').length === 1 &&
+        performance.now() - (window as unknown as { typedAt: number }).typedAt,
+      null,
+      { polling: 'raf', timeout: UI_TIMEOUT },
+    );
+    const filterMs = (await filtered.jsonValue()) as number;
+    expect(loadMs + filterMs).toBeLessThan(2000);
     expect(streams.length).toBe(1);
 
     const second = await page.context().newPage();
@@ -113,12 +141,17 @@ describe('the dashboard for daily use', () => {
     await page.goto(`${url}/?type=test/long`);
     await page.getByLabel('Select all jobs on this page').check();
     await page.waitForURL(/sel=/);
-    await page.getByRole('region', { name: 'Selected jobs' }).getByRole('button', { name: /^Cancel/ }).click();
+    await page
+      .getByRole('region', { name: 'Selected jobs' })
+      .getByRole('button', { name: /^Cancel/ })
+      .click();
     await expect
       .poll(() => page.locator('a[data-state="cancelled"] .count').textContent(), { timeout: UI_TIMEOUT })
       .toBe('25');
     await cancelUnfinished();
-    await expect.poll(() => page.locator('a[data-state="cancelled"] .count').textContent(), { timeout: UI_TIMEOUT }).toBe('40');
+    await expect
+      .poll(() => page.locator('a[data-state="cancelled"] .count').textContent(), { timeout: UI_TIMEOUT })
+      .toBe('40');
     const listed = await listJobs();
     expect(listed.filter((j) => j.error_code === 'ECANCELED').length).toBe(40);
   });
@@ -135,7 +168,9 @@ describe('the dashboard for daily use', () => {
     await row.locator('.state-processing, .state-pending, .state-claimed, .state-preparing').waitFor();
     await row.locator('.state-finished').waitFor();
     expect(await page.evaluate(() => (window as unknown as { stillHere?: boolean }).stillHere)).toBe(true);
-    await expect.poll(() => page.locator('a[data-state="finished"] .count').textContent(), { timeout: UI_TIMEOUT }).toBe('1');
+    await expect
+      .poll(() => page.locator('a[data-state="finished"] .count').textContent(), { timeout: UI_TIMEOUT })
+      .toBe('1');
   });
 
   it('reloads a deep link with state, type, search and page to the same view, and Back/Forward restore it', async () => {
@@ -199,21 +234,33 @@ describe('the dashboard for daily use', () => {
   it('refuses a file of the wrong kind before uploading it, with the reason; removes and re-adds a file', async () => {
     const before = (await listJobs()).length;
     await page.goto(`${url}/upload?type=test/pdf-only`);
-    await expect.poll(() => page.locator('#files').getAttribute('accept'), { timeout: UI_TIMEOUT }).toBe('application/pdf');
-    await page.locator('#files').setInputFiles({ name: 'picture.pdf', mimeType: 'application/pdf', buffer: PNG });
+    await expect
+      .poll(() => page.locator('#files').getAttribute('accept'), { timeout: UI_TIMEOUT })
+      .toBe('application/pdf');
+    await page
+      .locator('#files')
+      .setInputFiles({ name: 'picture.pdf', mimeType: 'application/pdf', buffer: PNG });
     const reason = page.locator('.file-entry .outcome.error');
-    await expect.poll(() => reason.textContent(), { timeout: UI_TIMEOUT }).toContain('picture.pdf is a PNG image (image/png); test/pdf-only takes application/pdf.');
+    await expect
+      .poll(() => reason.textContent(), { timeout: UI_TIMEOUT })
+      .toContain('picture.pdf is a PNG image (image/png); test/pdf-only takes application/pdf.');
     await page.getByRole('button', { name: 'Upload and submit' }).click();
     await page.getByText('0 of 1 file submitted; 1 refused before upload.').waitFor();
     expect((await listJobs()).length).toBe(before);
     // Removed, then the same file chosen again: it is back.
     await page.getByRole('button', { name: 'Remove picture.pdf' }).click();
     await expect.poll(() => page.locator('.file-entry').count(), { timeout: UI_TIMEOUT }).toBe(0);
-    await page.locator('#files').setInputFiles({ name: 'picture.pdf', mimeType: 'application/pdf', buffer: PNG });
+    await page
+      .locator('#files')
+      .setInputFiles({ name: 'picture.pdf', mimeType: 'application/pdf', buffer: PNG });
     await expect.poll(() => page.locator('.file-entry').count(), { timeout: UI_TIMEOUT }).toBe(1);
     await page.getByRole('button', { name: 'Remove picture.pdf' }).click();
-    await page.locator('#files').setInputFiles({ name: 'doc.pdf', mimeType: 'application/pdf', buffer: makePdf('kind ok') });
-    await page.locator('#files').setInputFiles({ name: 'doc.pdf', mimeType: 'application/pdf', buffer: makePdf('kind ok') });
+    await page
+      .locator('#files')
+      .setInputFiles({ name: 'doc.pdf', mimeType: 'application/pdf', buffer: makePdf('kind ok') });
+    await page
+      .locator('#files')
+      .setInputFiles({ name: 'doc.pdf', mimeType: 'application/pdf', buffer: makePdf('kind ok') });
     await expect.poll(() => page.locator('.file-entry').count(), { timeout: UI_TIMEOUT }).toBe(2);
     await shot(page, 'upload-refused');
     await page.getByRole('button', { name: 'Remove doc.pdf' }).first().click();
@@ -223,7 +270,9 @@ describe('the dashboard for daily use', () => {
   it('leaves no job behind when an upload fails', async () => {
     const before = await listJobs();
     await page.goto(`${url}/upload?type=test/chatty`);
-    await page.locator('#files').setInputFiles({ name: 'too-big.txt', mimeType: 'text/plain', buffer: Buffer.alloc(3 * MIB, 'x') });
+    await page
+      .locator('#files')
+      .setInputFiles({ name: 'too-big.txt', mimeType: 'text/plain', buffer: Buffer.alloc(3 * MIB, 'x') });
     await page.locator('.file-entry').waitFor();
     await page.getByRole('button', { name: 'Upload and submit' }).click();
     await page.locator('.file-entry.state-failed').waitFor();
@@ -233,7 +282,9 @@ describe('the dashboard for daily use', () => {
 
   it('uploads with the type parameters given in the form', async () => {
     await page.goto(`${url}/upload?type=test/params`);
-    await page.locator('#files').setInputFiles({ name: 'twice.txt', mimeType: 'text/plain', buffer: Buffer.from('ab\n') });
+    await page
+      .locator('#files')
+      .setInputFiles({ name: 'twice.txt', mimeType: 'text/plain', buffer: Buffer.from('ab\n') });
     await page.getByLabel('times').fill('3');
     await page.getByRole('button', { name: 'Upload and submit' }).click();
     await page.getByRole('link', { name: 'submitted — view job' }).click();
@@ -287,7 +338,8 @@ describe('the dashboard for daily use', () => {
       await button.click();
       await other.locator('#login-error p').waitFor();
     }
-    const seconds = async () => Number(/in (\d+) second/.exec((await other.locator('#login-error').textContent()) ?? '')?.[1]);
+    const seconds = async () =>
+      Number(/in (\d+) second/.exec((await other.locator('#login-error').textContent()) ?? '')?.[1]);
     await expect.poll(seconds, { timeout: UI_TIMEOUT }).toBeGreaterThan(2);
     const first = await seconds();
     await expect.poll(seconds, { timeout: 5000 }).toBeLessThan(first);
@@ -331,7 +383,9 @@ describe('the dashboard for daily use', () => {
     await page.goto(`${url}/keys`);
     await page.getByRole('button', { name: 'Create key' }).click();
     await page.locator('.message', { hasText: 'Key created' }).waitFor();
-    await page.locator('.message', { hasText: 'Key created' }).waitFor({ state: 'detached', timeout: 10_000 });
+    await page
+      .locator('.message', { hasText: 'Key created' })
+      .waitFor({ state: 'detached', timeout: 10_000 });
   });
 
   it('fits, reaches every action by keyboard and passes axe-core on every page, desktop, phone and dark', async () => {
@@ -349,25 +403,44 @@ describe('the dashboard for daily use', () => {
     const signedOut = await dash.newPage();
 
     const pages: { name: string; path: string; ready: (p: Page) => Promise<unknown>; tab?: Page }[] = [
-      { name: 'login', path: '/login', ready: (p) => p.getByRole('heading', { name: 'Sign in to bsubio' }).waitFor(), tab: signedOut },
+      {
+        name: 'login',
+        path: '/login',
+        ready: (p) => p.getByRole('heading', { name: 'Sign in to bsubio' }).waitFor(),
+        tab: signedOut,
+      },
       { name: 'jobs', path: '/', ready: (p) => p.locator('tr[data-job]').first().waitFor() },
       { name: 'job', path: `/jobs/${jsonJob}`, ready: (p) => p.locator('.json-tree').waitFor() },
-      { name: 'job-running', path: `/jobs/${runningJob}`, ready: (p) => p.locator('#logs', { hasText: 'started' }).waitFor() },
+      {
+        name: 'job-running',
+        path: `/jobs/${runningJob}`,
+        ready: (p) => p.locator('#logs', { hasText: 'started' }).waitFor(),
+      },
       {
         name: 'upload',
         path: '/upload',
         ready: async (p) => {
           await p.locator('#upload-type option[value="test/params"]').waitFor({ state: 'attached' });
           if ((await p.locator('.file-entry').count()) === 0) {
-            await p.locator('#files').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('notes\n') });
+            await p
+              .locator('#files')
+              .setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('notes\n') });
           }
           await p.getByLabel('Type for notes.txt').selectOption('test/params');
         },
       },
       { name: 'overview', path: '/overview', ready: (p) => p.locator('.chart svg').waitFor() },
       { name: 'keys', path: '/keys', ready: (p) => p.locator('tr[data-key]').first().waitFor() },
-      { name: 'device', path: `/device?code=${device.user_code}`, ready: (p) => p.getByRole('button', { name: 'Approve' }).waitFor() },
-      { name: 'not-found', path: '/no/such/page', ready: (p) => p.getByRole('heading', { name: 'Page not found' }).waitFor() },
+      {
+        name: 'device',
+        path: `/device?code=${device.user_code}`,
+        ready: (p) => p.getByRole('button', { name: 'Approve' }).waitFor(),
+      },
+      {
+        name: 'not-found',
+        path: '/no/such/page',
+        ready: (p) => p.getByRole('heading', { name: 'Page not found' }).waitFor(),
+      },
     ];
     const problems: string[] = [];
     for (const { name, path, ready, tab = page } of pages) {
@@ -383,11 +456,14 @@ describe('the dashboard for daily use', () => {
         const overflow = await horizontalOverflow(tab);
         if (overflow > 0) problems.push(`${name} ${view.suffix}: ${overflow}px of sideways scrolling`);
         for (const v of await seriousAxeViolations(tab)) {
-          problems.push(`${name} ${view.suffix}: axe ${v.impact} ${v.id} (${v.help}) at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+          problems.push(
+            `${name} ${view.suffix}: axe ${v.impact} ${v.id} (${v.help}) at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`,
+          );
         }
         await shot(tab, `${name}-${view.suffix}`);
         if (view.suffix === 'desktop') {
-          for (const missed of await unreachableByTab(tab)) problems.push(`${name} ${view.suffix}: Tab never reaches ${missed}`);
+          for (const missed of await unreachableByTab(tab))
+            problems.push(`${name} ${view.suffix}: Tab never reaches ${missed}`);
         }
       }
     }
@@ -407,9 +483,12 @@ async function tab0Reset(): Promise<void> {
  */
 async function unreachableByTab(tab: Page): Promise<string[]> {
   const total = await tab.evaluate(() => {
-    const selector = 'a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea, summary';
-    const controls = [...document.querySelectorAll<HTMLElement>(selector)].filter((el) => el.getClientRects().length > 0);
-    controls.forEach((el, i) => el.setAttribute('data-kb', String(i)));
+    const selector =
+      'a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea, summary';
+    const controls = [...document.querySelectorAll<HTMLElement>(selector)].filter(
+      (el) => el.getClientRects().length > 0,
+    );
+    for (const [i, el] of controls.entries()) el.setAttribute('data-kb', String(i));
     (document.activeElement as HTMLElement | null)?.blur();
     window.scrollTo(0, 0);
     return controls.length;
@@ -432,6 +511,9 @@ async function unreachableByTab(tab: Page): Promise<string[]> {
     const seen = (window as unknown as { tabSeen: Set<string> }).tabSeen;
     return [...document.querySelectorAll<HTMLElement>('[data-kb]')]
       .filter((el) => !seen.has(el.getAttribute('data-kb')!))
-      .map((el) => `${el.tagName.toLowerCase()} "${(el.textContent || el.getAttribute('aria-label') || el.id).trim().slice(0, 40)}"`);
+      .map(
+        (el) =>
+          `${el.tagName.toLowerCase()} "${(el.textContent || el.getAttribute('aria-label') || el.id).trim().slice(0, 40)}"`,
+      );
   });
 }

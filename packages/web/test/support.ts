@@ -28,24 +28,66 @@ export function writeDashboardTypes(): string {
   const html =
     '<!doctype html><html><head><title>styled</title><style>h1{color:rgb(200, 30, 40);font-family:serif}</style></head><body><h1 id=styled>Styled by its own CSS</h1></body></html>';
   return writeTypesFile([
-    shellType('test/long', 'Long copy', 'Logs a start line, sleeps 120 s, then copies the input.', 'echo started >&2; sleep 120; cat "$0"'),
-    shellType('test/chatty', 'Chatty copy', 'Three log lines over time, then the input.', 'for i in 1 2 3; do echo "line $i" >&2; sleep 0.7; done; cat "$0"'),
-    { ...shellType('test/html', 'HTML page', 'An HTML page with a style sheet.', `printf '%s' '${html}'`), mime_out: ['text/html'], ext: '.html', display: 'html' },
+    shellType(
+      'test/long',
+      'Long copy',
+      'Logs a start line, sleeps 120 s, then copies the input.',
+      'echo started >&2; sleep 120; cat "$0"',
+    ),
+    shellType(
+      'test/chatty',
+      'Chatty copy',
+      'Three log lines over time, then the input.',
+      'for i in 1 2 3; do echo "line $i" >&2; sleep 0.7; done; cat "$0"',
+    ),
     {
-      ...shellType('test/big', 'Big text', '200 MiB of text.', 'head -c 209715200 /dev/zero | tr "\\000" "a"'),
+      ...shellType('test/html', 'HTML page', 'An HTML page with a style sheet.', `printf '%s' '${html}'`),
+      mime_out: ['text/html'],
+      ext: '.html',
+      display: 'html',
+    },
+    {
+      ...shellType(
+        'test/big',
+        'Big text',
+        '200 MiB of text.',
+        'head -c 209715200 /dev/zero | tr "\\000" "a"',
+      ),
       limits: { wall_seconds: 120, memory_mb: 256, output_mb: 256 },
       requires: ['sh', 'head', 'tr'],
     },
-    { ...shellType('test/pdf-only', 'PDF only', 'Takes PDF documents only.', 'cat "$0"'), mime_in: ['application/pdf'] },
     {
-      ...shellType('test/json', 'JSON', 'Writes a JSON document.', `printf '{"ok":true,"items":[1,2,3],"nested":{"name":"deep"}}'`),
+      ...shellType('test/pdf-only', 'PDF only', 'Takes PDF documents only.', 'cat "$0"'),
+      mime_in: ['application/pdf'],
+    },
+    {
+      ...shellType(
+        'test/json',
+        'JSON',
+        'Writes a JSON document.',
+        `printf '{"ok":true,"items":[1,2,3],"nested":{"name":"deep"}}'`,
+      ),
       mime_out: ['application/json'],
       ext: '.json',
       display: 'json',
     },
     {
-      ...shellType('test/params', 'With a parameter', 'Repeats the input N times.', 'for i in $(seq {param:times}); do cat "$0"; done'),
-      params: [{ name: 'times', type: 'integer', description: 'How many copies.', minimum: 1, maximum: 5, default: 2 }],
+      ...shellType(
+        'test/params',
+        'With a parameter',
+        'Repeats the input N times.',
+        'for i in $(seq {param:times}); do cat "$0"; done',
+      ),
+      params: [
+        {
+          name: 'times',
+          type: 'integer',
+          description: 'How many copies.',
+          minimum: 1,
+          maximum: 5,
+          default: 2,
+        },
+      ],
       requires: ['sh', 'seq', 'cat'],
     },
   ]);
@@ -131,7 +173,7 @@ export async function startDashboard(env: Record<string, string> = {}): Promise<
       });
       const job = ((await created.json()) as { data: { id: string; upload_token: string } }).data;
       const form = new FormData();
-      form.append('file', new Blob([content]), name);
+      form.append('file', new Blob([typeof content === 'string' ? content : new Uint8Array(content)]), name);
       const uploaded = await fetch(`${server.url}/v1/upload/${job.id}?token=${job.upload_token}`, {
         method: 'POST',
         body: form,
@@ -176,9 +218,18 @@ export async function seriousAxeViolations(page: Page): Promise<AxeViolation[]> 
   // Injected through the DevTools protocol, so the page's CSP (script-src 'self') does not block it.
   await page.evaluate(source);
   const violations = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run(ctx: Document, options: object): Promise<{ violations: AxeViolation[] }> } }).axe;
+    const axe = (
+      window as unknown as {
+        axe: { run(ctx: Document, options: object): Promise<{ violations: AxeViolation[] }> };
+      }
+    ).axe;
     const result = await axe.run(document, { resultTypes: ['violations'] });
-    return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => ({ target: n.target })) }));
+    return result.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      nodes: v.nodes.map((n) => ({ target: n.target })),
+    }));
   });
   return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
 }

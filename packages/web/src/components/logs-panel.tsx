@@ -30,7 +30,10 @@ export function LogsPanel({ job }: { job: Job }) {
     const add = (piece: string, offset: number) => {
       const bytes = encoder.encode(piece);
       if (offset >= 0 && offset + bytes.byteLength <= haveBytes) return;
-      const fresh = offset >= 0 && offset < haveBytes ? new TextDecoder().decode(bytes.subarray(haveBytes - offset)) : piece;
+      const fresh =
+        offset >= 0 && offset < haveBytes
+          ? new TextDecoder().decode(bytes.subarray(haveBytes - offset))
+          : piece;
       text.value += fresh;
       haveBytes = offset >= 0 ? offset + bytes.byteLength : haveBytes + bytes.byteLength;
     };
@@ -45,7 +48,8 @@ export function LogsPanel({ job }: { job: Job }) {
         const stored = new TextDecoder().decode(part.bytes);
         // A run that was killed (cancelled) may leave less in store than was shown
         // live: keep what was seen rather than blank it.
-        const shownLonger = part.start === 0 && text.value.length > stored.length && text.value.startsWith(stored);
+        const shownLonger =
+          part.start === 0 && text.value.length > stored.length && text.value.startsWith(stored);
         if (!shownLonger) text.value = stored;
         cut.value = part.start > 0;
         haveBytes = shownLonger ? encoder.encode(text.value).byteLength : part.start + part.bytes.byteLength;
@@ -104,8 +108,15 @@ export function LogsPanel({ job }: { job: Job }) {
       </div>
       {error.value && <p class="error">{error.value}</p>}
       {cut.value && <p class="hint">Showing the last {LOG_BYTES / 1024 / 1024} MiB of the logs.</p>}
-      <pre class="logs" id="logs" ref={box} tabIndex={0} aria-label="Logs">
-        {shown.length ? shown.join('\n') : needle ? `(no line contains “${query.value}”)` : ended ? '(no log lines)' : '(waiting for log lines…)'}
+      {/* biome-ignore lint/a11y/noNoninteractiveTabindex: a scrolling box must take focus so keyboards can scroll it */}
+      <pre class="logs" id="logs" ref={box} tabIndex={0}>
+        {shown.length
+          ? shown.join('\n')
+          : needle
+            ? `(no line contains “${query.value}”)`
+            : ended
+              ? '(no log lines)'
+              : '(waiting for log lines…)'}
       </pre>
       {needle && (
         <p class="hint" aria-live="polite">

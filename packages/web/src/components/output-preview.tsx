@@ -23,7 +23,9 @@ export function OutputPreview({ job }: { job: Job }) {
   const title = jobTitle(job);
   if (display === 'text' || display === 'json') return <TextPreview job={job} json={display === 'json'} />;
   if (display === 'image') return <img class="output-image" src={url} alt={`Output of ${title}`} />;
+  // biome-ignore lint/a11y/useMediaCaption: a tool's output comes with no captions track
   if (display === 'audio') return <audio src={url} controls aria-label={`Audio output of ${title}`} />;
+  // biome-ignore lint/a11y/useMediaCaption: a tool's output comes with no captions track
   if (display === 'video') return <video src={url} controls aria-label={`Video output of ${title}`} />;
   if (display === 'pdf') return <BlobFrame job={job} kind="PDF" />;
   if (display === 'html') return <HtmlFrame job={job} />;
@@ -58,11 +60,13 @@ function TextPreview({ job, json }: { job: Job; json: boolean }) {
   return (
     <>
       {tree !== undefined ? (
-        <div class="json-tree output" tabIndex={0} aria-label="Output">
+        // biome-ignore lint/a11y/noNoninteractiveTabindex: a scrolling box must take focus so keyboards can scroll it
+        <div class="json-tree output" tabIndex={0}>
           <JsonTree value={tree as never} />
         </div>
       ) : (
-        <pre class="output" tabIndex={0} aria-label="Output">
+        // biome-ignore lint/a11y/noNoninteractiveTabindex: a scrolling box must take focus so keyboards can scroll it
+        <pre class="output" tabIndex={0}>
           {text || '(empty output)'}
         </pre>
       )}

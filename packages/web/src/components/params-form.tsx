@@ -22,7 +22,13 @@ export function ParamsForm({
     <fieldset class="params">
       <legend>Parameters of {type!.type}</legend>
       {specs.map((spec) => (
-        <ParamField key={spec.name} spec={spec} id={`${idPrefix}-${spec.name}`} value={values[spec.name]} set={set} />
+        <ParamField
+          key={spec.name}
+          spec={spec}
+          id={`${idPrefix}-${spec.name}`}
+          value={values[spec.name]}
+          set={set}
+        />
       ))}
     </fieldset>
   );
@@ -70,7 +76,10 @@ function ParamField({
 }
 
 /** The values to send: typed as the spec says, defaults left to the server. */
-export function paramsToSend(type: ProcessingType | undefined, values: ParamValues): Record<string, string | number> | undefined {
+export function paramsToSend(
+  type: ProcessingType | undefined,
+  values: ParamValues,
+): Record<string, string | number> | undefined {
   const out: Record<string, string | number> = {};
   for (const spec of type?.params ?? []) {
     const value = values[spec.name];

@@ -27,8 +27,18 @@ function steps(job: Job, timeline: JobTimeline | undefined): Step[] {
   const queuedOrLater = !['created', 'loaded'].includes(job.status);
   return [
     { label: 'created', at: job.created_at, took: undefined, reached: true },
-    { label: 'uploaded', at: t?.uploaded_at, took: d?.upload, reached: job.data_size > 0 || job.status !== 'created' },
-    { label: 'queued', at: t?.submitted_at, took: undefined, reached: queuedOrLater && (!ended || Boolean(job.claimed_at ?? t?.submitted_at)) },
+    {
+      label: 'uploaded',
+      at: t?.uploaded_at,
+      took: d?.upload,
+      reached: job.data_size > 0 || job.status !== 'created',
+    },
+    {
+      label: 'queued',
+      at: t?.submitted_at,
+      took: undefined,
+      reached: queuedOrLater && (!ended || Boolean(job.claimed_at ?? t?.submitted_at)),
+    },
     {
       label: 'claimed',
       at: t?.claimed_at ?? job.claimed_at,
@@ -36,13 +46,19 @@ function steps(job: Job, timeline: JobTimeline | undefined): Step[] {
       reached: Boolean(t?.claimed_at ?? job.claimed_at),
       detail: worker ? `by ${worker}${attempts > 1 ? `, attempt ${attempts}` : ''}` : undefined,
     },
-    { label: 'running', at: t?.started_at ?? job.started_at, took: d?.preparing, reached: Boolean(t?.started_at ?? job.started_at) },
+    {
+      label: 'running',
+      at: t?.started_at ?? job.started_at,
+      took: d?.preparing,
+      reached: Boolean(t?.started_at ?? job.started_at),
+    },
     {
       label: ended ? shownState(job) : 'finished',
       at: job.finished_at,
       took: d?.running,
       reached: ended,
-      detail: job.status === 'failed' && job.error_code !== 'ECANCELED' ? (job.error_code ?? undefined) : undefined,
+      detail:
+        job.status === 'failed' && job.error_code !== 'ECANCELED' ? (job.error_code ?? undefined) : undefined,
     },
   ];
 }
@@ -57,14 +73,19 @@ export function Timeline({ job, timeline }: { job: Job; timeline: JobTimeline | 
           const current = !isTerminal(job) && i === lastReached;
           const since = current && step.at ? now.value - Date.parse(step.at) : undefined;
           return (
-            <li key={step.label} class={`${step.reached ? 'reached' : 'ahead'}${current ? ' current' : ''} step-${step.label}`}>
+            <li
+              key={step.label}
+              class={`${step.reached ? 'reached' : 'ahead'}${current ? ' current' : ''} step-${step.label}`}
+            >
               <span class="step">{step.label}</span>
               {step.at && (
                 <time dateTime={step.at} title={formatExact(step.at)}>
                   {new Date(step.at).toLocaleTimeString()}
                 </time>
               )}
-              {step.took !== undefined && step.took !== null && <span class="took">after {formatDuration(step.took)}</span>}
+              {step.took !== undefined && step.took !== null && (
+                <span class="took">after {formatDuration(step.took)}</span>
+              )}
               {since !== undefined && <span class="took">for {formatDuration(since)}</span>}
               {step.detail && <span class="detail">{step.detail}</span>}
             </li>

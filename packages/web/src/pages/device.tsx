@@ -53,7 +53,9 @@ export function DevicePage() {
 
   const onLookUp = (event: SubmitEvent) => {
     event.preventDefault();
-    const typed = String(new FormData(event.currentTarget as HTMLFormElement).get('code')).trim().toUpperCase();
+    const typed = String(new FormData(event.currentTarget as HTMLFormElement).get('code'))
+      .trim()
+      .toUpperCase();
     navigate(withQuery({ code: typed }));
   };
 

@@ -200,15 +200,18 @@ function QueuePosition({ job }: { job: Job }) {
     let timer: ReturnType<typeof setTimeout> | undefined;
     let stopped = false;
     const ask = () =>
-      insightApi.position(job.id).then(
-        (p) => {
-          position.value = p;
-        },
-        () => {},
-      ).finally(() => {
-        // Others' jobs ahead move on without events reaching this person: ask again.
-        if (!stopped) timer = setTimeout(ask, POSITION_MS);
-      });
+      insightApi
+        .position(job.id)
+        .then(
+          (p) => {
+            position.value = p;
+          },
+          () => {},
+        )
+        .finally(() => {
+          // Others' jobs ahead move on without events reaching this person: ask again.
+          if (!stopped) timer = setTimeout(ask, POSITION_MS);
+        });
     void ask();
     return () => {
       stopped = true;
@@ -220,7 +223,10 @@ function QueuePosition({ job }: { job: Job }) {
   return (
     <p class="queue-position" id="queue-position" aria-live="polite">
       Waiting for a worker
-      {p?.position ? `: number ${p.position} of ${p.pending} pending ${job.type} jobs${p.position === 1 ? ', next to be claimed' : ''}` : ''}.
+      {p?.position
+        ? `: number ${p.position} of ${p.pending} pending ${job.type} jobs${p.position === 1 ? ', next to be claimed' : ''}`
+        : ''}
+      .
     </p>
   );
 }

@@ -84,65 +84,69 @@ export function JobsPage() {
         </a>
       </div>
       <StateTabs view={view} counts={result.counts} />
-      <form class="filters" role="search" aria-label="Filter jobs" onSubmit={(e) => e.preventDefault()}>
-        <div class="field">
-          <label for="filter-q">File name</label>
-          <input
-            id="filter-q"
-            ref={search}
-            type="search"
-            placeholder="Search  ( / )"
-            value={view.q}
-            onInput={(e) => go({ q: e.currentTarget.value, page: undefined, sel: undefined }, true)}
-          />
-        </div>
-        <div class="field">
-          <label for="filter-type">Type</label>
-          <select
-            id="filter-type"
-            value={view.type}
-            onChange={(e) => go({ type: e.currentTarget.value, page: undefined, sel: undefined })}
-          >
-            <option value="">Any type</option>
-            {/* The URL's type is an option even before /v1/types answers, so a deep link keeps it. */}
-            {view.type && !types.value?.some((t) => t.type === view.type) && (
-              <option value={view.type}>{view.type}</option>
-            )}
-            {types.value?.map((t) => (
-              <option key={t.type} value={t.type}>
-                {t.type}
-              </option>
-            ))}
-          </select>
-        </div>
-        <div class="field">
-          <label for="filter-from">From</label>
-          <input
-            id="filter-from"
-            type="date"
-            value={view.from}
-            max={view.to || undefined}
-            onChange={(e) => go({ from: e.currentTarget.value, page: undefined })}
-          />
-        </div>
-        <div class="field">
-          <label for="filter-to">To</label>
-          <input
-            id="filter-to"
-            type="date"
-            value={view.to}
-            min={view.from || undefined}
-            onChange={(e) => go({ to: e.currentTarget.value, page: undefined })}
-          />
-        </div>
-        {hasFilters(view) && (
-          <a class="clear" href="/">
-            Clear filters
-          </a>
-        )}
-      </form>
+      <search>
+        <form class="filters" aria-label="Filter jobs" onSubmit={(e) => e.preventDefault()}>
+          <div class="field">
+            <label for="filter-q">File name</label>
+            <input
+              id="filter-q"
+              ref={search}
+              type="search"
+              placeholder="Search  ( / )"
+              value={view.q}
+              onInput={(e) => go({ q: e.currentTarget.value, page: undefined, sel: undefined }, true)}
+            />
+          </div>
+          <div class="field">
+            <label for="filter-type">Type</label>
+            <select
+              id="filter-type"
+              value={view.type}
+              onChange={(e) => go({ type: e.currentTarget.value, page: undefined, sel: undefined })}
+            >
+              <option value="">Any type</option>
+              {/* The URL's type is an option even before /v1/types answers, so a deep link keeps it. */}
+              {view.type && !types.value?.some((t) => t.type === view.type) && (
+                <option value={view.type}>{view.type}</option>
+              )}
+              {types.value?.map((t) => (
+                <option key={t.type} value={t.type}>
+                  {t.type}
+                </option>
+              ))}
+            </select>
+          </div>
+          <div class="field">
+            <label for="filter-from">From</label>
+            <input
+              id="filter-from"
+              type="date"
+              value={view.from}
+              max={view.to || undefined}
+              onChange={(e) => go({ from: e.currentTarget.value, page: undefined })}
+            />
+          </div>
+          <div class="field">
+            <label for="filter-to">To</label>
+            <input
+              id="filter-to"
+              type="date"
+              value={view.to}
+              min={view.from || undefined}
+              onChange={(e) => go({ to: e.currentTarget.value, page: undefined })}
+            />
+          </div>
+          {hasFilters(view) && (
+            <a class="clear" href="/">
+              Clear filters
+            </a>
+          )}
+        </form>
+      </search>
 
-      {selected.size > 0 && <BulkBar selected={[...selected].map((id) => list.get(id)!)} clear={() => setSelection([])} />}
+      {selected.size > 0 && (
+        <BulkBar selected={[...selected].map((id) => list.get(id)!)} clear={() => setSelection([])} />
+      )}
 
       {indexState.value === 'loading' && list.size === 0 ? (
         <p class="loading">Loading jobs…</p>
@@ -167,7 +171,11 @@ export function JobsPage() {
                     aria-label="Select all jobs on this page"
                     checked={allOnPage}
                     onChange={() =>
-                      setSelection(allOnPage ? [...selected].filter((id) => !pageIds.includes(id)) : new Set([...selected, ...pageIds]))
+                      setSelection(
+                        allOnPage
+                          ? [...selected].filter((id) => !pageIds.includes(id))
+                          : new Set([...selected, ...pageIds]),
+                      )
                     }
                   />
                 </th>
@@ -186,14 +194,20 @@ export function JobsPage() {
       )}
       <Pager view={view} pages={result.pages} page={result.page} total={result.matching.length} />
       {truncated.value && (
-        <p class="hint">Only your newest {MAX_JOBS} jobs are listed and counted here; older ones are on the command line (bsubio jobs).</p>
+        <p class="hint">
+          Only your newest {MAX_JOBS} jobs are listed and counted here; older ones are on the command line
+          (bsubio jobs).
+        </p>
       )}
     </>
   );
 }
 
 function StateTabs({ view, counts }: { view: JobsView; counts: ReturnType<typeof applyView>['counts'] }) {
-  const tabs = [{ state: '', label: 'All', count: counts.all }, ...STATES.map((s) => ({ state: s, label: s, count: counts[s] }))];
+  const tabs = [
+    { state: '', label: 'All', count: counts.all },
+    ...STATES.map((s) => ({ state: s, label: s, count: counts[s] })),
+  ];
   return (
     <nav class="tabs" aria-label="Jobs by state">
       <ul>
@@ -216,7 +230,9 @@ function StateTabs({ view, counts }: { view: JobsView; counts: ReturnType<typeof
 function SortHeader({ column, view }: { column: (typeof COLUMNS)[number]; view: JobsView }) {
   if (!column.key) return <th scope="col">{column.label}</th>;
   const active = view.sort === column.key;
-  const descending = active ? !view.descending : column.key === 'created' || column.key === 'duration' || column.key === 'size';
+  const descending = active
+    ? !view.descending
+    : column.key === 'created' || column.key === 'duration' || column.key === 'size';
   const next = `${descending ? '-' : ''}${column.key}`;
   return (
     <th scope="col" aria-sort={active ? (view.descending ? 'descending' : 'ascending') : undefined}>
@@ -269,7 +285,8 @@ function EmptyState({ view, anyJobs }: { view: JobsView; anyJobs: boolean }) {
       <div class="empty">
         <p>No jobs yet.</p>
         <p>
-          <a href="/upload">Upload files</a> here, or from a terminal: <code>bsubio submit pdf/extract report.pdf</code>
+          <a href="/upload">Upload files</a> here, or from a terminal:{' '}
+          <code>bsubio submit pdf/extract report.pdf</code>
         </p>
       </div>
     );
@@ -278,7 +295,8 @@ function EmptyState({ view, anyJobs }: { view: JobsView; anyJobs: boolean }) {
     view.state && `${view.state}`,
     view.type && `of type ${view.type}`,
     view.q && `named like “${view.q}”`,
-    (view.from || view.to) && `created ${view.from ? `from ${view.from}` : ''}${view.to ? ` to ${view.to}` : ''}`,
+    (view.from || view.to) &&
+      `created ${view.from ? `from ${view.from}` : ''}${view.to ? ` to ${view.to}` : ''}`,
   ].filter(Boolean);
   return (
     <div class="empty">
@@ -302,7 +320,11 @@ function Pager({ view, pages, page, total }: { view: JobsView; pages: number; pa
       {pages > 1 && (
         <nav aria-label="Pages">
           {page > 1 ? (
-            <a class="button" href={withQuery({ page: page - 1 === 1 ? undefined : String(page - 1) })} rel="prev">
+            <a
+              class="button"
+              href={withQuery({ page: page - 1 === 1 ? undefined : String(page - 1) })}
+              rel="prev"
+            >
               ← Newer
             </a>
           ) : null}
@@ -356,11 +378,14 @@ function BulkBar({ selected, clear }: { selected: Job[]; clear: () => void }) {
   const report = (verb: string, results: PromiseSettledResult<unknown>[]) => {
     const failed = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
     if (failed.length === 0) say(`${plural(results.length, 'job')} ${verb}.`);
-    else sayError(`${results.length - failed.length} of ${results.length} ${verb}; ${describe(failed[0]!.reason)}`);
+    else
+      sayError(
+        `${results.length - failed.length} of ${results.length} ${verb}; ${describe(failed[0]!.reason)}`,
+      );
   };
 
   return (
-    <div class="bulk" role="region" aria-label="Selected jobs">
+    <section class="bulk" aria-label="Selected jobs">
       <span>{plural(selected.length, 'job')} selected</span>
       <button type="button" disabled={running.length === 0} onClick={() => void cancel()}>
         Cancel {running.length || ''}
@@ -374,6 +399,6 @@ function BulkBar({ selected, clear }: { selected: Job[]; clear: () => void }) {
       <button type="button" class="link" onClick={clear}>
         Clear selection
       </button>
-    </div>
+    </section>
   );
 }

@@ -1,6 +1,7 @@
 /** API keys: create one (shown once), see when each was last used, revoke. */
-import { signal, useSignal } from '@preact/signals';
+
 import type { ApiKeyInfo } from '@bsubio/protocol';
+import { signal, useSignal } from '@preact/signals';
 import type { CreatedKey } from 'bsubio';
 import { useEffect, useRef } from 'preact/hooks';
 import { accountApi, describe } from '../api.js';
@@ -72,7 +73,13 @@ export function KeysPage() {
           <h2 id="new-key-title">Your new key</h2>
           <p>It is shown only this once: copy it now.</p>
           <div class="copy-row">
-            <input id="new-key-value" ref={newKeyField} readOnly value={created.value.api_key} aria-label="New API key" />
+            <input
+              id="new-key-value"
+              ref={newKeyField}
+              readOnly
+              value={created.value.api_key}
+              aria-label="New API key"
+            />
             <CopyButton value={created.value.api_key} what="Key" />
           </div>
         </section>
@@ -105,7 +112,9 @@ export function KeysPage() {
                 <td data-label="Created">
                   <RelativeTime iso={key.created_at} />
                 </td>
-                <td data-label="Last used">{key.last_used_at ? <RelativeTime iso={key.last_used_at} /> : 'never'}</td>
+                <td data-label="Last used">
+                  {key.last_used_at ? <RelativeTime iso={key.last_used_at} /> : 'never'}
+                </td>
                 <td class="row-actions">
                   <button
                     type="button"

@@ -78,7 +78,14 @@ export function LoginPage() {
         <form onSubmit={onKey} aria-labelledby="key-title" aria-describedby="login-error">
           <h2 id="key-title">With an API key</h2>
           <label for="api-key">API key</label>
-          <input id="api-key" name="api_key" type="password" autoComplete="off" placeholder="bsub_…" required />
+          <input
+            id="api-key"
+            name="api_key"
+            type="password"
+            autoComplete="off"
+            placeholder="bsub_…"
+            required
+          />
           <button type="submit" disabled={disabled}>
             Sign in with key
           </button>

@@ -25,7 +25,17 @@ const ACTIVE = ['created', 'loaded', 'pending', 'claimed', 'preparing', 'process
 /** A state's count (the schema lists all eight; a missing one is none). */
 const of = (counts: Record<string, number | undefined>, state: string) => counts[state] ?? 0;
 
-const TILES = ['created', 'loaded', 'pending', 'claimed', 'preparing', 'processing', 'finished', 'failed', 'cancelled'] as const;
+const TILES = [
+  'created',
+  'loaded',
+  'pending',
+  'claimed',
+  'preparing',
+  'processing',
+  'finished',
+  'failed',
+  'cancelled',
+] as const;
 
 export function OverviewPage() {
   const range: RangeName = route.value.query.get('range') === 'day' ? 'day' : 'hour';
@@ -57,11 +67,7 @@ export function OverviewPage() {
     <>
       <PageTitle title="Overview" />
       {error.value && <p class="error">The overview could not be loaded: {error.value}</p>}
-      {!data ? (
-        !error.value && <p class="loading">Loading…</p>
-      ) : (
-        <OverviewBody data={data} range={range} />
-      )}
+      {!data ? !error.value && <p class="loading">Loading…</p> : <OverviewBody data={data} range={range} />}
     </>
   );
 }
@@ -98,7 +104,10 @@ function OverviewBody({ data, range }: { data: Overview; range: RangeName }) {
             <ul>
               {(Object.keys(RANGES) as RangeName[]).map((name) => (
                 <li key={name}>
-                  <a href={withQuery({ range: name === 'hour' ? undefined : name })} aria-current={name === range ? 'page' : undefined}>
+                  <a
+                    href={withQuery({ range: name === 'hour' ? undefined : name })}
+                    aria-current={name === range ? 'page' : undefined}
+                  >
                     {RANGES[name].label}
                   </a>
                 </li>
@@ -125,7 +134,10 @@ function OverviewBody({ data, range }: { data: Overview; range: RangeName }) {
             <dd>{formatDuration(wait.p95_ms)}</dd>
           </div>
         </dl>
-        <p class="hint">Queue wait: from submit to a worker's claim, over the {wait.jobs} jobs claimed in the {RANGES[range].label}.</p>
+        <p class="hint">
+          Queue wait: from submit to a worker's claim, over the {wait.jobs} jobs claimed in the{' '}
+          {RANGES[range].label}.
+        </p>
       </section>
       <div class="two-columns">
         <section aria-labelledby="workers-title">
@@ -148,7 +160,9 @@ function OverviewBody({ data, range }: { data: Overview; range: RangeName }) {
                     <td data-label="Worker">
                       <code>{w.id}</code>
                     </td>
-                    <td data-label="Last heartbeat">{w.last_seen ? <RelativeTime iso={w.last_seen} /> : 'not lately'}</td>
+                    <td data-label="Last heartbeat">
+                      {w.last_seen ? <RelativeTime iso={w.last_seen} /> : 'not lately'}
+                    </td>
                     <td data-label="Your jobs on it">{w.running}</td>
                   </tr>
                 ))}
@@ -214,22 +228,41 @@ function Chart({
   const time = (iso: string) => new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
   return (
     <figure class="chart">
-      <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-labelledby="chart-desc" preserveAspectRatio="none">
+      <svg
+        viewBox={`0 0 ${width} ${height}`}
+        role="img"
+        aria-labelledby="chart-desc"
+        preserveAspectRatio="none"
+      >
         <desc id="chart-desc">
-          {finished} finished and {failed} failed in the {RANGES[range].label}, per {RANGES[range].bucket}; at most {max} in one.
+          {finished} finished and {failed} failed in the {RANGES[range].label}, per {RANGES[range].bucket}; at
+          most {max} in one.
         </desc>
         {buckets.map((b, i) => (
           <g key={b.start}>
             <title>
               {time(b.start)}: {b.finished} finished, {b.failed} failed
             </title>
-            <rect class="bar-finished" x={i * slot + 2} y={height - y(b.finished)} width={bar} height={y(b.finished)} />
-            <rect class="bar-failed" x={i * slot + 2} y={height - y(b.finished) - y(b.failed)} width={bar} height={y(b.failed)} />
+            <rect
+              class="bar-finished"
+              x={i * slot + 2}
+              y={height - y(b.finished)}
+              width={bar}
+              height={y(b.finished)}
+            />
+            <rect
+              class="bar-failed"
+              x={i * slot + 2}
+              y={height - y(b.finished) - y(b.failed)}
+              width={bar}
+              height={y(b.failed)}
+            />
           </g>
         ))}
       </svg>
       <figcaption>
-        <span class="key key-finished">finished</span> <span class="key key-failed">failed</span> per {RANGES[range].bucket}
+        <span class="key key-finished">finished</span> <span class="key key-failed">failed</span> per{' '}
+        {RANGES[range].bucket}
         {buckets[0] && `, from ${time(buckets[0].start)}`}
       </figcaption>
     </figure>

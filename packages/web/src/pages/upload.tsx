@@ -11,12 +11,12 @@ import type { ProcessingType } from 'bsubio';
 import { useEffect, useRef } from 'preact/hooks';
 import { client, describe } from '../api.js';
 import { PageTitle } from '../components/page-title.js';
-import { type ParamValues, ParamsForm, paramsToSend } from '../components/params-form.js';
+import { ParamsForm, type ParamValues, paramsToSend } from '../components/params-form.js';
 import { formatBytes, plural } from '../format.js';
 import { remember } from '../live.js';
 import { say } from '../messages.js';
 import { navigate, route, withQuery } from '../router.js';
-import { type Sniffed, acceptAttribute, accepts, proposeType, sniff } from '../sniff.js';
+import { acceptAttribute, accepts, proposeType, type Sniffed, sniff } from '../sniff.js';
 import { findType, isAvailable, loadTypes, types } from '../types.js';
 
 interface Entry {
@@ -58,7 +58,14 @@ export function UploadPage() {
   const addFiles = async (files: FileList | File[] | null | undefined) => {
     const list = [...(files ?? [])];
     if (list.length === 0) return;
-    const added: Entry[] = list.map((file) => ({ key: nextKey++, file, sniffed: undefined, type: chosenType, params: {}, state: 'ready' }));
+    const added: Entry[] = list.map((file) => ({
+      key: nextKey++,
+      file,
+      sniffed: undefined,
+      type: chosenType,
+      params: {},
+      state: 'ready',
+    }));
     entries.value = [...entries.value.filter((e) => e.state !== 'done'), ...added];
     say(`${plural(list.length, 'file')} added.`);
     await loadTypes().catch(() => {});
@@ -130,8 +137,11 @@ export function UploadPage() {
           ))}
         </select>
         <p id="type-help" class="hint">
-          {topType ? `${topType.description} Takes ${topType.input.mime_in.join(', ')}.` : 'Each file gets the type that fits its kind; change it per file below.'}
+          {topType
+            ? `${topType.description} Takes ${topType.input.mime_in.join(', ')}.`
+            : 'Each file gets the type that fits its kind; change it per file below.'}
         </p>
+        {/* biome-ignore lint/a11y/noStaticElementInteractions: dropping is a mouse shortcut; the file button inside does the same by keyboard */}
         <div
           class="drop"
           id="drop"
@@ -188,7 +198,11 @@ function FileEntry({ entry, types: all }: { entry: Entry; types: ProcessingType[
     <li data-file={entry.key} class={`file-entry state-${entry.state}`}>
       <div class="file-head">
         <span class="name">
-          {entry.file.name} <span class="meta">({formatBytes(entry.file.size)}{entry.sniffed ? `, ${entry.sniffed.label}` : ''})</span>
+          {entry.file.name}{' '}
+          <span class="meta">
+            ({formatBytes(entry.file.size)}
+            {entry.sniffed ? `, ${entry.sniffed.label}` : ''})
+          </span>
         </span>
         {entry.state !== 'uploading' && entry.state !== 'done' && (
           <button
@@ -210,7 +224,14 @@ function FileEntry({ entry, types: all }: { entry: Entry; types: ProcessingType[
             id={`${id}-type`}
             value={entry.type}
             disabled={entry.state === 'uploading'}
-            onChange={(e) => update(entry.key, { type: e.currentTarget.value, params: {}, state: 'ready', message: undefined })}
+            onChange={(e) =>
+              update(entry.key, {
+                type: e.currentTarget.value,
+                params: {},
+                state: 'ready',
+                message: undefined,
+              })
+            }
           >
             <option value="">Choose a type…</option>
             {all.map((t) => (
@@ -237,7 +258,10 @@ function FileEntry({ entry, types: all }: { entry: Entry; types: ProcessingType[
         </>
       )}
       {(reason || entry.message) && (
-        <p class={`outcome ${entry.state === 'failed' || reason ? 'error' : ''}`} role={entry.state === 'failed' ? 'alert' : undefined}>
+        <p
+          class={`outcome ${entry.state === 'failed' || reason ? 'error' : ''}`}
+          role={entry.state === 'failed' ? 'alert' : undefined}
+        >
           {entry.message ?? reason}
         </p>
       )}
