@@ -293,8 +293,13 @@ export class JobRunner {
       return fail('EINPUT', message, message);
     }
     const original = extname(job.inputName ?? '').slice(0, 16);
+    // The name follows what the bytes are, not what the user called them:
+    // tools that choose a reader by extension (ffmpeg picks its HLS reader
+    // for .m3u8, pandoc its format) must not be steered by the file name.
+    // Only bytes of no known kind keep the user's extension.
+    const knownKind = sniffed.mime !== 'application/octet-stream';
     const ext = accepted.includes('*')
-      ? original || sniffed.ext
+      ? (knownKind && sniffed.ext) || original || sniffed.ext
       : extensionFor(accepted) || sniffed.ext || original;
     const inputHost = join(visible, `input${ext}`);
     renameSync(fetched, inputHost);
