@@ -103,6 +103,15 @@ describe.skipIf(!hasTmux).each(SIZES)('in a $columns×$rows terminal', (size) =>
     expectNoWrap(lines, size.columns);
   });
 
+  it('submit -w writes the outputs below the finished table, where no redraw reaches them', async () => {
+    const lines = await screenOf('bsubio submit -w passthru f1.txt f2.txt', size);
+    const [a, b] = await idsOf('f1.txt', 'f2.txt');
+    const table = lines.findIndex((line) => line.startsWith('f1.txt '));
+    expect(lines[table]).toMatch(new RegExp(`^f1\\.txt +${a} +finished +\\d`));
+    expect(lines[table + 1]).toMatch(new RegExp(`^f2\\.txt +${b} +finished +\\d`));
+    expect(lines.slice(table + 2, table + 6)).toEqual(['file 1', '', 'file 2', 'exit=0']);
+  });
+
   it('a 300 MiB upload leaves one row per file and no stray bar, with the ids below', async () => {
     const big = join(dir, 'big.bin');
     execFileSync('truncate', ['-s', '300M', big]);
