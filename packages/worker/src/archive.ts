@@ -34,7 +34,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable, type Transform } from 'node:stream';
 import { crc32, createGunzip, createInflateRaw, createZstdDecompress } from 'node:zlib';
 
 export interface UnpackLimits {
@@ -79,9 +79,9 @@ export async function unpackArchive(
     if (mime === 'application/zip') await readZip(archive, writer);
     else if (mime === 'application/x-tar') await readTar(createReadStream(archive), writer);
     else if (mime === 'application/gzip')
-      await readTar(createReadStream(archive).pipe(createGunzip()), writer);
+      await readTar(chain(createReadStream(archive), createGunzip()), writer);
     else if (mime === 'application/zstd')
-      await readTar(createReadStream(archive).pipe(createZstdDecompress()), writer);
+      await readTar(chain(createReadStream(archive), createZstdDecompress()), writer);
     else throw new ArchiveError(`is ${mime}, which is not an archive this server unpacks (zip or tar).`);
   } catch (err) {
     if (err instanceof ArchiveError) throw err;
@@ -107,6 +107,17 @@ function openUp(dir: string): void {
     if (entry.isDirectory()) openUp(path);
     else if (entry.isFile()) chmodSync(path, 0o644);
   }
+}
+
+/**
+ * The file through a decompressor, as one stream. Unlike pipe(), stopping
+ * early (an entry refused) also closes the file, and a read error reaches
+ * the reader.
+ */
+function chain(source: Readable, transform: Transform): Transform {
+  return pipeline(source, transform, () => {
+    // Errors reach the reader through `transform`; a premature close is ours.
+  });
 }
 
 function fileSizeOf(path: string): number {
@@ -353,13 +364,10 @@ async function readZip(path: string, writer: TreeWriter): Promise<void> {
       const dataStart = localOffset + 30 + local.readUInt16LE(26) + local.readUInt16LE(28);
       const data = (): AsyncIterable<Buffer> => {
         if (compressed === 0) return emptyStream();
-        const raw = createReadStream('', {
-          fd,
-          start: dataStart,
-          end: dataStart + compressed - 1,
-          autoClose: false,
-        });
-        return method === 8 ? raw.pipe(createInflateRaw()) : raw;
+        // A stream of its own on the path, never on `fd`: a stream destroyed
+        // early closes its descriptor later, which could by then be another's.
+        const raw = createReadStream(path, { start: dataStart, end: dataStart + compressed - 1 });
+        return method === 8 ? chain(raw, createInflateRaw()) : raw;
       };
       if (kind === 'symlink') {
         let target = '';

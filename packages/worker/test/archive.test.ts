@@ -7,7 +7,18 @@
  * write the entries ordinary tools refuse to (devices, absolute names).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -204,6 +215,19 @@ data[data.index(b'hello')] = ord('j')
 open('crc.zip', 'wb').write(bytes(data))
 `);
     expect(await refusal('crc.zip')).toMatch(/checksum does not match/);
+  });
+
+  it("a refused archive closes its own files and no one else's", async () => {
+    const fds = () => readdirSync('/proc/self/fd').length;
+    const before = fds();
+    for (const name of ['bomb.zip', 'dotdot.zip', 'crc.zip']) await refusal(name);
+    // A descriptor opened right after must stay open: a stream that shared
+    // the archive's descriptor closed it later, when it was someone else's.
+    const other = openSync(files.path('crc.zip'), 'r');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(() => fstatSync(other)).not.toThrow();
+    closeSync(other);
+    expect(fds()).toBeLessThanOrEqual(before);
   });
 
   it('wrote nothing outside its directories', () => {
