@@ -1,10 +1,11 @@
 /**
  * Documents that try to read the host or run commands while they are
  * converted: a LaTeX \input{/etc/passwd} and \write18, an office document
- * with a load macro and sections linked to host files, a Typst read(). The
- * LaTeX attacks are first shown to work on the host's own pdflatex (a control
- * run without the sandbox and its settings); as jobs they must come out
- * without the host's data and without the command having run.
+ * with a load macro and sections linked to host files, an ODT whose image
+ * links to a host file, a Typst read(). The LaTeX attacks and the linked
+ * image are first shown to work with the host's own pdflatex and LibreOffice
+ * (a control run without the sandbox and its settings); as jobs they must
+ * come out without the host's data and without the command having run.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -99,6 +100,49 @@ describe('LaTeX', () => {
 });
 
 describe('office documents', () => {
+  it(
+    'an ODT whose image links to a host file: LibreOffice on the host embeds it, the job does not',
+    SLOW,
+    async () => {
+      execFileSync('/usr/bin/convert', ['-size', '120x80', 'xc:red', files.path('host-image.png')]);
+      execFileSync('python3', [
+        '-c',
+        LINKED_IMAGE_ODT,
+        files.path('linked.odt'),
+        files.path('host-image.png'),
+      ]);
+      const images = (pdf: string) =>
+        execFileSync('pdfimages', ['-list', pdf], { encoding: 'utf8' })
+          .split('\n')
+          .filter((line) => /^\s+\d+\s+\d+\s+image\s/.test(line));
+      // Control: the host's LibreOffice, in a fresh default profile, follows the link.
+      const control = files.path('lo-control');
+      execFileSync(
+        'soffice',
+        [
+          '--headless',
+          '--norestore',
+          `-env:UserInstallation=file://${control}/profile`,
+          '--convert-to',
+          'pdf',
+          '--outdir',
+          control,
+          files.path('linked.odt'),
+        ],
+        { stdio: 'ignore', env: { ...process.env, HOME: control } },
+      );
+      expect(images(`${control}/linked.pdf`).join('\n')).toMatch(/\s120\s+80\s/);
+      const job = await runJob(server, 'office/pdf', files.read('linked.odt'), {
+        fileName: 'linked.odt',
+        waitSeconds: 600,
+      });
+      expect(job.status, job.logs).toBe('finished');
+      writeFileSync(files.path('linked-job.pdf'), job.output);
+      expect(pdfText(job.output, 'linked-text.pdf')).toContain('Visible body text');
+      expect(images(files.path('linked-job.pdf'))).toEqual([]);
+    },
+  );
+
   // No control run here: LibreOffice 7.4's headless conversion on the host
   // ran neither this macro nor the link updates even with macros allowed and
   // links set to always update, so this is a guard against a LibreOffice that
@@ -141,6 +185,27 @@ describe.skipIf(!typstInstalled)('typst', () => {
     expect(job.logs).not.toContain(secretWord);
   });
 });
+
+/** Python that writes an ODT whose only image is a link to a file (argv[2]). */
+const LINKED_IMAGE_ODT = `
+import sys, zipfile
+out, target = sys.argv[1], sys.argv[2]
+content = '''<?xml version="1.0" encoding="UTF-8"?>
+<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0" xmlns:svg="urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0" xmlns:xlink="http://www.w3.org/1999/xlink" office:version="1.2">
+<office:body><office:text>
+<text:p>Visible body text</text:p>
+<text:p><draw:frame draw:name="Linked" text:anchor-type="as-char" svg:width="4cm" svg:height="3cm"><draw:image xlink:href="file://%s" xlink:type="simple" xlink:show="embed" xlink:actuate="onLoad"/></draw:frame></text:p>
+</office:text></office:body></office:document-content>''' % target
+manifest = '''<?xml version="1.0" encoding="UTF-8"?>
+<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2">
+<manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.text"/>
+<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>
+</manifest:manifest>'''
+with zipfile.ZipFile(out, 'w', zipfile.ZIP_DEFLATED) as z:
+    z.writestr(zipfile.ZipInfo('mimetype'), 'application/vnd.oasis.opendocument.text')
+    z.writestr('META-INF/manifest.xml', manifest)
+    z.writestr('content.xml', content)
+`;
 
 /** Python that writes an ODT with a Basic macro bound to load and two linked sections. */
 const HOSTILE_ODT = `
