@@ -408,6 +408,37 @@ describe('latex/pdf (latexmk, pdflatex)', () => {
     expect(list).toMatch(/\n\s+1\s+\d+\s+image\s+200\s+120\b/);
   });
 
+  it(
+    'finds the main file by the main parameter, or asks for it when the rule cannot tell',
+    SLOW,
+    async () => {
+      writeFileSync(
+        files.path('article.tex'),
+        '\\documentclass{article}\\begin{document}\\input{sec}\\end{document}\n',
+      );
+      writeFileSync(files.path('sec.tex'), 'Section from the same folder.\n');
+      writeFileSync(
+        files.path('other.tex'),
+        '\\documentclass{article}\\begin{document}Other.\\end{document}\n',
+      );
+      const zip = zipOf('two-mains.zip', {
+        'paper/article.tex': 'article.tex',
+        'paper/sec.tex': 'sec.tex',
+        'notes.tex': 'other.tex',
+        'draft.tex': 'other.tex',
+      });
+      const named = await runJob(server, 'latex/pdf', zip, {
+        fileName: 'two-mains.zip',
+        params: { main: 'paper/article.tex' },
+        waitSeconds: 600,
+      });
+      expect(pdfText(finished(named))).toContain('Section from the same folder.');
+      const unnamed = await runJob(server, 'latex/pdf', zip, { fileName: 'two-mains.zip', waitSeconds: 600 });
+      expect(unnamed.status).toBe('failed');
+      expect(unnamed.logs).toMatch(/several \.tex files have \\documentclass.*main parameter/);
+    },
+  );
+
   it('compiles a single .tex file, and names a LaTeX error in the failure', SLOW, async () => {
     const ok = await runJob(
       server,
