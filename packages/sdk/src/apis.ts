@@ -116,7 +116,10 @@ export class JobsApi {
           method: 'POST',
           path: `/v1/upload/${encodeURIComponent(jobId)}`,
           query: { token },
-          auth: false,
+          // The key goes along when there is one, as the official SDKs send
+          // it: the job's owner then hears why an upload was refused (401
+          // wrong token, 400 already uploaded); a caller with the token alone
+          // gets one 404 for every refusal.
           body: (progress) => multipartBody(file, tracked, platform, progress),
         },
         options,

@@ -58,10 +58,10 @@ describe('errors the server answers', () => {
     expect(error.requestId).toBeTruthy();
   });
 
-  it('not_found: a wrong upload token looks like an unknown job (the server tells nothing without it)', async () => {
+  it('auth: a wrong upload token (the SDK sends the owner\'s key along, so the server says so)', async () => {
     const { data: job } = await client.jobs.createJob({ type: 'passthru' });
     const error = await failure(client.jobs.uploadJobData(job.id, 'wrong-token', new Uint8Array([1])));
-    expect(error).toMatchObject({ kind: 'not_found', status: 404 });
+    expect(error).toMatchObject({ kind: 'auth', status: 401 });
   });
 
   it('not_found: an unknown job, and another user’s job looks the same', async () => {

@@ -301,6 +301,18 @@ describe('upload', () => {
     );
   });
 
+  it("gives the job's owner, key sent along, API.md's answers: 401 for a wrong token, 400 once uploaded", async () => {
+    const job = await api.create('passthru');
+    const upload = (token: string) => {
+      const form = new FormData();
+      form.append('file', new Blob(['x']), 'x');
+      return api.request(`/v1/upload/${job.id}?token=${token}`, { method: 'POST', body: form });
+    };
+    await expectError(upload('wrong'), 401, /upload token is not valid/);
+    expect((await upload(job.upload_token!)).status).toBe(200);
+    await expectError(upload(job.upload_token!), 400, /already has its input/);
+  });
+
   it('answers 404 to a second upload: the token is spent', async () => {
     const job = await api.create('passthru');
     expect((await api.upload(job, 'first')).status).toBe(200);

@@ -352,15 +352,28 @@ export class JobService {
       );
     }
     const job = isCanonicalUuid(id) ? await this.jobs.findById(id) : undefined;
-    // Without a key, only the token's holder may learn anything of a job: an
-    // unknown job, someone else's, a wrong token and an upload already made
-    // (its token is spent) all get the same answer.
-    const expected = job && this.uploadTokenOf(job);
-    const holder =
-      expected !== undefined &&
-      secretsEqual(expected, token) &&
-      (callerUserId === undefined || job!.user_id === callerUserId);
-    if (!job || !holder) {
+    // The job's owner (their key sent along, as the official SDKs do) gets
+    // API.md's distinctions: 400 once uploaded, 401 for a wrong token.
+    if (job && callerUserId !== undefined && job.user_id === callerUserId) {
+      if (job.status !== 'created') {
+        throw new ApiError(
+          'bad_request',
+          `Job ${id} is ${job.status} and already has its input; create a new job to upload another file.`,
+        );
+      }
+      const expected = this.uploadTokenOf(job);
+      if (expected === undefined || !secretsEqual(expected, token)) {
+        throw new ApiError(
+          'unauthorized',
+          `The upload token is not valid for job ${id}; use the upload_token from create.`,
+        );
+      }
+      return job;
+    }
+    // Anyone else learns nothing of a job without its token: an unknown job,
+    // someone else's, a wrong token and a spent one get the same answer.
+    const expected = job && callerUserId === undefined ? this.uploadTokenOf(job) : undefined;
+    if (!job || expected === undefined || !secretsEqual(expected, token)) {
       throw new ApiError(
         'not_found',
         `No job ${id} is waiting for an upload with this token (unknown job, wrong token, or its input is already uploaded); use the id and upload_token from create.`,
