@@ -67,6 +67,8 @@ const KNOWN: Record<string, { ext: string; label: string }> = {
   'application/vnd.ms-powerpoint': { ext: '.ppt', label: 'a PowerPoint 97-2003 (.ppt) presentation' },
   'application/x-tar': { ext: '.tar', label: 'a tar archive' },
   'application/zstd': { ext: '.zst', label: 'a zstd-compressed file' },
+  'application/x-xz': { ext: '.xz', label: 'an xz-compressed file' },
+  'application/x-bzip2': { ext: '.bz2', label: 'a bzip2-compressed file' },
   'image/avif': { ext: '.avif', label: 'an AVIF image' },
   'text/csv': { ext: '.csv', label: 'CSV text' },
   'text/x-tex': { ext: '.tex', label: 'a LaTeX document' },
@@ -229,6 +231,10 @@ export function sniffBytes(head: Buffer, tail: Buffer, size: number): Sniffed {
   }
   if (at(0, [0x1f, 0x8b])) return result('application/gzip');
   if (at(0, [0x28, 0xb5, 0x2f, 0xfd])) return result('application/zstd');
+  // Named so a refusal says what was sent: archive types take zip, tar, gzip or zstd.
+  if (at(0, [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) return result('application/x-xz');
+  if (ascii(head, 0, 3) === 'BZh' && head.length > 4 && head[3]! >= 0x31 && head[3]! <= 0x39)
+    return result('application/x-bzip2');
   if (at(0, [0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1])) return result(sniffOle(head, tail));
   if (isUtf8Text(head, size <= head.length)) return result(sniffText(head));
   return result('application/octet-stream');

@@ -265,6 +265,19 @@ describe('archive inputs through the server (pdf/merge)', () => {
     });
   }
 
+  it('a .tar.xz is refused before the tool runs, saying which archives are taken', async () => {
+    py(`
+import tarfile, io
+with tarfile.open('project.tar.xz', 'w:xz') as t:
+    i = tarfile.TarInfo('a.pdf'); i.size = 1; t.addfile(i, io.BytesIO(b'x'))
+`);
+    const job = await runJob(server, 'pdf/merge', files.read('project.tar.xz'), {
+      fileName: 'project.tar.xz',
+    });
+    expect(job.error_code).toBe('EINPUT');
+    expect(job.error_message).toMatch(/an xz-compressed file.*accepts application\/zip, application\/x-tar/);
+  });
+
   it('left nothing outside the sandbox', () => {
     expect(escaped()).toEqual([]);
   });
