@@ -8,9 +8,9 @@ import { describe, expect, it } from 'vitest';
 import { isCalm } from '../bench/calm.mjs';
 import {
   advantage,
-  medianRows,
   BEGIN,
   END,
+  medianRows,
   renderChart,
   renderSection,
   renderTable,

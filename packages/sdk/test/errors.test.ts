@@ -58,7 +58,7 @@ describe('errors the server answers', () => {
     expect(error.requestId).toBeTruthy();
   });
 
-  it('auth: a wrong upload token (the SDK sends the owner\'s key along, so the server says so)', async () => {
+  it("auth: a wrong upload token (the SDK sends the owner's key along, so the server says so)", async () => {
     const { data: job } = await client.jobs.createJob({ type: 'passthru' });
     const error = await failure(client.jobs.uploadJobData(job.id, 'wrong-token', new Uint8Array([1])));
     expect(error).toMatchObject({ kind: 'auth', status: 401 });

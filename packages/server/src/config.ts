@@ -342,7 +342,10 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
 /** `video/mp4=2,office/pdf=1` → { "video/mp4": 2, "office/pdf": 1 }. */
 function typeCaps(value: string | undefined): Record<string, number> {
   const caps: Record<string, number> = {};
-  for (const entry of (value ?? '').split(',').map((e) => e.trim()).filter(Boolean)) {
+  for (const entry of (value ?? '')
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)) {
     const match = /^([^=\s]+)=(\d+)$/.exec(entry);
     if (!match || Number(match[2]) < 1) {
       throw new ConfigError(

@@ -9,10 +9,16 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Catalog, EMBEDDED_WORKER_PREFIX, sandboxMechanisms, setCgroupMode, WorkerPool } from '@bsubio/worker';
+import {
+  Catalog,
+  EMBEDDED_WORKER_PREFIX,
+  sandboxMechanisms,
+  setCgroupMode,
+  WorkerPool,
+} from '@bsubio/worker';
 import type { FastifyInstance } from 'fastify';
-import { pino } from 'pino';
 import { sql } from 'kysely';
+import { pino } from 'pino';
 import { openBlobStore } from './blobs/open-blob-store.js';
 import type { ServerConfig } from './config.js';
 import { buildApp } from './http/app.js';
@@ -22,8 +28,8 @@ import { ClusterNotifier } from './services/cluster-notifier.js';
 import { EmbeddedBackend } from './services/embedded-backend.js';
 import { JobEvents } from './services/job-events.js';
 import { JobService } from './services/job-service.js';
-import { ServerKey } from './services/server-key.js';
 import { Metrics } from './services/metrics.js';
+import { ServerKey } from './services/server-key.js';
 import { UserService } from './services/user-service.js';
 import { WebhookService } from './services/webhooks.js';
 import { WorkerTokens } from './services/worker-tokens.js';
@@ -56,7 +62,9 @@ function closeToOthers(dataDir: string, notice: (line: string) => void): void {
   const stat = statSync(dataDir);
   if (stat.uid !== process.getuid?.() || (stat.mode & 0o077) === 0) return;
   chmodSync(dataDir, stat.mode & 0o700);
-  notice(`Closed the data directory ${dataDir} to other users (mode ${(stat.mode & 0o777).toString(8)} → ${(stat.mode & 0o700).toString(8)}).`);
+  notice(
+    `Closed the data directory ${dataDir} to other users (mode ${(stat.mode & 0o777).toString(8)} → ${(stat.mode & 0o700).toString(8)}).`,
+  );
 }
 
 /** The dashboard's files: the @bsubio/web package, in a checkout or installed beside us. */
@@ -121,7 +129,10 @@ export async function startServer(
       retryWindowMs: config.webhookRetryWindowMs,
       timeoutMs: config.webhookTimeoutMs,
       userAgent: `bsubio-webhooks/${version.version}`,
-      secrets: { encrypt: (plain) => serverKey.encrypt(plain), decrypt: (stored) => serverKey.decrypt(stored) },
+      secrets: {
+        encrypt: (plain) => serverKey.encrypt(plain),
+        decrypt: (stored) => serverKey.decrypt(stored),
+      },
     },
     (err) => onBackgroundError(err, 'webhook delivery failed'),
   );

@@ -7,9 +7,7 @@ import { expect } from 'vitest';
 
 // The wire formats, exactly: RFC 3339 UTC with milliseconds, lower-case canonical UUIDs.
 Format.Set('date-time', (v) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(v));
-Format.Set('uuid', (v) =>
-  /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(v),
-);
+Format.Set('uuid', (v) => /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(v));
 
 export function expectShape(schema: TSchema, value: unknown): void {
   const errors = [...Value.Errors(schema, value)].map((e) => `${e.instancePath}: ${e.message}`);
@@ -54,7 +52,11 @@ export class Api {
 
   upload(job: Pick<Job, 'id' | 'upload_token'>, content: string | Uint8Array, fileName = 'input.bin') {
     const form = new FormData();
-    form.append('file', new Blob([typeof content === 'string' ? content : new Uint8Array(content)]), fileName);
+    form.append(
+      'file',
+      new Blob([typeof content === 'string' ? content : new Uint8Array(content)]),
+      fileName,
+    );
     // The upload token is the credential: no API key is sent.
     return this.withKey('').json<{ success: boolean; data_size: number; message: string }>(
       `/v1/upload/${job.id}?token=${job.upload_token}`,

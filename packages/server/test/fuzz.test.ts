@@ -10,8 +10,8 @@
  */
 import { connect } from 'node:net';
 import { ErrorBodySchema } from '@bsubio/protocol';
-import { Value } from 'typebox/value';
 import fc from 'fast-check';
+import { Value } from 'typebox/value';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../../../test/support/server.js';
 import { Api } from './client.js';

@@ -6,6 +6,7 @@
 import type { Duplex } from 'node:stream';
 import type { Catalog } from '@bsubio/worker';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
+import type { TrustProxy } from '../config.js';
 import type { AccountService } from '../services/account-service.js';
 import type { JobService } from '../services/job-service.js';
 import type { Metrics } from '../services/metrics.js';
@@ -13,7 +14,6 @@ import { UserFeed } from '../services/user-feed.js';
 import type { UserService } from '../services/user-service.js';
 import type { WebhookService } from '../services/webhooks.js';
 import type { WorkerTokens } from '../services/worker-tokens.js';
-import type { TrustProxy } from '../config.js';
 import { ApiError } from './api-error.js';
 import { cutOffStalledBodies } from './body-timeout.js';
 import { registerCors } from './cors.js';

@@ -2,10 +2,10 @@
 import { buildOpenApiDocument } from '@bsubio/protocol';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { stringify } from 'yaml';
+import { secretsEqual } from '../../services/user-service.js';
 import { ApiError } from '../api-error.js';
 import type { AppDeps } from '../app.js';
 import { renderDocs } from '../docs.js';
-import { secretsEqual } from '../../services/user-service.js';
 
 function isLoopback(address: string | undefined): boolean {
   return !!address && (/^127\./.test(address) || address === '::1' || /^::ffff:127\./.test(address));
