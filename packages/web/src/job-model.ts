@@ -56,6 +56,7 @@ export function totalMs(job: Job, now = Date.now()): number {
 /** The reason a failed job gives, for the row. */
 export function failureReason(job: Job): string | undefined {
   if (job.status !== 'failed') return undefined;
-  if (job.error_code === 'ECANCELED') return 'Cancelled.';
+  // Its badge already says cancelled.
+  if (job.error_code === 'ECANCELED') return undefined;
   return job.error_message ?? job.error_code ?? 'Failed.';
 }

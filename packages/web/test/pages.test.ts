@@ -388,6 +388,17 @@ describe('the dashboard for daily use', () => {
       .waitFor({ state: 'detached', timeout: 10_000 });
   });
 
+  it('says in the row why a job failed, and tells a cancelled job from a failed one', async () => {
+    const id = await dash.submit('test/fail', 'x', 'recipe.txt');
+    await waitForJob(id, 'failed');
+    await page.goto(`${url}/?state=failed`);
+    const row = page.locator(`tr[data-job="${id}"]`);
+    await row.locator('.reason', { hasText: 'the input is not a recipe' }).waitFor();
+    expect(await row.locator('.badge').textContent()).toBe('failed');
+    // The failed tab leaves the cancelled out; they have their own.
+    expect(await page.locator('tr[data-job]').count()).toBe(1);
+  });
+
   it('fits, reaches every action by keyboard and passes axe-core on every page, desktop, phone and dark', async () => {
     await cancelUnfinished();
     const jsonJob = await dash.submit('test/json', 'x', 'data.txt');

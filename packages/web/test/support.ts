@@ -60,6 +60,12 @@ export function writeDashboardTypes(): string {
       ...shellType('test/pdf-only', 'PDF only', 'Takes PDF documents only.', 'cat "$0"'),
       mime_in: ['application/pdf'],
     },
+    shellType(
+      'test/fail',
+      'Failing',
+      'Complains and exits 3.',
+      'echo "the input is not a recipe" >&2; exit 3',
+    ),
     {
       ...shellType(
         'test/json',

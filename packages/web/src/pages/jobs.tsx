@@ -27,7 +27,7 @@ const COLUMNS: { key: SortKey | null; label: string }[] = [
   { key: null, label: 'Waited' },
   { key: null, label: 'Ran' },
   { key: 'duration', label: 'Duration' },
-  { key: 'size', label: 'Size' },
+  { key: 'size', label: 'Input' },
 ];
 
 export function JobsPage() {
@@ -274,7 +274,7 @@ function JobRow({ job, selected, toggle }: { job: Job; selected: boolean; toggle
       <td data-label="Waited">{formatDuration(waitedMs(job, at || Date.now()))}</td>
       <td data-label="Ran">{formatDuration(ranMs(job, at || Date.now()))}</td>
       <td data-label="Duration">{formatDuration(totalMs(job, at || Date.now()))}</td>
-      <td data-label="Size">{formatBytes(job.data_size)}</td>
+      <td data-label="Input">{formatBytes(job.data_size)}</td>
     </tr>
   );
 }
