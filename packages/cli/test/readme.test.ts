@@ -27,7 +27,7 @@ describe('README, the bsubio CLI section', () => {
   });
 
   it('lists every command the CLI has', async () => {
-    const { commands } = (await import('../dist/registry.js')) as typeof import('../src/registry.js');
+    const { commands } = await import('../dist/registry.js');
     for (const command of commands()) expect(cli).toMatch(new RegExp(`^bsubio ${command.name}\\b`, 'm'));
   });
 
