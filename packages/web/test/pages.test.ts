@@ -246,6 +246,7 @@ describe('the dashboard for daily use', () => {
       .toContain('picture.pdf is a PNG image (image/png); test/pdf-only takes application/pdf.');
     await page.getByRole('button', { name: 'Upload and submit' }).click();
     await page.getByText('0 of 1 file submitted; 1 refused before upload.').waitFor();
+    await shot(page, 'upload-refused');
     expect((await listJobs()).length).toBe(before);
     // Removed, then the same file chosen again: it is back.
     await page.getByRole('button', { name: 'Remove picture.pdf' }).click();
@@ -262,7 +263,6 @@ describe('the dashboard for daily use', () => {
       .locator('#files')
       .setInputFiles({ name: 'doc.pdf', mimeType: 'application/pdf', buffer: makePdf('kind ok') });
     await expect.poll(() => page.locator('.file-entry').count(), { timeout: UI_TIMEOUT }).toBe(2);
-    await shot(page, 'upload-refused');
     await page.getByRole('button', { name: 'Remove doc.pdf' }).first().click();
     await page.getByRole('button', { name: 'Remove doc.pdf' }).click();
   });
@@ -275,7 +275,7 @@ describe('the dashboard for daily use', () => {
       .setInputFiles({ name: 'too-big.txt', mimeType: 'text/plain', buffer: Buffer.alloc(3 * MIB, 'x') });
     await page.locator('.file-entry').waitFor();
     await page.getByRole('button', { name: 'Upload and submit' }).click();
-    await page.locator('.file-entry.state-failed').waitFor();
+    await page.locator('.file-entry.entry-failed').waitFor();
     await page.getByText('0 of 1 file submitted.').waitFor();
     expect((await listJobs()).map((j) => j.id).sort()).toEqual(before.map((j) => j.id).sort());
   });

@@ -195,7 +195,7 @@ function FileEntry({ entry, types: all }: { entry: Entry; types: ProcessingType[
   const type = findType(entry.type);
   const id = `file-${entry.key}`;
   return (
-    <li data-file={entry.key} class={`file-entry state-${entry.state}`}>
+    <li data-file={entry.key} class={`file-entry entry-${entry.state}`}>
       <div class="file-head">
         <span class="name">
           {entry.file.name}{' '}
