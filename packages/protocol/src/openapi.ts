@@ -391,6 +391,24 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
           },
         },
       },
+      '/v1/jobs/{jobId}/input': {
+        get: {
+          operationId: 'getJobInput',
+          summary: 'Extension: the input as it was uploaded, to download it or run it again',
+          parameters: [jobIdParam, rangeParam],
+          responses: {
+            '200': {
+              description: 'The input, with its content type and file name as uploaded',
+              content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
+            },
+            '206': partial('the bytes of the input the Range asked for', 'application/octet-stream'),
+            '401': unauthorized,
+            '404': notFound,
+            '409': error('The job has no input yet'),
+            '416': rangeNotSatisfiable,
+          },
+        },
+      },
       '/v1/jobs/{jobId}/events': {
         get: {
           operationId: 'streamJobEvents',

@@ -224,3 +224,25 @@ async function signIn(): Promise<{ key: string; cookie: string }> {
   const token = /bsubio_session=([^;]+)/.exec(res.headers.get('set-cookie') ?? '')![1]!;
   return { key, cookie: `bsubio_session=${token}` };
 }
+
+describe('the input, to download it or run it again', () => {
+  it('serves the input as uploaded, with its name and ranges, to its owner only', async () => {
+    const content = 'the input as the user sent it\n'.repeat(100);
+    const created = await api.run('test/empty', content, 'report.txt');
+    expect(created.status).toBe('finished');
+    const res = await api.request(`/v1/jobs/${created.id}/input`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-disposition')).toBe('attachment; filename="report.txt"');
+    expect(await res.text()).toBe(content);
+    const { res: part, body } = await ranged(`/v1/jobs/${created.id}/input`, 'bytes=0-29');
+    expect(part.status).toBe(206);
+    expect(body.toString()).toBe('the input as the user sent it\n');
+    const stranger = new Api(server.url, await server.addUser('input-stranger@example.com'));
+    await expectError(stranger.request(`/v1/jobs/${created.id}/input`), 404);
+  });
+
+  it('answers 409 while a job has no input yet', async () => {
+    const job = await api.create('test/empty');
+    await expectError(api.request(`/v1/jobs/${job.id}/input`), 409, /has no input yet/);
+  });
+});

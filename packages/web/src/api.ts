@@ -31,6 +31,17 @@ export const partialApi = new PartialApi(client.configuration);
 export const insightApi = new InsightApi(client.configuration);
 export { BsubError };
 
+/** The input of a job as it was uploaded, as a File: to run it again. */
+export async function jobInput(jobId: string, name: string): Promise<File> {
+  const response = await watchedFetch(`/v1/jobs/${encodeURIComponent(jobId)}/input`);
+  if (!response.ok) {
+    const body = (await response.json().catch(() => ({}))) as { error?: string };
+    throw new Error(body.error ?? `The input of job ${jobId} could not be read (HTTP ${response.status}).`);
+  }
+  const type = response.headers.get('content-type') ?? '';
+  return new File([await response.blob()], name, { type: type === 'application/octet-stream' ? '' : type });
+}
+
 /** The sentence to show for a failed call. */
 export function describe(error: unknown): string {
   if (error instanceof BsubError) return error.serverMessage ?? error.message;

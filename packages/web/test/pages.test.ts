@@ -291,6 +291,22 @@ describe('the dashboard for daily use', () => {
     await page.locator('pre.output', { hasText: 'ab\nab\nab' }).waitFor();
   });
 
+  it('runs a finished job again on its own input, with other parameters, and offers the input for download', async () => {
+    const id = await dash.submit('test/params', 'cd\n', 'again.txt');
+    await waitForJob(id);
+    await page.goto(`${url}/jobs/${id}`);
+    const download = page.getByRole('link', { name: 'Download input' });
+    expect(await download.getAttribute('href')).toBe(`/v1/jobs/${id}/input`);
+    await page.getByRole('link', { name: 'Run again…' }).click();
+    // The same input comes back as a chosen file, ready for new parameters.
+    await page.locator('.file-entry', { hasText: 'again.txt' }).waitFor();
+    await page.getByLabel('times').fill('2');
+    await page.getByRole('button', { name: 'Upload and submit' }).click();
+    await page.getByRole('link', { name: 'submitted — view job' }).click();
+    await page.locator('pre.output', { hasText: 'cd\ncd' }).waitFor();
+    expect(page.url()).not.toContain(id);
+  });
+
   it('renders HTML output with its own CSS while the page keeps its CSP', async () => {
     const id = await dash.submit('test/html', 'x', 'page.txt');
     await waitForJob(id);

@@ -203,6 +203,20 @@ export class JobService {
     return { job, ...blob };
   }
 
+  /**
+   * The input the user uploaded (or the bytes `range` asks for), kept as long
+   * as the job: for downloading it again and running it again.
+   */
+  async input(userId: string, id: string, range?: RangeSpec): Promise<{ job: JobRow } & OpenedBlob> {
+    const job = await this.get(userId, id);
+    if (!job.input_key) {
+      throw new ApiError('conflict', `Job ${id} is ${job.status} and has no input yet; upload it first.`);
+    }
+    const blob = await this.blobs.open(job.input_key, range);
+    if (!blob) throw new ApiError('internal', `The input of job ${id} is missing from storage.`);
+    return { job, ...blob };
+  }
+
   /** The job's stderr (or the bytes `range` asks for); undefined while there is none yet. */
   async logs(userId: string, id: string, range?: RangeSpec): Promise<OpenedBlob | undefined> {
     const job = await this.get(userId, id);

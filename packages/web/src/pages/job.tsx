@@ -163,7 +163,19 @@ function JobDetails({ job }: { job: Job }) {
         <a class="button" href={`/v1/jobs/${job.id}/logs`} download={`${job.id}.log`}>
           Download logs
         </a>
-        <a class="button secondary" href={`/upload?type=${encodeURIComponent(job.type)}`}>
+        {job.input_name && job.status !== 'created' && (
+          <a class="button" href={`/v1/jobs/${job.id}/input`} download>
+            Download input
+          </a>
+        )}
+        <a
+          class="button secondary"
+          href={
+            job.status === 'created'
+              ? `/upload?type=${encodeURIComponent(job.type)}`
+              : `/upload?type=${encodeURIComponent(job.type)}&from=${job.id}`
+          }
+        >
           Run again…
         </a>
         {ended && (

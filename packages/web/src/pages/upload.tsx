@@ -9,7 +9,7 @@
 import { signal } from '@preact/signals';
 import type { ProcessingType } from 'bsubio';
 import { useEffect, useRef } from 'preact/hooks';
-import { client, describe } from '../api.js';
+import { client, describe, jobInput } from '../api.js';
 import { PageTitle } from '../components/page-title.js';
 import { ParamsForm, type ParamValues, paramsToSend } from '../components/params-form.js';
 import { formatBytes, plural } from '../format.js';
@@ -75,6 +75,22 @@ export function UploadPage() {
       update(entry.key, { sniffed, type: proposed });
     }
   };
+
+  // "Run again" from a job page: /upload?from=<job id> brings that job's
+  // input back as a chosen file, for the same or another type and parameters.
+  const from = route.value.query.get('from') ?? '';
+  useEffect(() => {
+    if (!from) return;
+    navigate(withQuery({ from: undefined }), { replace: true });
+    void (async () => {
+      try {
+        const { data: job } = await client.jobs.getJob(from);
+        await addFiles([await jobInput(job.id, job.input_name ?? `${job.id}.bin`)]);
+      } catch (err) {
+        say(`Could not bring back the input of job ${from}: ${describe(err)}`, 'error');
+      }
+    })();
+  }, [from]);
 
   const submit = async (event: SubmitEvent) => {
     event.preventDefault();

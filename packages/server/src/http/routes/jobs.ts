@@ -179,6 +179,19 @@ export function registerJobRoutes(app: FastifyInstance, { jobs, catalog, webhook
     },
   );
 
+  // Extension: the input as uploaded, to download it or run it again.
+  app.get<{ Params: IdParams }>('/v1/jobs/:jobId/input', async (request, reply) => {
+    const blob = await openRanged(request.headers.range, (range) =>
+      jobs.input(request.userId, request.params.jobId, range),
+    );
+    const { job } = blob;
+    const name = (job.input_name ?? `${job.id}.bin`).replace(/[^A-Za-z0-9._ -]/g, '_');
+    reply
+      .header('content-type', job.input_type ?? 'application/octet-stream')
+      .header('content-disposition', `attachment; filename="${name}"`);
+    return sendBlob(reply, blob);
+  });
+
   app.get<{ Params: IdParams; Querystring: { follow?: string } }>(
     '/v1/jobs/:jobId/logs',
     async (request, reply) => {
