@@ -465,18 +465,29 @@ export class JobCgroup {
     return Number(tryRead(join(this.dirs.memory, file)) ?? 0) || 0;
   }
 
-  /** Read the counters: cheap enough to call on every tick of the watch. */
+  /** Whether the kernel keeps the peak itself (v1 always; v2 from Linux 5.19); else it is sampled. */
+  private peakKept: boolean | undefined;
+
+  /**
+   * What the watch reads on each tick: OOM kills and refused forks (two
+   * small files), and memory.current where the kernel keeps no peak.
+   */
+  events(): { oomKills: number; pidsMaxHits: number; peakMemoryBytes: number } {
+    const v2 = this.support.version === 2;
+    const oomKills = keyed(
+      tryRead(join(this.dirs.memory, v2 ? 'memory.events' : 'memory.oom_control')),
+      'oom_kill',
+    );
+    const pidsMaxHits = keyed(tryRead(join(this.dirs.pids, 'pids.events')), 'max');
+    this.peakKept ??= !v2 || existsSync(join(this.dirs.memory, 'memory.peak'));
+    if (!this.peakKept) this.sampledPeak = Math.max(this.sampledPeak, this.memoryNow());
+    return { oomKills, pidsMaxHits, peakMemoryBytes: this.sampledPeak };
+  }
+
+  /** Everything, once the job is over: its events, peak memory, CPU time and peak tasks. */
   stats(): JobCgroupStats {
     const v2 = this.support.version === 2;
-    let oomKills = 0;
-    let pidsMaxHits = 0;
-    if (v2) {
-      oomKills = keyed(tryRead(join(this.dirs.memory, 'memory.events')), 'oom_kill');
-      pidsMaxHits = keyed(tryRead(join(this.dirs.pids, 'pids.events')), 'max');
-    } else {
-      oomKills = keyed(tryRead(join(this.dirs.memory, 'memory.oom_control')), 'oom_kill');
-      pidsMaxHits = keyed(tryRead(join(this.dirs.pids, 'pids.events')), 'max');
-    }
+    const { oomKills, pidsMaxHits } = this.events();
     const peakFile = v2 ? 'memory.peak' : 'memory.max_usage_in_bytes';
     const peakText = tryRead(join(this.dirs.memory, peakFile));
     const peak = peakText === null ? this.memoryNow() : Number(peakText) || 0;

@@ -31,7 +31,7 @@ export interface TreeLimits {
 
 /** What the watch reads of a job's cgroup on each tick. */
 export interface CgroupCounters {
-  stats(): { oomKills: number; pidsMaxHits: number; peakMemoryBytes: number };
+  events(): { oomKills: number; pidsMaxHits: number; peakMemoryBytes: number };
 }
 
 export type TreeViolation = 'memory' | 'processes';
@@ -174,7 +174,7 @@ function measure(): void {
   const parents = CHILDREN_FILES ? undefined : readParents();
   for (const w of watched) {
     if (w.cgroup) {
-      const s = w.cgroup.stats();
+      const s = w.cgroup.events();
       w.peakBytes = Math.max(w.peakBytes, s.peakMemoryBytes);
       if (s.oomKills > 0) w.onViolation('memory', s.peakMemoryBytes);
       else if (s.pidsMaxHits > 0) w.onViolation('processes', s.pidsMaxHits);
