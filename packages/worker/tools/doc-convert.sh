@@ -1,15 +1,15 @@
 #!/bin/sh
-# doc/pdf, doc/html, html/pdf: pandoc with WeasyPrint as the PDF engine. The
-# input's reader comes from its extension, which bsubio sets from the input's
-# real format. PDF needs a real output file, so it is written to /work and
-# then copied to stdout.
+# doc/pdf, doc/html: pandoc, and for PDF WeasyPrint through html-pdf.py, which
+# reads no file outside the job's own (a document's images may name any
+# file: URL). The input's reader comes from its extension, which bsubio sets
+# from the input's real format.
 set -eu
 input=$1
 to=$2
 case $to in
   pdf)
-    pandoc "$input" --standalone --pdf-engine=weasyprint -o /work/out.pdf
-    cat /work/out.pdf
+    pandoc "$input" --standalone --to html5 -o /work/out.html
+    python3 "$(dirname "$0")/html-pdf.py" /work/out.html
     ;;
   html)
     pandoc "$input" --standalone --to html5
