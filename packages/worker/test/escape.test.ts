@@ -138,8 +138,18 @@ beforeAll(async () => {
           name: 'escape/magick',
           aliases: [],
           mime_in: ['*/*'],
-          params: [],
-          command: ['/usr/bin/convert', '{input}', 'png:-'],
+          // The coder named outright: the input's own name no longer says MVG
+          // or SVG (the runner names it by its sniffed kind, plain text).
+          params: [
+            {
+              name: 'coder',
+              type: 'enum',
+              description: 'ImageMagick coder',
+              values: ['mvg', 'svg'],
+              default: 'mvg',
+            },
+          ],
+          command: ['/usr/bin/convert', '{param:coder}:{input}', 'png:-'],
           limits: { wall_seconds: 30, memory_mb: 512, output_mb: 16 },
         },
         // pdf/extract's tool and arguments, with limits a test can wait for.
@@ -248,16 +258,16 @@ describe('hostile inputs for the real tools', () => {
     `<image xlink:href="file:///etc/ld.so.conf" width="64" height="64"/></svg>`;
 
   it('refuses MVG and SVG that read files or URLs, through image/convert and through ImageMagick alone', async () => {
-    for (const [name, input] of [
-      ['evil.mvg', mvg()],
-      ['evil.svg', svg()],
+    for (const [name, input, coder] of [
+      ['evil.mvg', mvg(), 'mvg'],
+      ['evil.svg', svg(), 'svg'],
     ] as const) {
       // The catalog type: the format check turns them away before ImageMagick runs.
       const real = await runJob(server, 'image/convert', input, { fileName: name });
       expect(real.status, name).toBe('failed');
       expect(real.error_code, name).toBe('EINPUT');
       // ImageMagick itself, handed the file: its policy refuses the coder.
-      const bare = await runJob(server, 'escape/magick', input, { fileName: name });
+      const bare = await runJob(server, 'escape/magick', input, { fileName: name, params: { coder } });
       expect(bare.status, `${name}: ${bare.logs}`).toBe('failed');
       expect(bare.error_code, name).toBe('EEXIT');
       expect(bare.logs, name).toMatch(/not allowed by the security policy|no decode delegate/);
