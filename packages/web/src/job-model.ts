@@ -3,19 +3,11 @@
  * person sees (a cancelled job is `failed` with ECANCELED on the wire, shown
  * as cancelled), and how long it waited, ran and took.
  */
+import { JOB_STATES } from '@bsubio/protocol/states';
 import type { Job } from 'bsubio';
 
-export const STATES = [
-  'created',
-  'loaded',
-  'pending',
-  'claimed',
-  'preparing',
-  'processing',
-  'finished',
-  'failed',
-  'cancelled',
-] as const;
+/** The protocol's eight states, in lifecycle order, and the one a person also sees: cancelled. */
+export const STATES = [...JOB_STATES, 'cancelled'] as const;
 export type ShownState = (typeof STATES)[number];
 
 export function shownState(job: Job): ShownState {

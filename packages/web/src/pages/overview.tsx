@@ -12,6 +12,7 @@ import { describe, insightApi } from '../api.js';
 import { PageTitle } from '../components/page-title.js';
 import { RelativeTime } from '../components/time.js';
 import { formatDuration } from '../format.js';
+import { STATES } from '../job-model.js';
 import { jobs } from '../live.js';
 import { route, withQuery } from '../router.js';
 
@@ -25,17 +26,7 @@ const ACTIVE = ['created', 'loaded', 'pending', 'claimed', 'preparing', 'process
 /** A state's count (the schema lists all eight; a missing one is none). */
 const of = (counts: Record<string, number | undefined>, state: string) => counts[state] ?? 0;
 
-const TILES = [
-  'created',
-  'loaded',
-  'pending',
-  'claimed',
-  'preparing',
-  'processing',
-  'finished',
-  'failed',
-  'cancelled',
-] as const;
+const TILES = STATES;
 
 export function OverviewPage() {
   const range: RangeName = route.value.query.get('range') === 'day' ? 'day' : 'hour';
