@@ -106,9 +106,12 @@ describe('the rare hang (issue 24)', () => {
   );
 
   it.skipIf(!cgroups.support)(
-    '1,000 failing json_format sandboxes (BSUBIO_HANG_JOBS) beside thread bombs: each fails at once, none runs to its limit',
+    '300 failing json_format sandboxes (BSUBIO_HANG_JOBS=1000 or more for a long run) beside thread bombs: each fails at once, none runs to its limit',
     async () => {
-      const total = Number(process.env.BSUBIO_HANG_JOBS ?? 1000);
+      // 300 keeps npm test within CI's budget (1,000 took 715 s on a loaded VM);
+      // the stall was 1 in 30,000 by chance, but with the bombs beside it
+      // every start meets a sandbox at its task limit.
+      const total = Number(process.env.BSUBIO_HANG_JOBS ?? 300);
       const lanes = 4;
       let started = 0;
       let stop = false;
