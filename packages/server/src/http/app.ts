@@ -14,7 +14,7 @@ import { UserFeed } from '../services/user-feed.js';
 import type { UserService } from '../services/user-service.js';
 import type { WebhookService } from '../services/webhooks.js';
 import type { WorkerTokens } from '../services/worker-tokens.js';
-import { ApiError } from './api-error.js';
+import { ApiError } from '../services/api-error.js';
 import { cutOffStalledBodies } from './body-timeout.js';
 import { registerCors } from './cors.js';
 import { eventStreamMetrics } from './event-stream.js';

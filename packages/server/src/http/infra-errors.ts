@@ -4,7 +4,7 @@
  * Each gets an answer a client can act on (507: storage full; 503 with
  * Retry-After: try again shortly) instead of a bare 500.
  */
-import { ApiError } from './api-error.js';
+import { ApiError } from '../services/api-error.js';
 
 /** errno codes and driver codes of a full disk or quota. */
 const FULL_CODES = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL']);

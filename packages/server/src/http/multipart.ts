@@ -12,7 +12,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { Readable, Writable } from 'node:stream';
-import { ApiError } from './api-error.js';
+import { ApiError } from '../services/api-error.js';
 
 export interface FilePart {
   stream: Readable;

@@ -9,7 +9,7 @@
  */
 import { CSRF_HEADER } from '@bsubio/protocol';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError } from './api-error.js';
+import { ApiError } from '../services/api-error.js';
 
 export const SESSION_COOKIE = 'bsubio_session';
 

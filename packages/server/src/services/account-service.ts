@@ -6,7 +6,7 @@
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import type { ApiKeyInfo, DeviceAuthorizedResponse, DeviceCodeResponse } from '@bsubio/protocol';
 import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
-import { ApiError } from '../http/api-error.js';
+import { ApiError } from './api-error.js';
 import type { AccountRepository, DeviceCodeRow } from '../store/account-repository.js';
 import type { UserRepository, UserRow } from '../store/user-repository.js';
 import { secretsEqual, type UserService } from './user-service.js';

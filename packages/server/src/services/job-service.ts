@@ -26,7 +26,7 @@ import {
 import { type Catalog, checkParams, type JobOutcome } from '@bsubio/worker';
 import { type BlobStore, BlobTooLargeError, blobKey, type OpenedBlob } from '../blobs/blob-store.js';
 import { type RangeSpec, resolveRange } from '../blobs/byte-range.js';
-import { ApiError, jobNotFound } from '../http/api-error.js';
+import { ApiError, jobNotFound } from './api-error.js';
 import type { ClaimLimits, JobRepository, JobRow } from '../store/job-repository.js';
 import type { JobEvents } from './job-events.js';
 import { LiveLogs } from './live-logs.js';

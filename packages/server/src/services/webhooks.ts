@@ -14,7 +14,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
 import { toWireTime, uuidv7 } from '@bsubio/protocol';
-import { ApiError } from '../http/api-error.js';
+import { ApiError } from './api-error.js';
 import type { JobRow } from '../store/job-repository.js';
 import type { DeliveryRow, WebhookRepository } from '../store/webhook-repository.js';
 import type { JobEvents } from './job-events.js';

@@ -5,7 +5,7 @@
  */
 import { DEVICE_TOKEN_STATUS } from '@bsubio/protocol';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ApiError } from '../api-error.js';
+import { ApiError } from '../../services/api-error.js';
 import type { AppDeps } from '../app.js';
 import { LoginThrottle } from '../login-throttle.js';
 import { checkCsrf, clearSessionCookie, readSessionCookie, setSessionCookie } from '../session-cookie.js';

@@ -7,7 +7,7 @@ import type { OpenedBlob } from '../../blobs/blob-store.js';
 import { parseRangeHeader, RangeNotSatisfiableError } from '../../blobs/byte-range.js';
 import { toWireJob } from '../../services/job-service.js';
 import type { JobRow } from '../../store/job-repository.js';
-import { ApiError } from '../api-error.js';
+import { ApiError } from '../../services/api-error.js';
 import type { AppDeps } from '../app.js';
 import { followLogs } from './live.js';
 

@@ -6,7 +6,7 @@
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { toWireJob } from '../../services/job-service.js';
-import { ApiError } from '../api-error.js';
+import { ApiError } from '../../services/api-error.js';
 import type { AppDeps } from '../app.js';
 import { followJob } from '../job-follow.js';
 

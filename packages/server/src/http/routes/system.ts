@@ -3,7 +3,7 @@ import { buildOpenApiDocument } from '@bsubio/protocol';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { stringify } from 'yaml';
 import { secretsEqual } from '../../services/user-service.js';
-import { ApiError } from '../api-error.js';
+import { ApiError } from '../../services/api-error.js';
 import type { AppDeps } from '../app.js';
 import { renderDocs } from '../docs.js';
 

@@ -2,7 +2,7 @@
 import type { IncomingMessage } from 'node:http';
 import { MESSAGES } from '@bsubio/protocol';
 import type { FastifyInstance } from 'fastify';
-import { ApiError } from '../api-error.js';
+import { ApiError } from '../../services/api-error.js';
 import type { AppDeps } from '../app.js';
 import { consumeFilePart } from '../multipart.js';
 

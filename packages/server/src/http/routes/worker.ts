@@ -20,7 +20,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { JobService } from '../../services/job-service.js';
 import type { WorkerTokens } from '../../services/worker-tokens.js';
 import type { JobRow } from '../../store/job-repository.js';
-import { ApiError } from '../api-error.js';
+import { ApiError } from '../../services/api-error.js';
 
 export interface WorkerRouteDeps {
   jobs: JobService;

@@ -1,4 +1,4 @@
-/** A client-facing error: its HTTP status comes from its code (protocol's HTTP_ERRORS). */
+/** A client-facing error, thrown by services and routes alike: its HTTP status comes from its code (protocol HTTP_ERRORS). */
 import { type ErrorBody, HTTP_ERRORS, type HttpErrorCode } from '@bsubio/protocol';
 
 export class ApiError extends Error {
