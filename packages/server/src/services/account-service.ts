@@ -6,9 +6,9 @@
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import type { ApiKeyInfo, DeviceAuthorizedResponse, DeviceCodeResponse } from '@bsubio/protocol';
 import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
-import { ApiError } from './api-error.js';
 import type { AccountRepository, DeviceCodeRow } from '../store/account-repository.js';
 import type { UserRepository, UserRow } from '../store/user-repository.js';
+import { ApiError } from './api-error.js';
 import { secretsEqual, type UserService } from './user-service.js';
 
 export const SESSION_TTL_MS = 7 * 24 * 3600_000;

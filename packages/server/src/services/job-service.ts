@@ -26,8 +26,8 @@ import {
 import { type Catalog, checkParams, type JobOutcome } from '@bsubio/worker';
 import { type BlobStore, BlobTooLargeError, blobKey, type OpenedBlob } from '../blobs/blob-store.js';
 import { type RangeSpec, resolveRange } from '../blobs/byte-range.js';
-import { ApiError, jobNotFound } from './api-error.js';
 import type { ClaimLimits, JobRepository, JobRow } from '../store/job-repository.js';
+import { ApiError, jobNotFound } from './api-error.js';
 import type { JobEvents } from './job-events.js';
 import { LiveLogs } from './live-logs.js';
 import { buildOverview, queuePosition, timeline } from './overview.js';

@@ -6,8 +6,8 @@
  */
 import { EVENT_STREAM_PING_SECONDS, isCanonicalUuid } from '@bsubio/protocol';
 import type { FastifyInstance } from 'fastify';
-import type { UserFeed } from '../../services/user-feed.js';
 import { ApiError } from '../../services/api-error.js';
+import type { UserFeed } from '../../services/user-feed.js';
 import type { AppDeps } from '../app.js';
 import { EVENT_QUEUE_MAX_BYTES, EventStreamConnection } from '../event-stream.js';
 

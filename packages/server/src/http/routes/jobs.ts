@@ -5,9 +5,9 @@ import { outputFormat } from '@bsubio/worker';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { OpenedBlob } from '../../blobs/blob-store.js';
 import { parseRangeHeader, RangeNotSatisfiableError } from '../../blobs/byte-range.js';
+import { ApiError } from '../../services/api-error.js';
 import { toWireJob } from '../../services/job-service.js';
 import type { JobRow } from '../../store/job-repository.js';
-import { ApiError } from '../../services/api-error.js';
 import type { AppDeps } from '../app.js';
 import { followLogs } from './live.js';
 

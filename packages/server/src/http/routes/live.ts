@@ -5,8 +5,8 @@
  */
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { toWireJob } from '../../services/job-service.js';
 import { ApiError } from '../../services/api-error.js';
+import { toWireJob } from '../../services/job-service.js';
 import type { AppDeps } from '../app.js';
 import { followJob } from '../job-follow.js';
 

@@ -2,8 +2,8 @@
 import { buildOpenApiDocument } from '@bsubio/protocol';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { stringify } from 'yaml';
-import { secretsEqual } from '../../services/user-service.js';
 import { ApiError } from '../../services/api-error.js';
+import { secretsEqual } from '../../services/user-service.js';
 import type { AppDeps } from '../app.js';
 import { renderDocs } from '../docs.js';
 

@@ -1,7 +1,7 @@
 /** Webhook extensions: the user's default URL and signing secret, and a job's deliveries. */
 import type { FastifyInstance } from 'fastify';
-import { toWireDelivery } from '../../services/webhooks.js';
 import { ApiError } from '../../services/api-error.js';
+import { toWireDelivery } from '../../services/webhooks.js';
 import type { AppDeps } from '../app.js';
 
 export function registerWebhookRoutes(app: FastifyInstance, { jobs, webhooks }: AppDeps): void {

@@ -17,10 +17,10 @@ import {
   type WorkerReleaseRequest,
 } from '@bsubio/protocol';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { ApiError } from '../../services/api-error.js';
 import type { JobService } from '../../services/job-service.js';
 import type { WorkerTokens } from '../../services/worker-tokens.js';
 import type { JobRow } from '../../store/job-repository.js';
-import { ApiError } from '../../services/api-error.js';
 
 export interface WorkerRouteDeps {
   jobs: JobService;
