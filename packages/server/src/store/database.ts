@@ -10,6 +10,7 @@ import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import type pg from 'pg';
 import { migrateToLatest } from './migrations.js';
 import type { Database } from './schema.js';
+import { SqliteGroupCommit } from './sqlite-group-commit.js';
 
 export type Db = Kysely<Database>;
 export type Dialect = 'sqlite' | 'postgres';
@@ -34,6 +35,12 @@ export function dialectOf(db: Db): Dialect {
   return dialects.get(db) ?? 'sqlite';
 }
 
+/** SQLite only: the batcher that commits the queue's writes together (see SqliteGroupCommit). */
+const groupCommits = new WeakMap<object, SqliteGroupCommit>();
+export function groupCommitOf(db: Db): SqliteGroupCommit | undefined {
+  return groupCommits.get(db);
+}
+
 export async function openSqlite(path: string): Promise<Db> {
   mkdirSync(dirname(path), { recursive: true });
   const sqlite = new SQLite(path);
@@ -43,8 +50,10 @@ export async function openSqlite(path: string): Promise<Db> {
   sqlite.pragma('foreign_keys = ON');
   // Another process (a `user add` while the server runs) may hold the write lock briefly.
   sqlite.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+  const statements = withStatementCache(sqlite);
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: statements }) });
   dialects.set(db, 'sqlite');
+  groupCommits.set(db, new SqliteGroupCommit(sqlite, statements.prepare));
   await migrateToLatest(db as Kysely<unknown>);
   return db;
 }
