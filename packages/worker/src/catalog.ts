@@ -8,6 +8,7 @@ import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ParamSpec, ProcessingType } from '@bsubio/protocol';
 import { DEFAULT_UNPACK_LIMITS, type UnpackLimits } from './archive.js';
+import { type NodePackage, NPM_REQUIREMENT, resolveNodePackage } from './node-packages.js';
 
 export interface TypeLimits {
   /** Wall-clock seconds before the tool is killed (ETIMEDOUT). */
@@ -45,7 +46,13 @@ export interface TypeDefinition {
    * input unchanged (passthru), so no process, sandbox or copy is needed.
    */
   builtin?: Builtin;
-  /** Executables that must be on PATH (or absolute paths that must exist) for the type to be available. */
+  /**
+   * What must be installed for the type to be available: executables on
+   * PATH, absolute paths that must exist (a model, a data file), or
+   * `npm:NAME`, a Node package that resolves from @bsubio/worker; such a
+   * package (with what it loads) is bound read-only into the sandbox, where
+   * the {tools} scripts import it by name.
+   */
   requires: string[];
   /** The Debian package that provides them, named when unavailable. */
   package?: string;
@@ -290,8 +297,10 @@ export function outputFormat(
 export interface CatalogEntry {
   definition: TypeDefinition;
   available: boolean;
-  /** Executables from `requires` that are not installed. */
+  /** What from `requires` is not installed: a tool's name, or "the Node package NAME". */
   missing: string[];
+  /** The Node packages of `npm:` requirements, with those they load: the sandbox binds them. */
+  nodePackages: NodePackage[];
 }
 
 export class Catalog {
@@ -300,8 +309,16 @@ export class Catalog {
 
   constructor(definitions: TypeDefinition[]) {
     for (const definition of definitions) {
-      const missing = definition.requires.filter((tool) => !isExecutableOnPath(tool));
-      const entry: CatalogEntry = { definition, available: missing.length === 0, missing };
+      const missing: string[] = [];
+      const nodePackages: NodePackage[] = [];
+      for (const required of definition.requires) {
+        if (required.startsWith(NPM_REQUIREMENT)) {
+          const found = resolveNodePackage(required.slice(NPM_REQUIREMENT.length));
+          if (found.ok) nodePackages.push(...found.packages);
+          else missing.push(found.reason);
+        } else if (!isExecutableOnPath(required)) missing.push(required);
+      }
+      const entry: CatalogEntry = { definition, available: missing.length === 0, missing, nodePackages };
       // A later definition (the operator's file) replaces a built-in of the same name.
       this.entries.set(definition.type, entry);
     }

@@ -23,6 +23,7 @@ import { ARCHIVE_TYPES, ArchiveError, unpackArchive } from './archive.js';
 import type { ClaimedJob, JobOutcome, WorkerBackend } from './backend.js';
 import { type Catalog, TOOLS_DIR, type TypeDefinition, type TypeLimits } from './catalog.js';
 import { resolveCommand, resolveEnv } from './command.js';
+import { hostDirForNobody, SANDBOX_NODE_MODULES } from './node-packages.js';
 import { checkParams } from './params.js';
 import {
   MAX_PROCESSES,
@@ -337,6 +338,12 @@ export class JobRunner {
     }
     for (const path of entry.definition.binds ?? []) {
       if (existsSync(path)) readOnly.push({ host: path, sandbox: path });
+    }
+    for (const pkg of entry.nodePackages) {
+      const host = sandboxDropsPrivileges()
+        ? await hostDirForNobody(pkg, () => sandboxBaseDir(this.options.scratchDir))
+        : pkg.dir;
+      readOnly.push({ host, sandbox: `${SANDBOX_NODE_MODULES}/${pkg.name}` });
     }
 
     if (!(await backend.advance(job.id, workerId, 'processing'))) return null;

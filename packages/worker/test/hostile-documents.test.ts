@@ -2,10 +2,11 @@
  * Documents that try to read the host or run commands while they are
  * converted: a LaTeX \input{/etc/passwd} and \write18, an office document
  * with a load macro and sections linked to host files, an ODT whose image
- * links to a host file, a Typst read(). The LaTeX attacks and the linked
- * image are first shown to work with the host's own pdflatex and LibreOffice
- * (a control run without the sandbox and its settings); as jobs they must
- * come out without the host's data and without the command having run.
+ * links to a host file, a Typst read() or image() of a host file. The LaTeX
+ * attacks, the linked image and the Typst reads are first shown to work with
+ * the host's own pdflatex, LibreOffice and typst compiler (a control run
+ * without the sandbox and its settings); as jobs they must come out without
+ * the host's data and without the command having run.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -165,24 +166,70 @@ describe('office documents', () => {
   });
 });
 
-/** Debian 12 has no typst package: typst/pdf is then listed unavailable, and this is skipped. */
-const typstInstalled = (() => {
-  try {
-    execFileSync('sh', ['-c', 'command -v typst'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+describe('Typst', () => {
+  /** The host's name, looked for in the logs when it is long enough not to turn up by chance. */
+  const hostname = readFileSync('/etc/hostname', 'utf8').trim();
+  const hostImage = files.path('typst-host.png');
+  const attacks: Record<string, string> = {
+    'read("/etc/hostname")': '#read("/etc/hostname")',
+    'read() of a host file by its absolute path': `#read("${secretPath}")`,
+    'read("../../etc/passwd")': '#read("../../etc/passwd")',
+    'read() climbing out with ../ to a host file': `#read("${'../'.repeat(12)}${secretPath.slice(1)}")`,
+    'image() of a host image by its absolute path': `#image("${hostImage}")`,
+    'image() climbing out with ../ to a host image': `#image("${'../'.repeat(12)}${hostImage.slice(1)}")`,
+  };
 
-describe.skipIf(!typstInstalled)('typst', () => {
-  it('read("/etc/hostname") and a host file outside the project read nothing', SLOW, async () => {
-    const job = await runJob(server, 'typst/pdf', `#read("/etc/hostname")\n#read("${secretPath}")\n`, {
-      fileName: 'reads.typ',
+  beforeAll(() => {
+    execFileSync('/usr/bin/convert', ['-size', '90x60', 'xc:blue', hostImage]);
+  });
+
+  it('the attacks work with the project root at / (control: the same tool on the host)', SLOW, () => {
+    const dir = files.path('typst-control');
+    mkdirSync(dir);
+    writeFileSync(`${dir}/reads.typ`, `#read("${secretPath}")\n#image("${hostImage}")\n`);
+    const pdf = execFileSync(
+      process.execPath,
+      [new URL('../tools/typst-pdf.mjs', import.meta.url).pathname, '/', `${dir.slice(1)}/reads.typ`],
+      { maxBuffer: 64 * 1024 * 1024 },
+    );
+    expect(pdfText(pdf, 'typst-control.pdf')).toContain(secretWord);
+    writeFileSync(files.path('typst-control.pdf'), pdf);
+    expect(
+      execFileSync('pdfimages', ['-list', files.path('typst-control.pdf')], { encoding: 'utf8' }),
+    ).toMatch(/\s90\s+60\s/);
+  });
+
+  it(
+    'as jobs, none reads a host file: each fails naming the path, with no host data anywhere',
+    SLOW,
+    async () => {
+      const jobs = await Promise.all(
+        Object.values(attacks).map((source) =>
+          runJob(server, 'typst/pdf', `= Title\n${source}\n`, { fileName: 'reads.typ', waitSeconds: 600 }),
+        ),
+      );
+      Object.keys(attacks).forEach((name, i) => {
+        const job = jobs[i]!;
+        expect(job.status, `${name}: ${job.logs}`).toBe('failed');
+        expect(job.output.length, name).toBe(0);
+        // The compiler's own words: the path is looked up inside the project, or refused.
+        expect(job.logs, name).toMatch(
+          /input\.typ:2:\d+: error: (file not found \(searched at \/in\/files\/|failed to load file \(access denied\), hints: cannot read file outside of project root)/,
+        );
+        expect(job.logs, name).not.toContain(secretWord);
+        expect(job.logs, name).not.toMatch(/root:x:0/);
+        if (hostname.length >= 4) expect(job.logs, name).not.toContain(hostname);
+      });
+    },
+  );
+
+  it('an @preview import downloads nothing and says why', SLOW, async () => {
+    const job = await runJob(server, 'typst/pdf', '#import "@preview/example:0.1.0": add\n', {
+      fileName: 'pkg.typ',
       waitSeconds: 600,
     });
     expect(job.status).toBe('failed');
-    expect(job.logs).not.toContain(secretWord);
+    expect(job.logs).toMatch(/@preview\/example:0\.1\.0 cannot be downloaded: jobs run without network/);
   });
 });
 

@@ -95,7 +95,7 @@ function zipOf(name: string, entries: Record<string, string>): Buffer {
 }
 
 describe('GET /v1/types', () => {
-  it('lists every new type with what it takes and gives; typst says what to install when missing', async () => {
+  it('lists every new type with what it takes and gives, available', async () => {
     const { types } = (await (await fetch(`${server.url}/v1/types`)).json()) as { types: ProcessingType[] };
     const byName = new Map(types.map((t) => [t.type, t]));
     const always = [
@@ -109,6 +109,8 @@ describe('GET /v1/types', () => {
       'pdf/rotate',
       'pdf/images',
       'latex/pdf',
+      // The typst compiler is @bsubio/worker's optional dependency: npm installs it with the worker.
+      'typst/pdf',
       'doc/docx',
       'doc/epub',
       'image/pdf',
@@ -130,9 +132,6 @@ describe('GET /v1/types', () => {
       expect.arrayContaining(['application/zip', 'application/x-tar']),
     );
     expect(byName.get('pdf/split')?.output.mime_out).toEqual(['application/zip']);
-    const typst = byName.get('typst/pdf');
-    expect(typst).toBeDefined();
-    if (!typst?.available) expect(typst?.install_hint).toMatch(/typst CLI on PATH.*github\.com\/typst/);
   });
 });
 
@@ -458,6 +457,99 @@ describe('latex/pdf (latexmk, pdflatex)', () => {
   });
 });
 
+describe('typst/pdf (the typst compiler from npm)', () => {
+  it('compiles a project with an include, an image and a bibliography', SLOW, async () => {
+    writeFileSync(
+      files.path('paper.typ'),
+      [
+        '= Typst Paper',
+        'Typst opening words @knuth.',
+        '#include "chapters/one.typ"',
+        '#image("figures/plot.png", width: 3cm)',
+        '#bibliography("refs.bib")',
+      ].join('\n'),
+    );
+    writeFileSync(files.path('typst-one.typ'), 'Typst chapter one comes from an include.\n');
+    writeFileSync(
+      files.path('refs.bib'),
+      '@book{knuth, author={Donald Knuth}, title={The TeXbook}, year=1984, publisher={Addison-Wesley}}\n',
+    );
+    await sh('/usr/bin/convert', ['-size', '200x120', 'xc:orange', 'plot.png'], files.dir);
+    const zip = zipOf('typst-paper.zip', {
+      'main.typ': 'paper.typ',
+      'chapters/one.typ': 'typst-one.typ',
+      'refs.bib': 'refs.bib',
+      'figures/plot.png': 'plot.png',
+    });
+    const job = await runJob(server, 'typst/pdf', zip, { fileName: 'paper.zip', waitSeconds: 600 });
+    const pdf = finished(job);
+    expect(job.outputType).toBe('application/pdf');
+    const text = pdfText(pdf).replace(/\s+/g, ' ');
+    expect(text).toContain('Typst Paper');
+    expect(text).toContain('Typst opening words [1].');
+    expect(text).toContain('Typst chapter one comes from an include.');
+    expect(text).toContain('D. Knuth, The TeXbook. Addison-Wesley, 1984.');
+    const list = execFileSync('pdfimages', ['-list', save(pdf, '.pdf')], { encoding: 'utf8' });
+    expect(list).toMatch(/\n\s+1\s+\d+\s+image\s+200\s+120\b/);
+  });
+
+  it(
+    'finds the main file by the main parameter, or asks for it when the rule cannot tell',
+    SLOW,
+    async () => {
+      writeFileSync(files.path('article.typ'), '#include "sec.typ"\n');
+      writeFileSync(files.path('sec.typ'), 'Typst section from the same folder.\n');
+      writeFileSync(files.path('draft.typ'), 'Draft.\n');
+      const zip = zipOf('typst-two.zip', {
+        'paper/article.typ': 'article.typ',
+        'paper/sec.typ': 'sec.typ',
+        'notes.typ': 'draft.typ',
+        'draft.typ': 'draft.typ',
+      });
+      const named = await runJob(server, 'typst/pdf', zip, {
+        fileName: 'two.zip',
+        params: { main: 'paper/article.typ' },
+        waitSeconds: 600,
+      });
+      expect(pdfText(finished(named))).toContain('Typst section from the same folder.');
+      const unnamed = await runJob(server, 'typst/pdf', zip, { fileName: 'two.zip', waitSeconds: 600 });
+      expect(unnamed.status).toBe('failed');
+      expect(unnamed.logs).toMatch(/several \.typ files \(draft\.typ, notes\.typ\).*main parameter/);
+      const absent = await runJob(server, 'typst/pdf', zip, {
+        fileName: 'two.zip',
+        params: { main: 'paper/missing.typ' },
+        waitSeconds: 600,
+      });
+      expect(absent.logs).toContain('the main file paper/missing.typ is not in the project');
+    },
+  );
+
+  it('compiles a single .typ file, and names an error by file, line and column', SLOW, async () => {
+    const ok = await runJob(server, 'typst/pdf', '= Single\nSingle typst file works.\n', {
+      fileName: 'one.typ',
+      waitSeconds: 600,
+    });
+    expect(pdfText(finished(ok))).toContain('Single typst file works.');
+    const broken = await runJob(server, 'typst/pdf', 'Fine line.\n#undefined-thing\n', {
+      fileName: 'bad.typ',
+      waitSeconds: 600,
+    });
+    expect(broken.status).toBe('failed');
+    expect(broken.logs).toMatch(/^input\.typ:2:2: error: unknown variable: undefined-thing/m);
+  });
+
+  it('an @preview package import fails saying packages are not downloaded', SLOW, async () => {
+    const job = await runJob(server, 'typst/pdf', '#import "@preview/cetz:0.3.1": canvas\nText.\n', {
+      fileName: 'pkg.typ',
+      waitSeconds: 600,
+    });
+    expect(job.status).toBe('failed');
+    expect(job.logs).toMatch(
+      /input\.typ:1:9: error: the package @preview\/cetz:0\.3\.1 cannot be downloaded: jobs run without network/,
+    );
+  });
+});
+
 describe('limits that fit real documents', () => {
   /** Paragraphs of distinct, countable words: about 400 words a page. */
   const paragraphs = (count: number, prefix: string) =>
@@ -495,6 +587,18 @@ describe('limits that fit real documents', () => {
     const pages = Number(/Pages:\s+(\d+)/.exec(pdfInfo(pdf))?.[1]);
     expect(pages).toBeGreaterThanOrEqual(50);
     expect(pdfText(pdf).replace(/\s+/g, ' ')).toContain('Paragraph 10. 20.');
+  });
+
+  it('a 200-page Typst book with an outline', SLOW, async () => {
+    const chapters = Array.from({ length: 30 }, (_, c) =>
+      [`= Chapter ${c + 1}`, ...paragraphs(40, `Paragraph ${c + 1}.`)].join('\n\n'),
+    );
+    const book = ['#set heading(numbering: "1.")', '#outline()', ...chapters].join('\n\n');
+    const job = await runJob(server, 'typst/pdf', book, { fileName: 'book.typ', waitSeconds: 600 });
+    const pdf = finished(job);
+    const pages = Number(/Pages:\s+(\d+)/.exec(pdfInfo(pdf))?.[1]);
+    expect(pages).toBeGreaterThanOrEqual(200);
+    expect(pdfText(pdf).replace(/\s+/g, ' ')).toContain('Paragraph 30. 40.');
   });
 
   it('a 300-page docx', SLOW, async () => {
