@@ -75,6 +75,13 @@ export interface TypeDefinition {
    */
   submit_waits_seconds?: number;
   /**
+   * The output depends only on the input and the params (no clock, no
+   * randomness, no network), so a finished job's result may answer a later
+   * job with the same input, type and params (the server's result cache).
+   * Absent: false, so an operator's type is never cached unless it says so.
+   */
+  cacheable?: boolean;
+  /**
    * The type takes several files in one job: a zip or tar input is unpacked
    * (with archive.ts's guards) into /in/files, the {files} placeholder; a
    * single file is put there alone.
@@ -223,6 +230,11 @@ export function parseTypeDefinition(raw: unknown, where: string): TypeDefinition
     if (typeof v !== 'number' || !(v > 0) || v > 10)
       throw new CatalogError(`${at}: "submit_waits_seconds" must be a number of seconds from 0 to 10`);
     definition.submit_waits_seconds = v;
+  }
+  if (obj.cacheable !== undefined) {
+    if (typeof obj.cacheable !== 'boolean')
+      throw new CatalogError(`${at}: "cacheable" must be true or false`);
+    if (obj.cacheable) definition.cacheable = true;
   }
   if (obj.archive_in !== undefined && obj.archive_in !== false) {
     definition.archive_in = parseArchiveIn(obj.archive_in, at);

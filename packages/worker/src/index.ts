@@ -8,3 +8,4 @@ export * from './pool.js';
 export * from './remote-backend.js';
 export * from './runner.js';
 export * from './sandbox.js';
+export { typeVersion } from './type-version.js';
