@@ -17,6 +17,38 @@ export const JobStatusSchema = Type.Enum(JOB_STATES, {
 
 export const JobErrorCodeSchema = Type.Enum(ERROR_CODES, { description: 'Why a failed job failed.' });
 
+/** Most steps one pipeline may have, the first included. */
+export const MAX_PIPELINE_STEPS = 8;
+
+export const PIPELINE_STEP_STATES = ['waiting', 'running', 'done', 'failed', 'skipped'] as const;
+export type PipelineStepState = (typeof PIPELINE_STEP_STATES)[number];
+
+export const PipelineStepRequestSchema = Type.Object(
+  {
+    type: Type.String({ description: 'A processing type from /v1/types' }),
+    params: Type.Optional(
+      Type.Record(Type.String(), Type.Union([Type.String(), Type.Integer()]), {
+        description: "Values for this type's declared parameters",
+      }),
+    ),
+  },
+  { $id: 'PipelineStepRequest', description: 'Extension: one more step of a pipeline' },
+);
+export type PipelineStepRequest = Static<typeof PipelineStepRequestSchema>;
+
+export const JobStepSchema = Type.Object(
+  {
+    type: Type.String(),
+    params: Type.Record(Type.String(), Type.Union([Type.String(), Type.Integer()])),
+    status: Type.Enum(PIPELINE_STEP_STATES, {
+      description:
+        'waiting: not reached yet; running: the job is on it now; done; failed: the job failed here; skipped: after a failed step',
+    }),
+  },
+  { $id: 'JobStep', description: 'Extension: one step of a pipeline job' },
+);
+export type JobStep = Static<typeof JobStepSchema>;
+
 export const JobSchema = Type.Object(
   {
     id: Type.String({ format: 'uuid', description: 'UUIDv7, lower-case canonical form' }),
@@ -68,6 +100,20 @@ export const JobSchema = Type.Object(
       Type.Union([Type.Number({ minimum: 0 }), Type.Null()], {
         description:
           "Extension: CPU time of all the job's processes, from its cgroup; null when not measured",
+      }),
+    ),
+    // Pipelines (created with `then`); an ordinary job has none of these.
+    steps: Type.Optional(
+      Type.Array(JobStepSchema, {
+        description: 'Extension: the steps of a pipeline, in order (the first is the job type)',
+      }),
+    ),
+    step: Type.Optional(
+      Type.Integer({ minimum: 1, description: 'Extension: the step the pipeline is on, from 1' }),
+    ),
+    failed_step: Type.Optional(
+      Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], {
+        description: 'Extension: the step that failed, when a pipeline failed',
       }),
     ),
   },
@@ -129,6 +175,12 @@ export const CreateJobRequestSchema = Type.Object(
     params: Type.Optional(
       Type.Record(Type.String(), Type.Union([Type.String(), Type.Integer()]), {
         description: "Extension: values for the type's declared parameters",
+      }),
+    ),
+    // biome-ignore lint/suspicious/noThenProperty: the API's field (an array, never a thenable's method)
+    then: Type.Optional(
+      Type.Array(PipelineStepRequestSchema, {
+        description: `Extension: further steps (at most ${MAX_PIPELINE_STEPS - 1}), each run on the previous step's output; the job's output is the last step's. Each step's output must be a kind the next step accepts, or create answers 400 naming the step.`,
       }),
     ),
     webhook_url: Type.Optional(
@@ -246,10 +298,12 @@ export const WebhookSettingsResponseSchema = Type.Object(
 
 /** Every schema with an `$id`, in the order the OpenAPI document lists them. */
 export const NAMED_SCHEMAS = [
+  JobStepSchema,
   JobSchema,
   ErrorBodySchema,
   ParamSpecSchema,
   ProcessingTypeSchema,
+  PipelineStepRequestSchema,
   CreateJobRequestSchema,
   JobResponseSchema,
   ListJobsResponseSchema,

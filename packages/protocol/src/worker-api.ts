@@ -11,6 +11,7 @@
  *   PUT  /v1/worker/jobs/{id}/output?worker_id= raw stdout → WorkerBlobResponse
  *   PUT  /v1/worker/jobs/{id}/logs?worker_id=   raw stderr → WorkerBlobResponse
  *   POST /v1/worker/jobs/{id}/log?worker_id=&offset=  stderr written so far → WorkerOkResponse
+ *   POST /v1/worker/jobs/{id}/step             WorkerStepRequest → WorkerOkResponse (a pipeline's step is done)
  *   POST /v1/worker/jobs/{id}/complete         WorkerCompleteRequest → WorkerOkResponse
  *   POST /v1/worker/jobs/{id}/release          WorkerReleaseRequest → WorkerOkResponse
  *
@@ -39,6 +40,16 @@ export interface WorkerClaimedJob {
   params: Record<string, string | number>;
   attempt: number;
   input_name: string | null;
+  /**
+   * A pipeline's steps (the first is `type` with `params`) and the step to
+   * run first, from 1: a later one when an earlier attempt finished some.
+   * The input then is the output of the step before it. Absent for an
+   * ordinary job.
+   */
+  steps?: { type: string; params: Record<string, string | number> }[];
+  step?: number;
+  /** A resumed pipeline: bytes of live log the server already holds (the finished steps'); live log posts start there. */
+  log_offset?: number;
 }
 
 export interface WorkerClaimResponse {
@@ -78,9 +89,23 @@ export interface WorkerCompleteRequest {
   output_key: string;
   output_size: number;
   log_key: string;
+  /** A pipeline's step this outcome is of (its last, or the one that failed). */
+  step?: number;
   /** Optional: the sandbox's peak memory in bytes and its CPU seconds (older workers send neither). */
   peak_memory_bytes?: number | null;
   cpu_seconds?: number | null;
+}
+
+/**
+ * A pipeline's step `step` (from 1, not the last) finished: its output and
+ * logs (uploaded first, like complete's) are kept and the job moves to the
+ * next step. `ok: false` when the job is not this worker's or not on `step`.
+ */
+export interface WorkerStepRequest {
+  worker_id: string;
+  step: number;
+  output_key: string;
+  log_key: string;
 }
 
 export interface WorkerReleaseRequest {

@@ -14,6 +14,19 @@ export interface ClaimedJob {
   /** 1 on the first claim, 2 on the first retry, ... */
   attempt: number;
   inputName: string | null;
+  /**
+   * A pipeline's steps (the first is `type` with `params`) and the one to
+   * run first, from 1: later than 1 when an earlier attempt finished some,
+   * and then `fetchInput` gives the output of the step before. Absent for
+   * an ordinary job.
+   */
+  steps?: PipelineStep[];
+  step?: number;
+}
+
+export interface PipelineStep {
+  type: string;
+  params: Record<string, string | number>;
 }
 
 export interface JobOutcome {
@@ -26,6 +39,8 @@ export interface JobOutcome {
   /** What the sandbox used: its peak memory in bytes and CPU seconds (absent when no tool ran). */
   peakMemoryBytes?: number | null;
   cpuSeconds?: number | null;
+  /** A pipeline's step this outcome is of (its last, or the one that failed). */
+  step?: number;
 }
 
 export interface WorkerBackend {
@@ -41,6 +56,19 @@ export interface WorkerBackend {
   fetchInput(jobId: string, destPath: string, workerId: string): Promise<void>;
   /** Store output and logs and make the job terminal; false when it was no longer this worker's. */
   complete(jobId: string, workerId: string, outcome: JobOutcome): Promise<boolean>;
+  /**
+   * A pipeline's step `step` (not its last) finished: keep its output and
+   * logs (the backend takes the files over) and move the job to the next
+   * step, so that a lost worker's successor resumes there. False when the
+   * job is no longer this worker's.
+   */
+  finishStep(
+    jobId: string,
+    workerId: string,
+    step: number,
+    outputPath: string,
+    logPath: string,
+  ): Promise<boolean>;
   /** Hand an unfinished job back to `pending` (shutdown). */
   release(jobId: string, workerId: string): Promise<void>;
   /**

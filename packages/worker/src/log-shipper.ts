@@ -36,6 +36,12 @@ export class LogShipper {
 
   constructor(private readonly post: LogPoster) {}
 
+  /** The attempt's log starts at `offset`, not 0 (the server holds what comes before). */
+  startAt(jobId: string, workerId: string, offset: number): void {
+    const shipment = { posted: offset, waiting: [], waitingBytes: 0, sending: undefined, stopped: false };
+    this.shipments.set(`${workerId}\n${jobId}`, shipment);
+  }
+
   append(jobId: string, workerId: string, chunk: Buffer): void {
     const key = `${workerId}\n${jobId}`;
     let shipment = this.shipments.get(key);

@@ -16,6 +16,7 @@ import type {
   WorkerClaimResponse,
   WorkerCompleteRequest,
   WorkerOkResponse,
+  WorkerStepRequest,
 } from '@bsubio/protocol';
 import type { ClaimedJob, JobOutcome, WorkerBackend } from './backend.js';
 import { LogShipper } from './log-shipper.js';
@@ -146,12 +147,15 @@ export class RemoteBackend implements WorkerBackend {
     const { job } = response;
     if (!job) return null;
     this.logs.forget(job.id, workerId);
+    // A resumed pipeline's live log already holds its finished steps' logs.
+    if (job.log_offset) this.logs.startAt(job.id, workerId, job.log_offset);
     return {
       id: job.id,
       type: job.type,
       params: job.params,
       attempt: job.attempt,
       inputName: job.input_name,
+      ...(job.steps ? { steps: job.steps, step: job.step ?? 1 } : {}),
     };
   }
 
@@ -239,6 +243,7 @@ export class RemoteBackend implements WorkerBackend {
         output_key: output.key,
         output_size: output.size,
         log_key: logs.key,
+        ...(outcome.step !== undefined ? { step: outcome.step } : {}),
         ...(outcome.peakMemoryBytes !== undefined ? { peak_memory_bytes: outcome.peakMemoryBytes } : {}),
         ...(outcome.cpuSeconds !== undefined ? { cpu_seconds: outcome.cpuSeconds } : {}),
       };
@@ -250,6 +255,31 @@ export class RemoteBackend implements WorkerBackend {
         unlink(outcome.outputPath).catch(() => {}),
         unlink(outcome.logPath).catch(() => {}),
       ]);
+    }
+  }
+
+  /** A pipeline's step finished: its output and logs are uploaded, then the job moves on. */
+  async finishStep(
+    jobId: string,
+    workerId: string,
+    step: number,
+    outputPath: string,
+    logPath: string,
+  ): Promise<boolean> {
+    try {
+      const output = await this.upload(jobId, workerId, 'output', outputPath);
+      const logs = output && (await this.upload(jobId, workerId, 'logs', logPath));
+      if (!output || !logs) return false;
+      const request: WorkerStepRequest = {
+        worker_id: workerId,
+        step,
+        output_key: output.key,
+        log_key: logs.key,
+      };
+      return (await this.json<WorkerOkResponse>(`/v1/worker/jobs/${encodeURIComponent(jobId)}/step`, request))
+        .ok;
+    } finally {
+      await Promise.all([unlink(outputPath).catch(() => {}), unlink(logPath).catch(() => {})]);
     }
   }
 

@@ -20,11 +20,12 @@ import { tmpdir } from 'node:os';
 import { dirname, extname, join } from 'node:path';
 import type { JobErrorCode } from '@bsubio/protocol';
 import { ARCHIVE_TYPES, ArchiveError, unpackArchive } from './archive.js';
-import type { ClaimedJob, JobOutcome, WorkerBackend } from './backend.js';
+import type { ClaimedJob, JobOutcome, PipelineStep, WorkerBackend } from './backend.js';
 import { type Catalog, TOOLS_DIR, type TypeDefinition, type TypeLimits } from './catalog.js';
 import { resolveCommand, resolveEnv } from './command.js';
 import { hostDirForNobody, SANDBOX_NODE_MODULES } from './node-packages.js';
 import { checkParams } from './params.js';
+import { moveFile, runPipeline } from './pipeline.js';
 import {
   MAX_PROCESSES,
   MAX_TASKS,
@@ -203,7 +204,7 @@ async function failedOutcome(
 }
 
 export class JobRunner {
-  constructor(private readonly options: RunnerOptions) {}
+  constructor(readonly options: RunnerOptions) {}
 
   /**
    * Run the job to the end. `abort` fires on cancel (the job is already failed
@@ -249,35 +250,52 @@ export class JobRunner {
     visible: string,
     signal: AbortSignal,
   ): Promise<JobOutcome | null> {
-    const { backend, catalog, workerId } = this.options;
-    const outputPath = join(scratch, 'stdout');
-    const logPath = join(scratch, 'stderr');
     mkdirSync(scratch, { recursive: true });
+    if (!(await this.options.backend.advance(job.id, this.options.workerId, 'preparing'))) return null;
+    if (job.steps) return runPipeline(this, job, job.steps, scratch, visible, signal);
+    const tool = { type: job.type, params: job.params };
+    return this.runTool(job, tool, join(scratch, 'stdout'), join(scratch, 'stderr'), visible, signal);
+  }
 
+  /**
+   * Run one tool of the job on its input, or with `input` on that local file
+   * (a pipeline's step after the first of this attempt, whose job is already
+   * processing). Returns the outcome, or null when the job is no longer ours.
+   */
+  async runTool(
+    job: ClaimedJob,
+    tool: PipelineStep,
+    outputPath: string,
+    logPath: string,
+    visible: string,
+    signal: AbortSignal,
+    input?: string,
+  ): Promise<JobOutcome | null> {
+    const { backend, catalog, workerId } = this.options;
     const fail = (code: JobErrorCode, message: string, log: string) =>
       failedOutcome(code, message, log, outputPath, logPath);
 
-    if (!(await backend.advance(job.id, workerId, 'preparing'))) return null;
-    const entry = catalog.resolve(job.type);
+    const entry = catalog.resolve(tool.type);
     if (!entry) {
-      const message = `The processing type "${job.type}" is not known to this worker.`;
+      const message = `The processing type "${tool.type}" is not known to this worker.`;
       return fail('EINTERNAL', message, message);
     }
     if (!entry.available) {
-      const message = `The tool for "${job.type}" is not installed on this worker (missing ${entry.missing.join(', ')}).`;
+      const message = `The tool for "${tool.type}" is not installed on this worker (missing ${entry.missing.join(', ')}).`;
       return fail('EINTERNAL', message, message);
     }
-    const params = checkParams(entry.definition, job.params);
+    const params = checkParams(entry.definition, tool.params);
     if (!params.ok) return fail('EINPUT', params.error, params.error);
     if (entry.definition.builtin === 'identity') {
-      return this.identity(job, entry.definition.limits, outputPath, logPath, signal);
+      return this.identity(job, entry.definition.limits, outputPath, logPath, signal, input);
     }
 
     // /work is the sandbox's own tmpfs: here only the input, which its user must reach.
     mkdirSync(visible, { recursive: true, mode: 0o700 });
     if (sandboxDropsPrivileges()) chmodSync(visible, 0o711);
     const fetched = join(visible, 'input.fetch');
-    await backend.fetchInput(job.id, fetched, workerId);
+    if (input) moveFile(input, fetched);
+    else await backend.fetchInput(job.id, fetched, workerId);
     if (signal.aborted) return null;
 
     // Check the real format against what the type accepts, and name the file
@@ -286,14 +304,15 @@ export class JobRunner {
     const sniffed = await sniffFile(fetched);
     const accepted = matchAccepted(sniffed.mime, mime_in);
     if (!accepted) {
-      const message = `The input is ${sniffed.label} (${sniffed.mime}), but "${job.type}" accepts ${mime_in.join(', ')}.`;
+      const message = `The input is ${sniffed.label} (${sniffed.mime}), but "${tool.type}" accepts ${mime_in.join(', ')}.`;
       return fail('EINPUT', message, message);
     }
     if (sniffed.damage && accepted !== '*/*') {
       const message = `The input is ${sniffed.label}, but ${sniffed.damage}.`;
       return fail('EINPUT', message, message);
     }
-    const original = extname(job.inputName ?? '').slice(0, 16);
+    // A pipeline's later step reads the step before's output, not the user's file.
+    const original = job.steps && tool !== job.steps[0] ? '' : extname(job.inputName ?? '').slice(0, 16);
     // The name follows what the bytes are, not what the user called them:
     // tools that choose a reader by extension (ffmpeg picks its HLS reader
     // for .m3u8, pandoc its format) must not be steered by the file name.
@@ -346,7 +365,7 @@ export class JobRunner {
       readOnly.push({ host, sandbox: `${SANDBOX_NODE_MODULES}/${pkg.name}` });
     }
 
-    if (!(await backend.advance(job.id, workerId, 'processing'))) return null;
+    if (!input && !(await backend.advance(job.id, workerId, 'processing'))) return null;
     const result = await runSandboxed({
       argv,
       readOnly,
@@ -393,11 +412,13 @@ export class JobRunner {
     outputPath: string,
     logPath: string,
     signal: AbortSignal,
+    input?: string,
   ): Promise<JobOutcome | null> {
     const { backend, workerId } = this.options;
-    await backend.fetchInput(job.id, outputPath, workerId);
+    if (input) moveFile(input, outputPath);
+    else await backend.fetchInput(job.id, outputPath, workerId);
     if (signal.aborted) return null;
-    if (!(await backend.advance(job.id, workerId, 'processing'))) return null;
+    if (!input && !(await backend.advance(job.id, workerId, 'processing'))) return null;
     const { size } = statSync(outputPath);
     if (size > limits.output_mb * 1024 * 1024) {
       // Unlinked, not truncated: the file may share its bytes with the stored input.

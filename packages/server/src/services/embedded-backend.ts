@@ -1,6 +1,7 @@
 /** The worker pool's view of the service when both run in one process. */
 import type { ClaimedJob, JobOutcome, WorkerBackend } from '@bsubio/worker';
 import type { JobService } from './job-service.js';
+import { stepsOf } from './pipeline.js';
 
 export class EmbeddedBackend implements WorkerBackend {
   constructor(private readonly service: JobService) {}
@@ -14,6 +15,7 @@ export class EmbeddedBackend implements WorkerBackend {
       params: JSON.parse(row.params) as ClaimedJob['params'],
       attempt: Number(row.attempts),
       inputName: row.input_name,
+      ...(row.steps ? { steps: stepsOf(row), step: Number(row.step ?? 1) } : {}),
     };
   }
 
@@ -45,6 +47,10 @@ export class EmbeddedBackend implements WorkerBackend {
 
   complete(jobId: string, workerId: string, outcome: JobOutcome): Promise<boolean> {
     return this.service.complete(jobId, workerId, outcome);
+  }
+
+  finishStep(jobId: string, workerId: string, step: number, outputPath: string, logPath: string) {
+    return this.service.finishStep(jobId, workerId, step, outputPath, logPath);
   }
 
   appendLog(jobId: string, _workerId: string, chunk: Buffer): void {

@@ -31,6 +31,7 @@ import { ApiError, jobNotFound } from './api-error.js';
 import type { JobEvents } from './job-events.js';
 import { LiveLogs } from './live-logs.js';
 import { buildOverview, queuePosition, timeline } from './overview.js';
+import { checkPipeline, type KeptStep, keptSteps, stepsOf, wirePipeline } from './pipeline.js';
 import { DERIVED_FROM_SERVER_KEY } from './server-key.js';
 import { secretsEqual } from './user-service.js';
 import { WorkerRegistry } from './worker-registry.js';
@@ -83,6 +84,8 @@ export interface StoredOutcome {
   /** The sandbox's peak memory in bytes and CPU seconds, when the worker measured them. */
   peakMemoryBytes?: number | null;
   cpuSeconds?: number | null;
+  /** A pipeline's last step run (from 1): the logs of the steps before it are put in front. */
+  step?: number;
 }
 
 export interface UploadInput {
@@ -120,8 +123,16 @@ export function toWireJob(row: JobRow, uploadToken?: string): Job {
     peak_memory_bytes: row.peak_memory_bytes === null ? null : Number(row.peak_memory_bytes),
     cpu_seconds: row.cpu_ms === null ? null : Number(row.cpu_ms) / 1000,
   };
+  if (row.steps) Object.assign(job, wirePipeline(row));
   if (row.status === 'created' && uploadToken) job.upload_token = uploadToken;
   return job;
+}
+
+/** The blob a job's worker starts from: the input, or for a pipeline past step 1 the output of the step before. */
+function stepInputKey(job: JobRow): string | null {
+  const step = Number(job.step ?? 1);
+  if (step <= 1) return job.input_key;
+  return keptSteps(job)[step - 2]?.output ?? null;
 }
 
 export class JobService {
@@ -236,7 +247,7 @@ export class JobService {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw new ApiError('bad_request', 'The body must be a JSON object like {"type": "passthru"}.');
     }
-    const { type, name, params } = body as Record<string, unknown>;
+    const { type, name, params, then } = body as Record<string, unknown>;
     if (typeof type !== 'string' || type === '') {
       throw new ApiError(
         'bad_request',
@@ -259,6 +270,7 @@ export class JobService {
     }
     const checked = checkParams(entry.definition, params);
     if (!checked.ok) throw new ApiError('bad_request', checked.error);
+    const steps = checkPipeline(this.catalog, { type, entry, params: checked.values }, then);
 
     const now = Date.now();
     const row = await this.jobs.insert({
@@ -287,6 +299,9 @@ export class JobService {
       finished_at: null,
       deleted_at: null,
       webhook_url: webhookUrl,
+      steps: steps ? JSON.stringify(steps) : null,
+      step: steps ? 1 : null,
+      step_outputs: null,
     });
     this.changed(row);
     return row;
@@ -522,6 +537,7 @@ export class JobService {
       (current) => `Job ${id} is already ${current.status} and cannot be cancelled.`,
     );
     this.events.emit('cancel', id);
+    if (row.step_outputs) await this.dropKeptSteps(row);
     return row;
   }
 
@@ -567,9 +583,41 @@ export class JobService {
 
   async claim(workerId: string, types: readonly string[], leaseMs: number): Promise<JobRow | undefined> {
     this.workers.mark(workerId);
-    const row = await this.jobs.claimNext(workerId, types, leaseMs, Date.now(), this.options.claimLimits);
+    const row = await this.jobs.claimNext(
+      workerId,
+      types,
+      leaseMs,
+      Date.now(),
+      this.options.claimLimits,
+      !this.takesEveryType(types),
+    );
     if (row) this.changed(row);
+    // A pipeline resumed after a lost worker: its live log starts with the
+    // finished steps' logs, as its logs will once it ends.
+    if (row?.step_outputs) await this.replayKeptLogs(row);
     return row;
+  }
+
+  /**
+   * Whether a worker of these types can run any job here, so needs no check
+   * that a pipeline's later steps are of its types. The pool asks with the
+   * same list each time: the answer is kept for it.
+   */
+  private takesEveryType(types: readonly string[]): boolean {
+    if (this.lastTypes?.list === types) return this.lastTypes.all;
+    const given = new Set(types);
+    const all = this.catalog.names().every((name) => given.has(name));
+    this.lastTypes = { list: types, all };
+    return all;
+  }
+  private lastTypes: { list: readonly string[]; all: boolean } | undefined;
+
+  private async replayKeptLogs(row: JobRow): Promise<void> {
+    for (const { logs } of keptSteps(row)) {
+      const blob = await this.blobs.open(logs);
+      if (!blob) continue;
+      for await (const chunk of blob.stream) this.appendLog(row.id, chunk as Buffer);
+    }
   }
 
   async renewLease(id: string, workerId: string, leaseMs: number): Promise<boolean> {
@@ -591,11 +639,74 @@ export class JobService {
     return row !== undefined;
   }
 
-  /** Place the job's input at a local path for the worker. */
+  /** Place the job's input at a local path for the worker (a pipeline's: its current step's). */
   async copyInputTo(id: string, dest: string): Promise<void> {
     const job = await this.jobs.findById(id);
-    if (!job?.input_key) throw new Error(`input of job ${id} is missing`);
-    await this.blobs.copyTo(job.input_key, dest);
+    const key = job && stepInputKey(job);
+    if (!key) throw new Error(`input of job ${id} is missing`);
+    await this.blobs.copyTo(key, dest);
+  }
+
+  /**
+   * A pipeline's step `step` (not its last) finished on this process's
+   * worker: keep its output and logs, and move the job to the next step.
+   */
+  async finishStep(id: string, workerId: string, step: number, outputPath: string, logPath: string) {
+    const kept: KeptStep = { output: blobKey(id, 'output'), logs: blobKey(id, 'logs') };
+    await Promise.all([this.blobs.adopt(kept.output, outputPath), this.blobs.adopt(kept.logs, logPath)]);
+    return this.finishStepStored(id, workerId, step, kept);
+  }
+
+  /**
+   * Step `step` finished with its output and logs stored: the job moves on
+   * to the next step, unless it is no longer this worker's (or on another
+   * step), and then the blobs go. A crash after this resumes at the next step.
+   */
+  async finishStepStored(id: string, workerId: string, step: number, kept: KeptStep): Promise<boolean> {
+    this.workers.mark(workerId);
+    const job = await this.leasedBy(id, workerId);
+    const row =
+      job?.steps && Number(job.step) === step && step < stepsOf(job).length
+        ? await this.jobs.advanceStep(
+            id,
+            workerId,
+            step,
+            JSON.stringify([...keptSteps(job), kept]),
+            Date.now(),
+          )
+        : undefined;
+    if (!row) {
+      await Promise.all([this.blobs.delete(kept.output), this.blobs.delete(kept.logs)]);
+      return false;
+    }
+    this.changed(row);
+    return true;
+  }
+
+  /**
+   * A pipeline's logs: each finished step's (each under its header line)
+   * and then the last step's, as one blob that replaces the last step's.
+   */
+  private async mergeStepLogs(job: JobRow, lastLogKey: string | null): Promise<string> {
+    const keys = [...keptSteps(job).map((k) => k.logs), ...(lastLogKey ? [lastLogKey] : [])];
+    const blobs = this.blobs;
+    async function* concatenated() {
+      for (const key of keys) {
+        const blob = await blobs.open(key);
+        if (blob) yield* blob.stream;
+      }
+    }
+    const merged = blobKey(job.id, 'logs');
+    await this.blobs.put(merged, Readable.from(concatenated()));
+    if (lastLogKey) await this.blobs.delete(lastLogKey);
+    return merged;
+  }
+
+  /** A pipeline that ended no longer needs its finished steps' results. */
+  private async dropKeptSteps(row: JobRow): Promise<void> {
+    const kept = keptSteps(row);
+    await this.jobs.clearStepOutputs(row.id);
+    await Promise.all(kept.flatMap((k) => [this.blobs.delete(k.output), this.blobs.delete(k.logs)]));
   }
 
   /**
@@ -623,7 +734,13 @@ export class JobService {
    */
   async completeStored(id: string, workerId: string, outcome: StoredOutcome): Promise<boolean> {
     this.workers.mark(workerId);
-    const { outputKey, outputSize, logKey } = outcome;
+    const { outputKey, outputSize } = outcome;
+    let { logKey } = outcome;
+    // A pipeline past its first step: the finished steps' logs go in front.
+    if (outcome.step !== undefined && outcome.step > 1) {
+      const job = await this.leasedBy(id, workerId);
+      if (job?.step_outputs) logKey = await this.mergeStepLogs(job, logKey);
+    }
     const now = Date.now();
     const row = await this.jobs.transition(
       { id, from: LEASED_STATES, claimedBy: workerId },
@@ -647,6 +764,7 @@ export class JobService {
       return false;
     }
     this.changed(row);
+    if (row.step_outputs) await this.dropKeptSteps(row);
     return true;
   }
 
@@ -661,7 +779,8 @@ export class JobService {
   /** A stream of the job's input, for the worker holding it. */
   async openInput(id: string, workerId: string): Promise<{ stream: Readable; size: number } | undefined> {
     const job = await this.leasedBy(id, workerId);
-    return job?.input_key ? this.blobs.open(job.input_key) : undefined;
+    const key = job && stepInputKey(job);
+    return key ? this.blobs.open(key) : undefined;
   }
 
   /** Store a piece of a leased job's result (stdout or stderr) that a remote worker streams in. */
@@ -715,6 +834,7 @@ export class JobService {
           now,
         );
         if (row) this.changed(row);
+        if (row?.step_outputs) await this.dropKeptSteps(row);
       } else {
         const row = await this.jobs.transition(
           guard,

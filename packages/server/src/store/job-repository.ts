@@ -198,14 +198,32 @@ export class JobRepository {
     leaseMs: number,
     now: number,
     limits: ClaimLimits = NO_CLAIM_LIMITS,
+    onlyRunnablePipelines = false,
   ): Promise<JobRow | undefined> {
     const open = await this.typesUnderCap(types, limits.maxRunningPerType);
     if (open.length === 0) return undefined;
-    const fair = await this.claimWhere(workerId, open, leaseMs, now, this.nextUserToServe(open, limits));
-    // On SQLite (one writer) a miss means there is nothing to take.
-    if (fair || dialectOf(this.db) !== 'postgres') return fair;
+    const steps = onlyRunnablePipelines ? this.everyStepOf(types) : undefined;
+    const user = this.nextUserToServe(open, limits);
+    const fair = await this.claimWhere(workerId, open, leaseMs, now, user, undefined, steps);
+    // On SQLite (one writer) a miss means there is nothing to take, unless
+    // the fair pick's user has only pipelines this worker cannot run.
+    if (fair || (dialectOf(this.db) !== 'postgres' && !steps)) return fair;
     const underCap = limits.maxRunningPerUser > 0 ? this.usersAtCap(limits.maxRunningPerUser) : undefined;
-    return this.claimWhere(workerId, open, leaseMs, now, undefined, underCap);
+    return this.claimWhere(workerId, open, leaseMs, now, undefined, underCap, steps);
+  }
+
+  /**
+   * Jobs whose every step is of these types: ordinary jobs, and pipelines
+   * (steps JSON) a worker of only these types can run to the end. Only for
+   * workers that do not take every type (remote workers of some types).
+   */
+  private everyStepOf(types: readonly string[]) {
+    const list = sql.join(types);
+    const foreignStep =
+      dialectOf(this.db) === 'postgres'
+        ? sql`select 1 from json_array_elements(steps::json) s where s->>'type' not in (${list})`
+        : sql`select 1 from json_each(steps) s where json_extract(s.value, '$.type') not in (${list})`;
+    return sql<boolean>`(steps is null or not exists (${foreignStep}))`;
   }
 
   /** Types whose running jobs (all users) are below their cap; all of them when there are no caps. */
@@ -265,6 +283,7 @@ export class JobRepository {
     now: number,
     user?: ReturnType<JobRepository['nextUserToServe']>,
     notUsers?: ReturnType<JobRepository['usersAtCap']>,
+    steps?: ReturnType<JobRepository['everyStepOf']>,
   ): Promise<JobRow | undefined> {
     const postgres = dialectOf(this.db) === 'postgres';
     return this.leaseDb
@@ -286,6 +305,7 @@ export class JobRepository {
           .where('deleted_at', 'is', null)
           .$if(user !== undefined, (q) => q.where('user_id', '=', user!))
           .$if(notUsers !== undefined, (q) => q.where('user_id', 'not in', notUsers!))
+          .$if(steps !== undefined, (q) => q.where(steps!))
           .orderBy('id')
           .limit(1)
           .$if(postgres, (q) => q.forUpdate().skipLocked()),
@@ -434,6 +454,38 @@ export class JobRepository {
 
   async purge(id: string): Promise<void> {
     await this.db.deleteFrom('jobs').where('id', '=', id).execute();
+  }
+
+  // ---- pipelines ------------------------------------------------------------
+
+  /**
+   * A pipeline's step `step` finished: the job moves to the next step with
+   * the finished steps' results (`stepOutputs`, JSON). Guarded by the worker
+   * and the step, so a step is counted once; durable (`db`), since a crash
+   * resumes from here.
+   */
+  async advanceStep(
+    id: string,
+    workerId: string,
+    step: number,
+    stepOutputs: string,
+    now: number,
+  ): Promise<JobRow | undefined> {
+    return this.db
+      .updateTable('jobs')
+      .set({ step: step + 1, step_outputs: stepOutputs, updated_at: now })
+      .where('id', '=', id)
+      .where('claimed_by', '=', workerId)
+      .where('status', '=', 'processing')
+      .where('step', '=', step)
+      .where('deleted_at', 'is', null)
+      .returningAll()
+      .executeTakeFirst();
+  }
+
+  /** A pipeline ended: its finished steps' results are no longer kept. */
+  async clearStepOutputs(id: string): Promise<void> {
+    await this.db.updateTable('jobs').set({ step_outputs: null }).where('id', '=', id).execute();
   }
 
   // ---- the overview, the queue position and the timeline -----------------

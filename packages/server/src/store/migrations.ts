@@ -255,6 +255,17 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('jobs').addColumn('cpu_ms', 'bigint').execute();
     },
   },
+  // Pipelines (#23): a job of several steps keeps them here; an ordinary
+  // job leaves all three null. `step` is the one it is on (from 1), and
+  // `step_outputs` the blob keys of the finished steps' outputs and logs, so
+  // that a crash resumes at the running step. They go when the job ends.
+  '0011_pipelines': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('jobs').addColumn('steps', 'text').execute();
+      await db.schema.alterTable('jobs').addColumn('step', 'integer').execute();
+      await db.schema.alterTable('jobs').addColumn('step_outputs', 'text').execute();
+    },
+  },
 };
 
 /** Whether the migration runs on PostgreSQL (Kysely's migrator hands both dialects the same code). */

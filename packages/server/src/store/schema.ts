@@ -92,6 +92,16 @@ export interface JobsTable {
   /** The sandbox's peak memory in bytes and CPU time in ms, from its cgroup (migration 0010). */
   peak_memory_bytes: ColumnType<number | null, number | null | undefined, number | null>;
   cpu_ms: ColumnType<number | null, number | null | undefined, number | null>;
+  /**
+   * A pipeline's steps, JSON `[{type, params}, ...]` with the first (the
+   * job's own type and params) included; null for an ordinary job
+   * (migration 0011). services/pipeline.ts reads it.
+   */
+  steps: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The step a pipeline is on, from 1; null for an ordinary job. */
+  step: ColumnType<number | null, number | null | undefined, number | null>;
+  /** JSON `[{output, logs}, ...]`: blob keys of the finished steps' results, until the job ends. */
+  step_outputs: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface IdempotencyKeysTable {

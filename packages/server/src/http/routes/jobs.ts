@@ -1,12 +1,12 @@
 /** The job endpoints of API.md. */
 import { basename, extname } from 'node:path';
 import { isJobState, type JobState, MESSAGES } from '@bsubio/protocol';
-import { outputFormat } from '@bsubio/worker';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { OpenedBlob } from '../../blobs/blob-store.js';
 import { parseRangeHeader, RangeNotSatisfiableError } from '../../blobs/byte-range.js';
 import { ApiError } from '../../services/api-error.js';
 import { toWireJob } from '../../services/job-service.js';
+import { outputKindOf } from '../../services/pipeline.js';
 import type { JobRow } from '../../store/job-repository.js';
 import type { AppDeps } from '../app.js';
 import { followLogs } from './live.js';
@@ -159,11 +159,7 @@ export function registerJobRoutes(app: FastifyInstance, { jobs, catalog, webhook
         jobs.output(request.userId, request.params.jobId, range),
       );
       const { job } = blob;
-      const definition = catalog.resolve(job.type)?.definition;
-      // A type may pick its output format from a parameter (image/convert's format).
-      const { mime, ext } = definition
-        ? outputFormat(definition, JSON.parse(job.params) as Record<string, string | number>)
-        : { mime: 'application/octet-stream', ext: '.bin' };
+      const { mime, ext } = outputKindOf(catalog, job);
       const fileName = outputFileName(job, ext);
       reply.header('content-type', mime).header('x-content-type-options', 'nosniff');
       if (inline) {

@@ -15,10 +15,12 @@ import {
   type WorkerLeaseRequest,
   type WorkerOkResponse,
   type WorkerReleaseRequest,
+  type WorkerStepRequest,
 } from '@bsubio/protocol';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ApiError } from '../../services/api-error.js';
 import type { JobService } from '../../services/job-service.js';
+import { stepsOf } from '../../services/pipeline.js';
 import type { WorkerTokens } from '../../services/worker-tokens.js';
 import type { JobRow } from '../../store/job-repository.js';
 
@@ -92,7 +94,7 @@ export function registerWorkerRoutes(app: FastifyInstance, { jobs, workerTokens 
             await jobs.release(row.id, id);
             return { job: null };
           }
-          return { job: claimedJob(row) };
+          return { job: claimedJob(row, jobs.live.size(row.id)) };
         }
         const left = deadline - Date.now();
         if (left <= 0 || gone) return { job: null };
@@ -197,6 +199,36 @@ export function registerWorkerRoutes(app: FastifyInstance, { jobs, workerTokens 
           logKey: b.log_key,
           peakMemoryBytes: usage(b.peak_memory_bytes),
           cpuSeconds: usage(b.cpu_seconds),
+          ...(Number.isInteger(b.step) ? { step: b.step } : {}),
+        });
+        return { ok };
+      },
+    );
+
+    // A pipeline's step finished (its output and logs uploaded first): the job moves to the next.
+    scope.post<{ Params: { jobId: string } }>(
+      '/v1/worker/jobs/:jobId/step',
+      opts,
+      async (request): Promise<WorkerOkResponse> => {
+        const b = body<WorkerStepRequest>(request);
+        const keyPrefix = `jobs/${request.params.jobId}/`;
+        if (
+          typeof b.step !== 'number' ||
+          !Number.isInteger(b.step) ||
+          b.step < 1 ||
+          typeof b.output_key !== 'string' ||
+          typeof b.log_key !== 'string' ||
+          !b.output_key.startsWith(`${keyPrefix}output-`) ||
+          !b.log_key.startsWith(`${keyPrefix}logs-`)
+        ) {
+          throw new ApiError(
+            'bad_request',
+            'step is the finished step; output_key and log_key come from the uploads.',
+          );
+        }
+        const ok = await jobs.finishStepStored(request.params.jobId, workerId(b.worker_id), b.step, {
+          output: b.output_key,
+          logs: b.log_key,
         });
         return { ok };
       },
@@ -213,13 +245,17 @@ export function registerWorkerRoutes(app: FastifyInstance, { jobs, workerTokens 
   });
 }
 
-function claimedJob(row: JobRow): NonNullable<WorkerClaimResponse['job']> {
+/** `liveLogBytes`: what the job's live log holds already (a resumed pipeline's finished steps). */
+function claimedJob(row: JobRow, liveLogBytes: number): NonNullable<WorkerClaimResponse['job']> {
   return {
     id: row.id,
     type: row.type,
     params: JSON.parse(row.params) as Record<string, string | number>,
     attempt: Number(row.attempts),
     input_name: row.input_name,
+    ...(row.steps
+      ? { steps: stepsOf(row), step: Number(row.step ?? 1), log_offset: row.step_outputs ? liveLogBytes : 0 }
+      : {}),
   };
 }
 
