@@ -212,7 +212,17 @@ describe('installed from the tarballs, outside the repository', () => {
     expect(imageEntryPoint('worker')).toBe('bsubio-worker');
     await startBin(
       workerDir,
-      ['bsubio-worker', '--server', url, '--token', token.trim(), '--name', 'lone', '--types', 'passthru'],
+      [
+        'bsubio-worker',
+        '--server',
+        url,
+        '--token',
+        token.trim(),
+        '--name',
+        'lone',
+        '--types',
+        'passthru,typst/pdf',
+      ],
       { HOME: join(work, 'worker-home') },
       /ready/,
     );
@@ -244,6 +254,22 @@ describe('installed from the tarballs, outside the repository', () => {
         worker: 'lone',
       });
     }
+  });
+
+  it('the lone bsubio-worker compiles Typst with the compiler npm installed beside it', async () => {
+    // @bsubio/worker's optional dependency, and its binary for this platform, came with the tarball.
+    expect(existsSync(join(workerDir, 'node_modules', '@myriaddreamin', 'typst-ts-node-compiler'))).toBe(
+      true,
+    );
+    const input = join(work, 'note.typ');
+    writeFileSync(input, '= Installed\nCompiled by an installed worker.\n');
+    const pdf = join(work, 'note.pdf');
+    await run('npx', ['--no', '--', 'bsubio', 'submit', 'typst/pdf', input, '-o', pdf], {
+      cwd: clientDir,
+      env: { ...env, HOME: home },
+    });
+    const { stdout: text } = await run('pdftotext', [pdf, '-']);
+    expect(text).toContain('Compiled by an installed worker.');
   });
 
   it('the SDK imports from ESM, CommonJS and strict TypeScript', async () => {
