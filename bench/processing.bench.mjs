@@ -4,6 +4,9 @@
 //     server's worker count). Ratio = bsubio wall time / direct wall time.
 //  2. The fixed cost of one job: sequential `passthru` jobs from create to
 //     finished (create, upload, submit, wait), p50 and p99.
+//  3. The result cache: each PDF's `pdf/extract` from submit to finished,
+//     answered from the cache (target < 20 ms) versus run ("cache": false).
+//     Lines 1 and 2 opt out of the cache, so they measure runs.
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -17,12 +20,13 @@ const PARALLEL = availableParallelism();
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const PASSTHRU_JOBS = Number(process.env.BENCH_PASSTHRU_JOBS ?? 50);
 
-async function job(server, type, bytes) {
+/** create → upload → submit → finished; `create` adds to the create body (the cache switch). */
+async function job(server, type, bytes, create = { cache: false }) {
   const auth = { authorization: `Bearer ${server.key}` };
   const created = await fetch(`${server.url}/v1/jobs`, {
     method: 'POST',
     headers: { ...auth, 'content-type': 'application/json' },
-    body: JSON.stringify({ type }),
+    body: JSON.stringify({ type, ...create }),
   });
   const { data } = await created.json();
   const up = await fetch(`${server.url}/v1/upload/${data.id}?token=${data.upload_token}`, {
@@ -69,6 +73,81 @@ async function pdftotext(path) {
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** create and upload; the job is loaded, waiting for its submit. */
+async function loadedJob(server, type, bytes, create) {
+  const auth = { authorization: `Bearer ${server.key}` };
+  const created = await fetch(`${server.url}/v1/jobs`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ type, ...create }),
+  });
+  const { data } = await created.json();
+  const up = await fetch(`${server.url}/v1/upload/${data.id}?token=${data.upload_token}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/octet-stream' },
+    body: bytes,
+  });
+  if (up.status !== 200) throw new Error(`upload: ${up.status}`);
+  return data.id;
+}
+
+/** Milliseconds from submit to the job seen finished (a hit is finished when submit answers). */
+async function submitToFinished(server, id) {
+  const auth = { authorization: `Bearer ${server.key}` };
+  const t = performance.now();
+  await fetch(`${server.url}/v1/jobs/${id}/submit`, { method: 'POST', headers: auth });
+  for (;;) {
+    const { data } = await (await fetch(`${server.url}/v1/jobs/${id}?wait=60`, { headers: auth })).json();
+    if (data.status === 'finished') return { ms: performance.now() - t, job: data };
+    if (data.status === 'failed') return { ms: performance.now() - t, job: data };
+  }
+}
+
+/**
+ * Each PDF of the corpus (BENCH_CACHE_PDFS of them, default all) once run
+ * with the cache on (it fills the cache), then timed: submit → finished
+ * answered from the cache, and run again with "cache": false.
+ */
+async function cachedVersusRun(server) {
+  const limit = Number(process.env.BENCH_CACHE_PDFS ?? Number.POSITIVE_INFINITY);
+  const pdfs = readdirSync(corpus)
+    .filter((f) => f.toLowerCase().endsWith('.pdf'))
+    .slice(0, limit)
+    .map((f) => readFileSync(join(corpus, f)));
+  const cachedMs = [];
+  const runMs = [];
+  for (const bytes of pdfs) {
+    const first = await submitToFinished(server, await loadedJob(server, 'pdf/extract', bytes, {}));
+    if (first.job.status !== 'finished') continue; // a damaged PDF: nothing to cache
+    const hit = await submitToFinished(server, await loadedJob(server, 'pdf/extract', bytes, {}));
+    if (!hit.job.cached) throw new Error(`pdf/extract of the same PDF was not answered from the cache`);
+    cachedMs.push(hit.ms);
+    runMs.push(
+      (await submitToFinished(server, await loadedJob(server, 'pdf/extract', bytes, { cache: false }))).ms,
+    );
+  }
+  const cached = median(cachedMs);
+  const cachedP99 = percentile(
+    [...cachedMs].sort((a, b) => a - b),
+    99,
+  );
+  const run = median(runMs);
+  console.log(
+    `result cache: ${cachedMs.length} PDFs, pdf/extract submit to finished, median: ` +
+      `from the cache ${cached.toFixed(1)} ms (target < 20 ms, p99 ${cachedP99.toFixed(1)} ms), run ${run.toFixed(1)} ms`,
+  );
+  report({
+    item: 5,
+    what: `result cache: ${cachedMs.length} PDFs' pdf/extract, submit to finished, answered from the cache`,
+    unit: 'ms',
+    better: 'lower',
+    ours: cached,
+    peer: run,
+    peerName: 'the same job run in its sandbox ("cache": false), median',
+  });
+  if (cached >= 20) failed = true;
+}
 
 const server = await startBenchServer({ BSUBIO_WORKERS: String(PARALLEL) });
 let failed = false;
@@ -124,6 +203,10 @@ try {
     });
     if (ratio > 1.1) failed = true;
   }
+
+  // 3. The result cache: submit → finished of a cached pdf/extract versus a run.
+  if (existsSync(corpus)) await cachedVersusRun(server);
+  else report({ item: 5, what: 'result cache: pdf/extract submit to finished', skipped: 'no corpus' });
 
   // 2. Fixed overhead of one passthru job, sequential.
   const input = Buffer.from('hello, bsubio\n');

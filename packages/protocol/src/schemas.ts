@@ -102,6 +102,18 @@ export const JobSchema = Type.Object(
           "Extension: CPU time of all the job's processes, from its cgroup; null when not measured",
       }),
     ),
+    cached: Type.Optional(
+      Type.Boolean({
+        description:
+          'Extension: true when the job was answered from the result cache at submit (the output of an earlier job with the same input, type and params), without running',
+      }),
+    ),
+    cached_from: Type.Optional(
+      Type.Union([Type.String(), Type.Null()], {
+        description:
+          "Extension: the job whose result a cached job was given, when it is the same user's; null otherwise",
+      }),
+    ),
     // Pipelines (created with `then`); an ordinary job has none of these.
     steps: Type.Optional(
       Type.Array(JobStepSchema, {
@@ -181,6 +193,12 @@ export const CreateJobRequestSchema = Type.Object(
     then: Type.Optional(
       Type.Array(PipelineStepRequestSchema, {
         description: `Extension: further steps (at most ${MAX_PIPELINE_STEPS - 1}), each run on the previous step's output; the job's output is the last step's. Each step's output must be a kind the next step accepts, or create answers 400 naming the step.`,
+      }),
+    ),
+    cache: Type.Optional(
+      Type.Boolean({
+        description:
+          'Extension: false runs the job even when the result cache holds a result for the same input, type and params (default true)',
       }),
     ),
     webhook_url: Type.Optional(

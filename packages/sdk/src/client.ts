@@ -31,6 +31,8 @@ export interface CreateAndSubmitOptions extends Pick<UploadOptions, 'fileName' |
   name?: string;
   /** Extension: values for the type's declared parameters. */
   params?: CreateJobRequest['params'];
+  /** Extension: false runs the job even when the server's result cache holds its result. */
+  cache?: boolean;
   signal?: AbortSignal;
   onProgress?: (event: ProgressEvent) => void;
 }
@@ -191,6 +193,7 @@ export class BaseBsubClient {
     const request: CreateJobRequest = { type };
     if (options.name !== undefined) request.name = options.name;
     if (options.params !== undefined) request.params = options.params;
+    if (options.cache !== undefined) request.cache = options.cache;
     const { data: job } = await this.jobs.createJob(request, { signal });
     try {
       if (!job.upload_token) {

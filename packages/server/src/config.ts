@@ -44,6 +44,8 @@ export interface ServerConfig {
   maxRunningPerType: Record<string, number>;
   /** Per user: bytes of inputs and outputs kept (0 = no limit). */
   maxStoredBytes: number;
+  /** The result cache: off, within each user's jobs (user), or across users (shared). */
+  cache: 'off' | 'user' | 'shared';
   /** Allow webhooks to private, loopback and link-local addresses. */
   webhookAllowPrivate: boolean;
   /** First webhook retry after this; each next one waits twice as long (at most an hour). */
@@ -134,6 +136,12 @@ export const SETTINGS = [
   ],
   ['max-stored-bytes', 'BSUBIO_MAX_STORED_BYTES', 'bytes of inputs and outputs per user (0 = none)', '0'],
   [
+    'cache',
+    'BSUBIO_CACHE',
+    "result cache: off, user (a user's own earlier jobs), shared (any user's; see README)",
+    'user',
+  ],
+  [
     'webhook-allow-private',
     'BSUBIO_WEBHOOK_ALLOW_PRIVATE',
     'allow webhooks to private/loopback addresses (1/0)',
@@ -168,6 +176,12 @@ function cgroupMode(value: string | undefined): 'auto' | 'off' {
   if (value === undefined || value === 'auto') return 'auto';
   if (value === 'off') return 'off';
   throw new ConfigError(`--cgroups / BSUBIO_CGROUPS must be auto or off, not "${value}"`);
+}
+
+function cacheMode(value: string | undefined): 'off' | 'user' | 'shared' {
+  const v = value?.trim().toLowerCase() ?? 'user';
+  if (v === 'off' || v === 'user' || v === 'shared') return v;
+  throw new ConfigError(`--cache / BSUBIO_CACHE must be off, user or shared, not "${value}".`);
 }
 
 function boolean(value: string | undefined, name: string): boolean {
@@ -312,6 +326,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
       0,
       Number.MAX_SAFE_INTEGER,
     ),
+    cache: cacheMode(get('cache', 'BSUBIO_CACHE')),
     webhookAllowPrivate: boolean(
       get('webhook-allow-private', 'BSUBIO_WEBHOOK_ALLOW_PRIVATE'),
       '--webhook-allow-private / BSUBIO_WEBHOOK_ALLOW_PRIVATE',

@@ -29,11 +29,13 @@ import { EmbeddedBackend } from './services/embedded-backend.js';
 import { JobEvents } from './services/job-events.js';
 import { JobService } from './services/job-service.js';
 import { Metrics } from './services/metrics.js';
+import { ResultCache } from './services/result-cache.js';
 import { ServerKey } from './services/server-key.js';
 import { UserService } from './services/user-service.js';
 import { WebhookService } from './services/webhooks.js';
 import { WorkerTokens } from './services/worker-tokens.js';
 import { AccountRepository } from './store/account-repository.js';
+import { BlobRefRepository } from './store/blob-ref-repository.js';
 import { openStore } from './store/database.js';
 import { JobRepository } from './store/job-repository.js';
 import { UserRepository } from './store/user-repository.js';
@@ -107,7 +109,10 @@ export async function startServer(
     db,
     cluster,
   });
+  const cache = new ResultCache(config.cache, catalog);
   const jobs = new JobService(jobRepository, blobs, catalog, events, {
+    blobRefs: new BlobRefRepository(db),
+    cache,
     uploadToken: (jobId) => serverKey.uploadToken(jobId),
     claimLimits: { maxRunningPerUser: config.maxRunningPerUser, maxRunningPerType: config.maxRunningPerType },
     maxUploadBytes: config.maxUploadBytes,
@@ -117,6 +122,7 @@ export async function startServer(
   });
   const metrics = new Metrics();
   metrics.attach(events);
+  metrics.more.push(() => cache.render());
   const webhookRepository = new WebhookRepository(db);
   const version = serverVersion();
   let onBackgroundError: (err: unknown, what: string) => void = () => {};

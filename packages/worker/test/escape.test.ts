@@ -6,7 +6,8 @@
  * (Network, files outside the work directory and the resource limits are in
  * sandbox.test.ts.)
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
@@ -232,11 +233,10 @@ describe('escape attempts from a job', () => {
     const result = json(job) as { tries: Record<string, unknown>; content: string };
     expect(result.content).toBe(original);
     for (const [name, outcome] of Object.entries(result.tries)) expect(outcome, name).not.toBe('ok');
-    // The stored input is byte for byte what was uploaded.
-    const dir = join(server.dataDir, 'blobs', 'jobs', job.id);
-    const inputs = readdirSync(dir).filter((f) => f.startsWith('input'));
-    expect(inputs).toHaveLength(1);
-    expect(readFileSync(join(dir, inputs[0]!), 'utf8')).toBe(original);
+    // The stored input (under its SHA-256) is byte for byte what was uploaded.
+    const digest = createHash('sha256').update(original).digest('hex');
+    const stored = join(server.dataDir, 'blobs', 'cas', digest.slice(0, 2), digest);
+    expect(readFileSync(stored, 'utf8')).toBe(original);
   });
 });
 

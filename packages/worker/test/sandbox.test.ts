@@ -3,6 +3,7 @@
  * stopped by the sandbox with the right error code while the server stays
  * healthy and keeps running other jobs.
  */
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -204,7 +205,9 @@ describe('the sandbox', () => {
     expect(job.error_code).toBe('EFBIG');
     expect(job.error_message).toMatch(/0.001 MiB/);
     // The output was a hard link to the input: failing must unlink it, not empty it.
-    const stored = findFiles(join(server.dataDir, 'blobs', 'jobs', job.id), /input/);
+    // The input is stored under its SHA-256 (content-addressed).
+    const digest = createHash('sha256').update(input).digest('hex');
+    const stored = findFiles(join(server.dataDir, 'blobs', 'cas'), new RegExp(`^${digest}$`));
     expect(stored).toHaveLength(1);
     expect(readFileSync(stored[0] as string, 'utf8')).toBe(input);
     await healthy();

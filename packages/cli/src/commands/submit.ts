@@ -25,6 +25,8 @@ Upload each file as a job of the given type and print the job ids on stdout,
 one per line, in the order of the files. Several files are uploaded at once.
 A file named - is read from stdin. --param sets one of the type's parameters
 ('bsubio types <type>' lists them with their defaults); repeat it for more.
+A bsubio server answers a file it has already processed with the same type
+and parameters from its result cache, at once; --no-cache runs it again.
 
 With -w, wait for the jobs (there is no polling delay: the server reports
 each change of state the moment it happens) and write their output to stdout
@@ -71,6 +73,11 @@ uploaded) and exits with status 130.`,
       type: 'boolean',
       description: 'Print the jobs as JSON on stdout instead of ids (with -w, needs -o)',
     },
+    {
+      name: 'no-cache',
+      type: 'boolean',
+      description: "Run the jobs even when the server's result cache holds their results",
+    },
   ],
   examples: [
     'bsubio submit json_format data.json',
@@ -109,7 +116,8 @@ uploaded) and exits with status 130.`,
       );
     }
     const targets = output === undefined ? undefined : outputPaths(output, files, extensionFor(spec, params));
-    await new SubmitRun(ctx, type, files, { wait, targets, asJson, params }).run();
+    const cache = flags['no-cache'] ? false : undefined;
+    await new SubmitRun(ctx, type, files, { wait, targets, asJson, params, cache }).run();
   },
 };
 
@@ -152,6 +160,8 @@ interface RunOptions {
   targets: string[] | undefined;
   asJson: boolean;
   params: Record<string, string | number> | undefined;
+  /** false: --no-cache. */
+  cache: false | undefined;
 }
 
 /** One `bsubio submit`: uploads, waits and writes outputs, keeping stdout in the order of the files. */
@@ -236,6 +246,7 @@ class SubmitRun {
           fileName: file === '-' ? 'stdin' : undefined,
           contentType: file === '-' ? undefined : contentTypeOf(file),
           params: this.options.params,
+          cache: this.options.cache,
           onProgress: (event) => {
             if (event.stage === 'uploading') {
               this.progress.update(index, { id: event.job.id, sent: event.sent, total: event.total });

@@ -1,11 +1,15 @@
 /**
- * Blob storage on the local file system: a job's input, output and logs are
- * files under `<data-dir>/blobs/jobs/<job-id>/`. Every write goes to a
- * temporary file, which is renamed into place once complete and then
+ * Blob storage on the local file system. Inputs are content-addressed:
+ * files under `<data-dir>/blobs/cas/<2 hex>/<sha-256>`, written once, so the
+ * same file uploaded a hundred times takes its space once. A job's output
+ * and logs are files under `<data-dir>/blobs/jobs/<job-id>/` (inputs stored
+ * before content addressing are there too, and stay readable). Every write
+ * goes to a temporary file, which is put into place once complete and
  * fsynced with its directory before the store may refer to it, so a reader
  * never sees half a file, and a blob the store refers to survives a crash.
+ * Which jobs refer to which blob is the database's (services/stored-blobs.ts).
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, type Hash, randomUUID } from 'node:crypto';
 import {
   closeSync,
   createWriteStream,
@@ -39,6 +43,24 @@ export interface StoredBlob {
   size: number;
 }
 
+/**
+ * A blob written and hashed but not yet at its content key: settle() puts it
+ * there (or finds the same bytes there already), discard() drops it.
+ */
+export interface StagedBlob {
+  size: number;
+  /** SHA-256 of the bytes, hex. */
+  sha256: string;
+  /** Where the store keeps it meanwhile (a temporary file, a temporary object). */
+  readonly staging: string;
+}
+
+/** The key of the content-addressed blob with this SHA-256: `cas/ab/abcdef…`. */
+export function contentKey(sha256: string): string {
+  if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error(`not a SHA-256: ${sha256}`);
+  return `cas/${sha256.slice(0, 2)}/${sha256}`;
+}
+
 export interface OpenedBlob {
   stream: Readable;
   size: number;
@@ -48,7 +70,8 @@ export interface OpenedBlob {
 /**
  * Where a job's input, output and logs live: files under the data directory
  * (embedded) or an S3-compatible bucket (cluster). Blobs are written once and
- * never modified; keys are `jobs/<job-id>/<kind>-<random>`.
+ * never modified; keys are `cas/<ab>/<sha-256>` (inputs) or
+ * `jobs/<job-id>/<kind>-<random>` (outputs, logs, and inputs from before).
  */
 export interface BlobStore {
   init(): Promise<void>;
@@ -58,6 +81,28 @@ export interface BlobStore {
   put(key: string, source: Readable, maxBytes?: number): Promise<StoredBlob>;
   /** Take over a finished local file as the blob `key` (the file is gone afterwards). */
   adopt(key: string, filePath: string): Promise<StoredBlob>;
+  /**
+   * Stream `source` to a staging place, hashing it on the way (no second
+   * pass); past `maxBytes` BlobTooLargeError, and nothing is kept.
+   */
+  stage(source: Readable, maxBytes?: number): Promise<StagedBlob>;
+  /**
+   * Put a staged blob at its content key, durably; when the same bytes are
+   * there already, the staged copy goes and the one there stays.
+   */
+  settle(staged: StagedBlob): Promise<string>;
+  discard(staged: StagedBlob): Promise<void>;
+  /**
+   * Remove the blob `key` unless it came back into use: the blob is first
+   * moved aside, then `inUse()` is asked; when a job refers to it now, it is
+   * put back. A job that starts to refer to a blob records that before it
+   * looks for the blob (see services/stored-blobs.ts), so of a delete and a
+   * new reference racing, either the delete sees the reference or the new
+   * reference sees the blob gone; never a reference to a deleted blob.
+   */
+  removeUnlessUsed(key: string, inUse: () => Promise<boolean>): Promise<void>;
+  /** The keys of blobs under `jobs/<job-id>/` (outputs, logs, older inputs, a lost worker's uploads). */
+  jobKeys(jobId: string): Promise<string[]>;
   size(key: string): Promise<number | undefined>;
   /**
    * A stream of the blob (undefined when it does not exist); `size` is the
@@ -70,7 +115,6 @@ export interface BlobStore {
   /** Put a copy of the blob in the local file `dest`. */
   copyTo(key: string, dest: string): Promise<void>;
   delete(key: string): Promise<void>;
-  deleteJob(jobId: string): Promise<void>;
   jobIds(): Promise<string[]>;
 }
 
@@ -94,14 +138,21 @@ export const WRITE_CHUNK_BYTES = 1024 * 1024;
  * drained) must find one, or it would crash the process; on a finished
  * counter they do nothing.
  */
-export function countBytes(source: Readable, maxBytes: number): { counter: Transform; size: () => number } {
+export function countBytes(
+  source: Readable,
+  maxBytes: number,
+  hash?: Hash,
+): { counter: Transform; size: () => number } {
   let size = 0;
   const counter = new Transform({
     highWaterMark: WRITE_CHUNK_BYTES,
     transform(chunk: Buffer, _enc, done) {
       size += chunk.length;
-      if (size > maxBytes) done(new BlobTooLargeError(maxBytes));
-      else done(null, chunk);
+      if (size > maxBytes) return done(new BlobTooLargeError(maxBytes));
+      // Hashed as it passes (SHA-256 runs at ~1.5 GB/s here), so a 1 GiB
+      // upload is never read back from disk to learn its key.
+      hash?.update(chunk);
+      done(null, chunk);
     },
   });
   const sourceFailed = (err?: Error) => counter.destroy(err ?? new Error('the upload ended early'));
@@ -198,6 +249,86 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
+  async stage(source: Readable, maxBytes = Number.POSITIVE_INFINITY): Promise<StagedBlob> {
+    const staging = join(this.tmp, randomUUID());
+    const hash = createHash('sha256');
+    const { counter, size } = countBytes(source, maxBytes, hash);
+    try {
+      const file = createWriteStream(staging, { flags: 'wx', highWaterMark: WRITE_CHUNK_BYTES });
+      await pipeline(counter, file);
+      return { size: size(), sha256: hash.digest('hex'), staging };
+    } catch (err) {
+      source.unpipe(counter);
+      await unlink(staging).catch(() => {});
+      throw err;
+    }
+  }
+
+  /**
+   * Link the staged file in at its content key. Its bytes are flushed before
+   * the name exists, so a blob found at a content key is always whole (a
+   * crash cannot leave a short file there for a later upload to trust);
+   * then the directory entry. When the key exists already the bytes are the
+   * same, and the staged copy simply goes.
+   */
+  async settle(staged: StagedBlob): Promise<string> {
+    const key = contentKey(staged.sha256);
+    const target = this.path(key);
+    try {
+      if (staged.size > 0) {
+        const fd = openSync(staged.staging, 'r');
+        try {
+          await fsyncAsync(fd);
+        } finally {
+          closeSync(fd);
+        }
+      }
+      linkInto(staged.staging, target);
+      await syncDir(dirname(target));
+    } finally {
+      rmSync(staged.staging, { force: true });
+    }
+    return key;
+  }
+
+  async discard(staged: StagedBlob): Promise<void> {
+    rmSync(staged.staging, { force: true });
+  }
+
+  async removeUnlessUsed(key: string, inUse: () => Promise<boolean>): Promise<void> {
+    const path = this.path(key);
+    const aside = join(this.tmp, `removing-${randomUUID()}`);
+    try {
+      renameSync(path, aside);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    try {
+      if (await inUse()) linkInto(aside, path);
+    } finally {
+      rmSync(aside, { force: true });
+    }
+    // A job's directory goes with its last blob; the 256 cas/ directories stay.
+    if (key.startsWith('jobs/')) {
+      try {
+        rmdirSync(dirname(path));
+      } catch {
+        // Not empty: other blobs of the job are still there.
+      }
+    }
+  }
+
+  async jobKeys(jobId: string): Promise<string[]> {
+    const dir = `jobs/${jobId}`;
+    try {
+      return (await readdir(this.path(dir))).map((name) => `${dir}/${name}`);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+  }
+
   async size(key: string): Promise<number | undefined> {
     try {
       return (await stat(this.path(key))).size;
@@ -275,17 +406,32 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
-  /** Remove every blob of a job. */
-  async deleteJob(jobId: string): Promise<void> {
-    rmSync(this.path(`jobs/${jobId}`), { recursive: true, force: true });
-  }
-
   /** Job ids that have blobs, for tests and consistency checks. */
   async jobIds(): Promise<string[]> {
     try {
       return await readdir(join(this.root, 'jobs'));
     } catch {
       return [];
+    }
+  }
+}
+
+/**
+ * A second name for `file` at `target`, making its directory when needed;
+ * a name already there is left as it is (content keys: the same bytes).
+ */
+function linkInto(file: string, target: string): void {
+  try {
+    linkSync(file, target);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return;
+    if (code !== 'ENOENT') throw err;
+    mkdirSync(dirname(target), { recursive: true });
+    try {
+      linkSync(file, target);
+    } catch (again) {
+      if ((again as NodeJS.ErrnoException).code !== 'EEXIST') throw again;
     }
   }
 }

@@ -5,14 +5,15 @@
  * Bodies are streamed: multipart uploads of bounded parts on the way in,
  * response streams on the way out, never a whole blob in memory.
  */
+import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
+  CopyObjectCommand,
   DeleteObjectCommand,
-  DeleteObjectsCommand,
   GetObjectCommand,
   type GetObjectCommandOutput,
   HeadObjectCommand,
@@ -20,7 +21,14 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { type BlobStore, countBytes, type OpenedBlob, type StoredBlob } from './blob-store.js';
+import {
+  type BlobStore,
+  contentKey,
+  countBytes,
+  type OpenedBlob,
+  type StagedBlob,
+  type StoredBlob,
+} from './blob-store.js';
 import { RangeNotSatisfiableError, type RangeSpec, rangeHeader } from './byte-range.js';
 
 export interface S3Location {
@@ -54,6 +62,8 @@ function isMissing(err: unknown): boolean {
 /** Parts of 8 MiB, at most 4 in flight: an upload holds at most ~32 MiB. */
 const PART_SIZE = 8 * 1024 * 1024;
 const QUEUE_SIZE = 4;
+/** The largest object one CopyObject copies; a larger one is streamed through (rare: uploads are 1 GiB by default). */
+const MAX_COPY_BYTES = 5 * 1024 ** 3;
 
 export class S3BlobStore implements BlobStore {
   private readonly client: S3Client;
@@ -106,6 +116,91 @@ export class S3BlobStore implements BlobStore {
       await this.delete(key).catch(() => {});
       throw failure ?? err;
     }
+  }
+
+  /** Uploaded to `tmp/<random>` while hashed; settle() copies it to its content key inside the bucket. */
+  async stage(source: Readable, maxBytes = Number.POSITIVE_INFINITY): Promise<StagedBlob> {
+    const staging = `tmp/${randomUUID()}`;
+    const hash = createHash('sha256');
+    const { counter, size } = countBytes(source, maxBytes, hash);
+    let failure: Error | undefined;
+    counter.once('error', (err) => {
+      failure = err;
+    });
+    try {
+      await this.upload(staging, counter);
+      if (failure) throw failure;
+      return { size: size(), sha256: hash.digest('hex'), staging };
+    } catch (err) {
+      source.unpipe(counter);
+      await this.delete(staging).catch(() => {});
+      throw failure ?? err;
+    }
+  }
+
+  async settle(staged: StagedBlob): Promise<string> {
+    const key = contentKey(staged.sha256);
+    try {
+      if ((await this.size(key)) === undefined) await this.copy(staged.staging, key, staged.size);
+    } finally {
+      await this.delete(staged.staging).catch(() => {});
+    }
+    return key;
+  }
+
+  async discard(staged: StagedBlob): Promise<void> {
+    await this.delete(staged.staging);
+  }
+
+  /** S3 has no rename: "moved aside" is a copy, then a delete. */
+  async removeUnlessUsed(key: string, inUse: () => Promise<boolean>): Promise<void> {
+    const size = await this.size(key);
+    if (size === undefined) return;
+    const aside = `removing/${randomUUID()}`;
+    try {
+      await this.copy(key, aside, size);
+    } catch (err) {
+      // Another removal took it meanwhile.
+      if (isMissing(err)) return;
+      throw err;
+    }
+    try {
+      await this.delete(key);
+      if (await inUse()) await this.copy(aside, key, size);
+    } finally {
+      await this.delete(aside).catch(() => {});
+    }
+  }
+
+  /** A copy inside the bucket: by the store itself up to 5 GiB, streamed through this process past that. */
+  private async copy(from: string, to: string, size: number): Promise<void> {
+    if (size <= MAX_COPY_BYTES) {
+      await this.client.send(
+        new CopyObjectCommand({
+          Bucket: this.location.bucket,
+          Key: this.key(to),
+          CopySource: `${this.location.bucket}/${encodeURI(this.key(from))}`,
+        }),
+      );
+      return;
+    }
+    const blob = await this.open(from);
+    if (!blob) throw new Error(`blob ${from} is missing`);
+    await this.upload(to, blob.stream);
+  }
+
+  async jobKeys(jobId: string): Promise<string[]> {
+    const prefix = this.key(`jobs/${jobId}/`);
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.location.bucket, Prefix: prefix, ContinuationToken: token }),
+      );
+      for (const o of page.Contents ?? []) keys.push(o.Key!.slice(this.location.prefix.length));
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return keys;
   }
 
   async adopt(key: string, filePath: string): Promise<StoredBlob> {
@@ -178,27 +273,6 @@ export class S3BlobStore implements BlobStore {
 
   async delete(key: string): Promise<void> {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.location.bucket, Key: this.key(key) }));
-  }
-
-  /** Every object under `jobs/<id>/`, including any a lost worker uploaded and never reported. */
-  async deleteJob(jobId: string): Promise<void> {
-    const prefix = this.key(`jobs/${jobId}/`);
-    let token: string | undefined;
-    do {
-      const page = await this.client.send(
-        new ListObjectsV2Command({ Bucket: this.location.bucket, Prefix: prefix, ContinuationToken: token }),
-      );
-      const objects = (page.Contents ?? []).map((o) => ({ Key: o.Key! }));
-      if (objects.length > 0) {
-        await this.client.send(
-          new DeleteObjectsCommand({
-            Bucket: this.location.bucket,
-            Delete: { Objects: objects, Quiet: true },
-          }),
-        );
-      }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
   }
 
   async jobIds(): Promise<string[]> {

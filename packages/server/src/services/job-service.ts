@@ -4,6 +4,7 @@
  * row is read again only to explain why, in a sentence the client can act on.
  *
  *   created ─upload→ loaded ─submit→ pending ─claim→ claimed ─→ preparing ─→ processing ─→ finished
+ *                       loaded ─submit, a result-cache hit→ finished (nothing runs)
  *   any non-terminal ─cancel→ failed (ECANCELED)         leased ─lease lapsed→ pending | failed (ELOST)
  */
 import { createHash } from 'node:crypto';
@@ -26,13 +27,16 @@ import {
 import { type Catalog, checkParams, type JobOutcome } from '@bsubio/worker';
 import { type BlobStore, BlobTooLargeError, blobKey, type OpenedBlob } from '../blobs/blob-store.js';
 import { type RangeSpec, resolveRange } from '../blobs/byte-range.js';
+import type { BlobRefRepository } from '../store/blob-ref-repository.js';
 import type { ClaimLimits, JobRepository, JobRow } from '../store/job-repository.js';
 import { ApiError, jobNotFound } from './api-error.js';
 import type { JobEvents } from './job-events.js';
 import { LiveLogs } from './live-logs.js';
 import { buildOverview, queuePosition, timeline } from './overview.js';
 import { checkPipeline, type KeptStep, keptSteps, stepsOf, wirePipeline } from './pipeline.js';
+import type { ResultCache } from './result-cache.js';
 import { DERIVED_FROM_SERVER_KEY } from './server-key.js';
+import { StoredBlobs } from './stored-blobs.js';
 import { secretsEqual } from './user-service.js';
 import { WorkerRegistry } from './worker-registry.js';
 
@@ -70,6 +74,10 @@ export interface JobServiceOptions {
   uploadToken: (jobId: string) => string;
   /** Caps on running jobs per user and per type, which claims respect (absent: none). */
   claimLimits?: ClaimLimits;
+  /** Which jobs refer to which shared blob (content-addressed inputs, cached outputs). */
+  blobRefs: BlobRefRepository;
+  /** The result cache (BSUBIO_CACHE); absent: off. */
+  cache?: ResultCache;
 }
 
 /** A worker's outcome whose output and logs are already in blob storage. */
@@ -122,10 +130,18 @@ export function toWireJob(row: JobRow, uploadToken?: string): Job {
     webhook_url: row.webhook_url,
     peak_memory_bytes: row.peak_memory_bytes === null ? null : Number(row.peak_memory_bytes),
     cpu_seconds: row.cpu_ms === null ? null : Number(row.cpu_ms) / 1000,
+    cached: Number(row.cached) === 1,
+    cached_from: row.cached_from,
   };
   if (row.steps) Object.assign(job, wirePipeline(row));
   if (row.status === 'created' && uploadToken) job.upload_token = uploadToken;
   return job;
+}
+
+/** A job served from the result cache has this one line for logs (naming the job only to its own user). */
+function cacheNote(row: JobRow): Buffer | undefined {
+  if (Number(row.cached) !== 1) return undefined;
+  return Buffer.from(row.cached_from ? `served from cache: job ${row.cached_from}\n` : 'served from cache\n');
 }
 
 /** The blob a job's worker starts from: the input, or for a pipeline past step 1 the output of the step before. */
@@ -140,6 +156,8 @@ export class JobService {
   readonly live = new LiveLogs();
   /** Workers heard from lately (the overview). */
   readonly workers = new WorkerRegistry();
+  /** Inputs by their SHA-256 and outputs shared by cache hits, with who refers to them. */
+  private readonly stored: StoredBlobs;
 
   constructor(
     private readonly jobs: JobRepository,
@@ -148,6 +166,7 @@ export class JobService {
     readonly events: JobEvents,
     private readonly options: JobServiceOptions,
   ) {
+    this.stored = new StoredBlobs(blobs, options.blobRefs);
     // Cluster mode: jobs run by other replicas' workers have a live log here
     // too, fed by the cluster notifier, so followers on this replica see it.
     // Registered first, so the copy is ready before anyone hears of the change.
@@ -232,8 +251,8 @@ export class JobService {
   async logs(userId: string, id: string, range?: RangeSpec): Promise<OpenedBlob | undefined> {
     const job = await this.get(userId, id);
     if (job.log_key) return this.blobs.open(job.log_key, range);
-    // While it runs: what the tool wrote so far.
-    const live = this.live.read(job.id, 0);
+    // Served from the cache: the line that says so; while it runs: what the tool wrote so far.
+    const live = cacheNote(job) ?? this.live.read(job.id, 0);
     if (live.length === 0) return undefined;
     const part = resolveRange(range, live.length);
     const bytes = part ? live.subarray(part.start, part.end + 1) : live;
@@ -248,6 +267,7 @@ export class JobService {
       throw new ApiError('bad_request', 'The body must be a JSON object like {"type": "passthru"}.');
     }
     const { type, name, params, then } = body as Record<string, unknown>;
+    const { cache } = body as Record<string, unknown>;
     if (typeof type !== 'string' || type === '') {
       throw new ApiError(
         'bad_request',
@@ -267,6 +287,12 @@ export class JobService {
     }
     if (name !== undefined && (typeof name !== 'string' || name.length > 200)) {
       throw new ApiError('bad_request', 'The "name" field must be a string of at most 200 characters.');
+    }
+    if (cache !== undefined && typeof cache !== 'boolean') {
+      throw new ApiError(
+        'bad_request',
+        'The "cache" field must be true or false (false: run the job even when a cached result exists).',
+      );
     }
     const checked = checkParams(entry.definition, params);
     if (!checked.ok) throw new ApiError('bad_request', checked.error);
@@ -302,6 +328,11 @@ export class JobService {
       steps: steps ? JSON.stringify(steps) : null,
       step: steps ? 1 : null,
       step_outputs: null,
+      input_sha256: null,
+      cache_key: null,
+      cache_opt_out: cache === false ? 1 : 0,
+      cached: 0,
+      cached_from: null,
     });
     this.changed(row);
     return row;
@@ -413,7 +444,6 @@ export class JobService {
 
   /** Stream the input to storage; on success the job is `loaded`. */
   async upload(job: JobRow, input: UploadInput): Promise<JobRow> {
-    const key = blobKey(job.id, 'input');
     const { maxUploadBytes, maxStoredBytes = 0 } = this.options;
     let room = Number.POSITIVE_INFINITY;
     if (maxStoredBytes > 0) {
@@ -421,9 +451,9 @@ export class JobService {
       room = maxStoredBytes - used;
       if (room <= 0) throw storageLimitError(used, maxStoredBytes);
     }
-    let size: number;
+    let stored: { key: string; size: number; sha256: string };
     try {
-      ({ size } = await this.blobs.put(key, input.stream, Math.min(maxUploadBytes, room)));
+      stored = await this.stored.storeInput(job.id, input.stream, Math.min(maxUploadBytes, room));
     } catch (err) {
       if (err instanceof BlobTooLargeError) {
         if (room < maxUploadBytes) throw storageLimitError(maxStoredBytes - room, maxStoredBytes);
@@ -439,8 +469,13 @@ export class JobService {
       { id: job.id, from: ['created'] },
       'loaded',
       {
-        input_key: key,
-        data_size: size,
+        input_key: stored.key,
+        data_size: stored.size,
+        input_sha256: stored.sha256,
+        // Taken now, with the catalog as it is when the input arrives.
+        cache_key: job.cache_opt_out
+          ? null
+          : (this.options.cache?.keyOf(stored.sha256, stepsOf(job)) ?? null),
         input_name: input.fileName?.slice(0, 255) ?? null,
         input_type: input.contentType?.slice(0, 255) ?? null,
         upload_token: null,
@@ -449,9 +484,10 @@ export class JobService {
       now,
     );
     if (!loaded) {
-      // Another upload won, or the job was cancelled meanwhile: keep nothing of ours.
-      await this.blobs.delete(key);
+      // Another upload won, or the job was cancelled meanwhile: keep nothing
+      // of ours (unless the winner stored the same bytes: the reference is its).
       const current = await this.jobs.findById(job.id);
+      if (current?.input_key !== stored.key) await this.stored.release(stored.key, job.id);
       if (!current) throw jobNotFound(job.id);
       throw new ApiError('bad_request', `Job ${job.id} is ${current.status} and already has its input.`);
     }
@@ -460,6 +496,8 @@ export class JobService {
   }
 
   async submit(userId: string, id: string): Promise<JobRow> {
+    const cached = await this.answerFromCache(userId, id);
+    if (cached) return cached;
     const maxActive = this.options.maxActiveJobs ?? 0;
     const row = isCanonicalUuid(id)
       ? await this.jobs.submitWithin(userId, id, maxActive, Date.now())
@@ -483,6 +521,49 @@ export class JobService {
     }
     this.changed(row);
     this.events.emit('pending');
+    return row;
+  }
+
+  /**
+   * Finish a loaded job at once with the output of a finished job that had
+   * the same cache key (result-cache.ts), when there is one: the output blob
+   * is shared, not copied, and nothing runs. Undefined when there is none
+   * (a miss), and the job is submitted to run.
+   */
+  private async answerFromCache(userId: string, id: string): Promise<JobRow | undefined> {
+    const cache = this.options.cache;
+    if (!cache || cache.mode === 'off' || !isCanonicalUuid(id)) return undefined;
+    const job = await this.jobs.findForUser(userId, id);
+    if (!job?.cache_key || job.status !== 'loaded') return undefined;
+    const source = await this.options.blobRefs.findCached(job.cache_key, cache.sourceUser(userId));
+    // The source may be deleted meanwhile; then its output may be gone, and this is a miss.
+    if (!source?.output_key || !(await this.stored.share(source.output_key, job.id))) {
+      cache.countMiss(job.type);
+      return undefined;
+    }
+    const now = Date.now();
+    const row = await this.jobs.transition(
+      { id, from: ['loaded'], userId },
+      'finished',
+      {
+        output_key: source.output_key,
+        output_size: source.output_size,
+        log_key: null,
+        cached: 1,
+        // Another user's job is never named (BSUBIO_CACHE=shared).
+        cached_from: source.user_id === job.user_id ? source.id : null,
+        submitted_at: now,
+        finished_at: now,
+      },
+      now,
+    );
+    if (!row) {
+      // Cancelled or submitted meanwhile: no hit after all.
+      await this.stored.release(source.output_key, job.id);
+      return undefined;
+    }
+    cache.countHit(job.type, source);
+    this.changed(row);
     return row;
   }
 
@@ -556,7 +637,7 @@ export class JobService {
   }
 
   private async purge(id: string): Promise<void> {
-    await this.blobs.deleteJob(id);
+    await this.stored.releaseJob(id);
     await this.jobs.purge(id);
   }
 
@@ -896,6 +977,8 @@ export class JobService {
   /** The job's logs from byte `offset` on: the live copy while it runs, then the blob. */
   async readLogFrom(row: JobRow, offset: number): Promise<Buffer> {
     if (!this.isTerminal(row)) return this.live.read(row.id, offset);
+    const note = cacheNote(row);
+    if (note) return note.subarray(offset);
     return row.log_key ? this.blobs.readFrom(row.log_key, offset) : Buffer.alloc(0);
   }
 

@@ -266,6 +266,38 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('jobs').addColumn('step_outputs', 'text').execute();
     },
   },
+  // Result cache and content-addressed blobs (#23). blob_refs says which
+  // jobs refer to which blob besides the job whose directory holds it (a
+  // blob under jobs/<id>/ is its job's while the job lives): an input stored
+  // by its SHA-256 is referred to by every job that uploaded those bytes, an
+  // output by the job that made it and every job served it from the cache.
+  // A blob goes when nothing refers to it (services/stored-blobs.ts).
+  // On the job: the input's SHA-256, the cache key (null: not cacheable,
+  // opted out, or from before), whether the request opted out, and whether
+  // and from which job it was served from the cache.
+  '0012_result_cache': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('blob_refs')
+        .addColumn('key', 'text', (c) => c.notNull())
+        .addColumn('job_id', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('blob_refs_pkey', ['key', 'job_id'])
+        .execute();
+      await db.schema.createIndex('blob_refs_job_id').on('blob_refs').column('job_id').execute();
+      await db.schema.alterTable('jobs').addColumn('input_sha256', 'text').execute();
+      await db.schema.alterTable('jobs').addColumn('cache_key', 'text').execute();
+      await db.schema
+        .alterTable('jobs')
+        .addColumn('cache_opt_out', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema
+        .alterTable('jobs')
+        .addColumn('cached', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema.alterTable('jobs').addColumn('cached_from', 'text').execute();
+      await db.schema.createIndex('jobs_cache_key').on('jobs').column('cache_key').execute();
+    },
+  },
 };
 
 /** Whether the migration runs on PostgreSQL (Kysely's migrator hands both dialects the same code). */

@@ -102,6 +102,22 @@ export interface JobsTable {
   step: ColumnType<number | null, number | null | undefined, number | null>;
   /** JSON `[{output, logs}, ...]`: blob keys of the finished steps' results, until the job ends. */
   step_outputs: ColumnType<string | null, string | null | undefined, string | null>;
+  /** SHA-256 of the input, hex, once uploaded (migration 0012; null before it). */
+  input_sha256: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The result cache's key (services/result-cache.ts); null when the job is not cached. */
+  cache_key: ColumnType<string | null, string | null | undefined, string | null>;
+  /** 1 when create asked `"cache": false`. */
+  cache_opt_out: ColumnType<number, number | undefined, number>;
+  /** 1 when the job was served from the cache at submit, without running. */
+  cached: ColumnType<number, number | undefined, number>;
+  /** The job whose result it was served, when that job is the same user's. */
+  cached_from: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+/** Which jobs refer to a blob besides the job whose directory holds it (migration 0012). */
+export interface BlobRefsTable {
+  key: string;
+  job_id: string;
 }
 
 export interface IdempotencyKeysTable {
@@ -174,4 +190,5 @@ export interface Database {
   device_codes: DeviceCodesTable;
   worker_tokens: WorkerTokensTable;
   server_secrets: ServerSecretsTable;
+  blob_refs: BlobRefsTable;
 }
