@@ -26,10 +26,10 @@ export const DeviceCodeResponseSchema = Type.Object({
 });
 export type DeviceCodeResponse = Static<typeof DeviceCodeResponseSchema>;
 
-export const DeviceTokenRequestSchema = Type.Object({
-  device_code: Type.String(),
-  user_code: Type.String(),
-});
+export const DeviceTokenRequestSchema = Type.Object(
+  { device_code: Type.String({ minLength: 1 }), user_code: Type.String({ minLength: 1 }) },
+  { errorMessage: 'Send {"device_code", "user_code"} from POST /v1/auth/device/code.' },
+);
 export type DeviceTokenRequest = Static<typeof DeviceTokenRequestSchema>;
 
 /** `202` while the person has not yet approved. */
@@ -66,10 +66,10 @@ export const DEVICE_TOKEN_STATUS = {
 } as const;
 
 /** Dashboard: `POST /v1/auth/session` signs in with a password or with an API key. */
-export const SessionRequestSchema = Type.Union([
-  Type.Object({ email: Type.String(), password: Type.String() }),
-  Type.Object({ api_key: Type.String() }),
-]);
+export const SessionRequestSchema = Type.Union(
+  [Type.Object({ email: Type.String(), password: Type.String() }), Type.Object({ api_key: Type.String() })],
+  { errorMessage: 'Send {"email", "password"} or {"api_key"} to sign in.' },
+);
 
 export const AccountSchema = Type.Object({
   id: Type.String(),
@@ -89,3 +89,27 @@ export type ApiKeyInfo = Static<typeof ApiKeyInfoSchema>;
 
 /** The header a cookie-authenticated request must carry to change anything (CSRF guard). */
 export const CSRF_HEADER = 'x-bsubio-csrf';
+
+/** `GET /v1/auth/session`: who is signed in, and how. */
+export const SessionInfoSchema = Type.Object({
+  id: Type.String(),
+  email: Type.String(),
+  via: Type.Enum(['key', 'session', 'key_session'], {
+    description:
+      'key: an API key; session: the dashboard signed in with a password; key_session: the dashboard signed in with an API key',
+  }),
+});
+
+/** `POST /v1/auth/keys`: the new key, shown this once. */
+export const CreatedKeySchema = Type.Object({
+  api_key: Type.String({ description: 'The key itself; it is not shown again' }),
+  key: ApiKeyInfoSchema,
+});
+
+/** `GET /v1/auth/device?code=`: the sign-in a user code names, before approving it. */
+export const DeviceSignInSchema = Type.Object({
+  user_code: Type.String(),
+  hostname: Type.String(),
+  created_at: Type.String({ format: 'date-time' }),
+  expires_at: Type.String({ format: 'date-time' }),
+});

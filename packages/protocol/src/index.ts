@@ -4,6 +4,7 @@ export * from './events.js';
 export * from './ids.js';
 export * from './openapi.js';
 export * from './overview.js';
+export * from './requests.js';
 export * from './schemas.js';
 export * from './states.js';
 export * from './worker-api.js';

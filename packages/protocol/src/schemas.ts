@@ -182,12 +182,35 @@ export type ProcessingType = Static<typeof ProcessingTypeSchema>;
 
 export const CreateJobRequestSchema = Type.Object(
   {
-    type: Type.String({ description: 'A processing type from /v1/types' }),
-    name: Type.Optional(Type.String({ maxLength: 200, description: 'Extension: a label' })),
-    params: Type.Optional(
-      Type.Record(Type.String(), Type.Union([Type.String(), Type.Integer()]), {
-        description: "Extension: values for the type's declared parameters",
+    type: Type.String({
+      minLength: 1,
+      description: 'A processing type from /v1/types',
+      errorMessage: 'The "type" field is required and must be a string; see GET /v1/types.',
+    }),
+    name: Type.Optional(
+      Type.String({
+        maxLength: 200,
+        description: 'Extension: a label',
+        errorMessage: 'The "name" field must be a string of at most 200 characters.',
       }),
+    ),
+    params: Type.Optional(
+      Type.Union(
+        [
+          Type.Record(
+            Type.String(),
+            Type.Union([Type.String(), Type.Number()], {
+              errorMessage:
+                'Each parameter is a string or a number; GET /v1/types lists what each type takes.',
+            }),
+          ),
+          Type.Null(),
+        ],
+        {
+          description: "Extension: values for the type's declared parameters (GET /v1/types)",
+          errorMessage: '"params" must be an object of parameter names to values.',
+        },
+      ),
     ),
     // biome-ignore lint/suspicious/noThenProperty: the API's field (an array, never a thenable's method)
     then: Type.Optional(
@@ -202,14 +225,17 @@ export const CreateJobRequestSchema = Type.Object(
       }),
     ),
     webhook_url: Type.Optional(
-      Type.String({
-        format: 'uri',
+      Type.Union([Type.String({ maxLength: 2000 }), Type.Null()], {
         description:
-          "Extension: POST the job JSON here, signed, when it becomes finished or failed (default: the user's webhook from PUT /v1/webhook). Private, loopback and link-local hosts are refused unless the operator allows them.",
+          "Extension: an http(s) URL to POST the job JSON to, signed, when it becomes finished or failed (default: the user's webhook from PUT /v1/webhook; null: that default). Private, loopback and link-local hosts are refused unless the operator allows them.",
+        errorMessage: 'The webhook_url must be an http or https URL of at most 2000 characters.',
       }),
     ),
   },
-  { $id: 'CreateJobRequest' },
+  {
+    $id: 'CreateJobRequest',
+    errorMessage: 'The body must be a JSON object like {"type": "passthru"}.',
+  },
 );
 export type CreateJobRequest = Static<typeof CreateJobRequestSchema>;
 
