@@ -19,6 +19,7 @@ import { cutOffStalledBodies } from './body-timeout.js';
 import { registerCors } from './cors.js';
 import { eventStreamMetrics } from './event-stream.js';
 import { infraApiError } from './infra-errors.js';
+import { registerOpenApi } from './openapi.js';
 import { RateLimiter } from './rate-limit.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { registerEventRoutes } from './routes/events.js';
@@ -30,6 +31,7 @@ import { registerUploadRoutes } from './routes/upload.js';
 import { registerWebRoutes } from './routes/web.js';
 import { registerWebhookRoutes } from './routes/webhooks.js';
 import { registerWorkerRoutes } from './routes/worker.js';
+import { compileValidator, serializeWithJson, validateResponses } from './schemas.js';
 import { checkCsrf, readSessionCookie } from './session-cookie.js';
 import { writeErrorToSocket } from './socket-error.js';
 
@@ -238,19 +240,27 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       });
   });
 
-  registerSystemRoutes(app, deps);
-  registerJobRoutes(app, deps);
-  registerLiveRoutes(app, deps);
-  const feed = new UserFeed(deps.jobs);
-  app.addHook('onClose', async () => feed.stop());
-  registerEventRoutes(app, deps, feed);
-  deps.metrics.more.push(eventStreamMetrics);
-  registerOverviewRoutes(app, deps);
-  registerWebhookRoutes(app, deps);
-  registerUploadRoutes(app, deps);
-  registerAuthRoutes(app, deps);
-  registerWebRoutes(app, deps);
-  if (deps.workerTokens) registerWorkerRoutes(app, { jobs: deps.jobs, workerTokens: deps.workerTokens });
+  // Every route validates its input with its schema; answers go out as JSON.stringify writes them.
+  app.setValidatorCompiler(compileValidator);
+  serializeWithJson(app);
+  if (process.env.BSUBIO_VALIDATE_RESPONSES === '1') validateResponses(app);
+  // The document is generated from the routes: the plugin loads first and sees every route added after it.
+  registerOpenApi(app, deps.version.version);
+  app.register(async (routes) => {
+    registerSystemRoutes(routes, deps);
+    registerJobRoutes(routes, deps);
+    registerLiveRoutes(routes, deps);
+    const feed = new UserFeed(deps.jobs);
+    routes.addHook('onClose', async () => feed.stop());
+    registerEventRoutes(routes, deps, feed);
+    deps.metrics.more.push(eventStreamMetrics);
+    registerOverviewRoutes(routes, deps);
+    registerWebhookRoutes(routes, deps);
+    registerUploadRoutes(routes, deps);
+    registerAuthRoutes(routes, deps);
+    registerWebRoutes(routes, deps);
+    if (deps.workerTokens) registerWorkerRoutes(routes, { jobs: deps.jobs, workerTokens: deps.workerTokens });
+  });
   return app;
 }
 

@@ -13,7 +13,7 @@ import { lookup as dnsLookupAsync } from 'node:dns/promises';
 import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
-import { toWireTime, uuidv7 } from '@bsubio/protocol';
+import { toWireTime, uuidv7, type WebhookDelivery } from '@bsubio/protocol';
 import type { JobRow } from '../store/job-repository.js';
 import type { DeliveryRow, WebhookRepository } from '../store/webhook-repository.js';
 import { ApiError } from './api-error.js';
@@ -45,13 +45,14 @@ export function signPayload(secret: string, timestamp: number, body: string): st
 }
 
 /** The wire form of a delivery (`GET /v1/jobs/{id}/deliveries`). */
-export function toWireDelivery(row: DeliveryRow) {
+export function toWireDelivery(row: DeliveryRow): WebhookDelivery {
   return {
     id: row.id,
     job_id: row.job_id,
-    event: row.event,
+    // The store holds only these (written by this service).
+    event: row.event as WebhookDelivery['event'],
     url: row.url,
-    status: row.status,
+    status: row.status as WebhookDelivery['status'],
     attempts: Number(row.attempts),
     last_status_code: row.last_status_code === null ? null : Number(row.last_status_code),
     last_error: row.last_error,

@@ -4,41 +4,51 @@
  * events). The dashboard holds this one connection whatever the number of
  * jobs it shows; a browser allows only six per host.
  */
-import { EVENT_STREAM_PING_SECONDS, isCanonicalUuid } from '@bsubio/protocol';
+import {
+  EVENT_STREAM_PING_SECONDS,
+  flagIsSet,
+  LastEventIdHeadersSchema,
+  USER_EVENTS_DESCRIPTION,
+  UserEventsQuerySchema,
+} from '@bsubio/protocol';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
-import { ApiError } from '../../services/api-error.js';
 import type { UserFeed } from '../../services/user-feed.js';
 import type { AppDeps } from '../app.js';
 import { EVENT_QUEUE_MAX_BYTES, EventStreamConnection } from '../event-stream.js';
+import { errors, rawResponse } from '../schemas.js';
 
 /** A client that stopped reading gets this long to take its `reset` before it is cut off. */
 const OVERFLOW_GRACE_MS = 30_000;
 
-type EventsQuery = { logs?: string; job?: string; last_event_id?: string };
-
-function parseFlag(name: string, value: unknown): boolean {
-  if (value === undefined || value === '' || value === '0' || value === 'false') return false;
-  if (value === '1' || value === 'true') return true;
-  throw new ApiError('bad_request', `The ${name} parameter must be 1 or 0, not "${String(value)}".`);
-}
-
 export function registerEventRoutes(app: FastifyInstance, { jobs }: AppDeps, feed: UserFeed): void {
-  app.get<{ Querystring: EventsQuery }>('/v1/events', async (request, reply) => {
-    const logs = parseFlag('logs', request.query.logs);
-    let job: string | undefined;
-    const jobParam = request.query.job;
-    if (jobParam !== undefined && jobParam !== '') {
-      if (typeof jobParam !== 'string' || !isCanonicalUuid(jobParam)) {
-        throw new ApiError('bad_request', 'The job parameter must be one job id (a UUID).');
-      }
-      // Someone else's job or none: 404, as everywhere.
-      job = (await jobs.get(request.userId, jobParam)).id;
-    }
+  const schema = {
+    'x-bsubio-extension': true,
+    tags: ['Events'],
+    operationId: 'streamUserEvents',
+    summary: "Extension: every change of the caller's jobs, as one server-sent event stream",
+    description: USER_EVENTS_DESCRIPTION,
+    querystring: UserEventsQuerySchema,
+    headers: LastEventIdHeadersSchema,
+    response: {
+      200: rawResponse(
+        'The event stream; data of `job` is a Job, of `deleted` a DeletedEvent, of `log` a LogEvent',
+        'text/event-stream',
+      ),
+      ...errors({
+        400: 'logs is not 1 or 0, or job is not a job id',
+        401: 'Missing, malformed or unknown API key',
+        404: 'The job given in `job` does not exist for this user',
+      }),
+    },
+  };
+  app.withTypeProvider<TypeBoxTypeProvider>().get('/v1/events', { schema }, async (request, reply) => {
+    const logs = flagIsSet(request.query.logs);
+    // Someone else's job or none: 404, as everywhere.
+    const job = request.query.job ? (await jobs.get(request.userId, request.query.job)).id : undefined;
     const header = request.headers['last-event-id'];
     const lastEventId =
-      (Array.isArray(header) ? header[0] : header) ||
-      (typeof request.query.last_event_id === 'string' ? request.query.last_event_id : '') ||
-      undefined;
+      (Array.isArray(header) ? header[0] : header) || request.query.last_event_id || undefined;
 
     const frame = (name: 'ready' | 'reset') => `id: ${feed.cursor()}\nevent: ${name}\ndata: {}\n\n`;
     let subscription: { unsubscribe(): void } | undefined;

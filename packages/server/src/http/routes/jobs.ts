@@ -1,7 +1,24 @@
 /** The job endpoints of API.md. */
 import { basename, extname } from 'node:path';
-import { isJobState, type JobState, MESSAGES } from '@bsubio/protocol';
+import {
+  CreateJobHeadersSchema,
+  CreateJobRequestSchema,
+  flagIsSet,
+  GetJobQuerySchema,
+  JobIdParamsSchema,
+  JobResponseSchema,
+  ListJobsQuerySchema,
+  ListJobsResponseSchema,
+  LogsQuerySchema,
+  MAX_WAIT_SECONDS,
+  MESSAGES,
+  MessageResponseSchema,
+  OutputQuerySchema,
+  RangeHeadersSchema,
+} from '@bsubio/protocol';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { Type } from 'typebox';
 import type { OpenedBlob } from '../../blobs/blob-store.js';
 import { parseRangeHeader, RangeNotSatisfiableError } from '../../blobs/byte-range.js';
 import { ApiError } from '../../services/api-error.js';
@@ -9,40 +26,8 @@ import { toWireJob } from '../../services/job-service.js';
 import { outputKindOf } from '../../services/pipeline.js';
 import type { JobRow } from '../../store/job-repository.js';
 import type { AppDeps } from '../app.js';
+import { described, emptyResponse, errors, rawResponse } from '../schemas.js';
 import { followLogs } from './live.js';
-
-type IdParams = { jobId: string };
-const MAX_WAIT_SECONDS = 60;
-
-function parseListQuery(query: Record<string, unknown>): { status: JobState | undefined; limit: number } {
-  const { status, limit } = query;
-  if (status !== undefined && status !== '' && !isJobState(status)) {
-    throw new ApiError(
-      'bad_request',
-      `Unknown status "${String(status)}"; use one of created, loaded, pending, claimed, preparing, processing, finished, failed.`,
-    );
-  }
-  let parsedLimit = 20;
-  if (limit !== undefined && limit !== '') {
-    if (typeof limit !== 'string' || !/^\d+$/.test(limit) || Number(limit) < 1 || Number(limit) > 100) {
-      throw new ApiError(
-        'bad_request',
-        `The limit must be an integer from 1 to 100, not "${String(limit)}".`,
-      );
-    }
-    parsedLimit = Number(limit);
-  }
-  return { status: status === '' ? undefined : (status as JobState | undefined), limit: parsedLimit };
-}
-
-function parseWait(value: unknown): number {
-  if (value === undefined || value === '') return 0;
-  const seconds = Number(value);
-  if (typeof value !== 'string' || !Number.isFinite(seconds) || seconds < 0) {
-    throw new ApiError('bad_request', `The wait must be a number of seconds from 0 to ${MAX_WAIT_SECONDS}.`);
-  }
-  return Math.min(seconds, MAX_WAIT_SECONDS);
-}
 
 /**
  * What an inline output (`?inline=1`, for the dashboard's preview frame) may
@@ -53,12 +38,6 @@ function parseWait(value: unknown): number {
  */
 export const INLINE_OUTPUT_CSP =
   "sandbox; default-src 'none'; style-src 'unsafe-inline' data:; img-src data:; font-src data:; frame-ancestors 'self'";
-
-function parseFlag(name: string, value: unknown): boolean {
-  if (value === undefined || value === '' || value === '0' || value === 'false') return false;
-  if (value === '1' || value === 'true') return true;
-  throw new ApiError('bad_request', `The ${name} parameter must be 1 or 0, not "${String(value)}".`);
-}
 
 /** Open a blob for the request's Range header; a range past the end is 416 with the size. */
 async function openRanged<T extends OpenedBlob | undefined>(
@@ -96,65 +75,207 @@ function outputFileName(job: JobRow, ext: string): string {
   return `${safe}${ext}`;
 }
 
+const jobId = { params: JobIdParamsSchema };
+const unauthorized = 'Missing, malformed or unknown API key';
+const notFound = 'No such job for this user';
+const rateLimited =
+  'Extension: past the per-user request rate (BSUBIO_RATE_LIMIT); the sentence names the limit and its value';
+const storeUnavailable =
+  'The database is busy (locked by another writer) or unreachable, or blob storage is unreachable; nothing was changed. Retry after Retry-After';
+const contentRange = (description: string) => ({
+  'Content-Range': Type.String({ description }),
+});
+const partial = (what: string, mime: string) =>
+  rawResponse(`Extension: ${what}`, mime, contentRange('`bytes <first>-<last>/<size>`'));
+const rangeNotSatisfiable = {
+  ...errors({ 416: 'Extension: the Range starts past the end' })[416],
+  headers: contentRange('`bytes */<size>`'),
+};
+
 export function registerJobRoutes(app: FastifyInstance, { jobs, catalog, webhooks }: AppDeps): void {
-  app.post('/v1/jobs', async (request, reply) => {
-    const webhookUrl = await webhooks.urlForCreate(request.userId, request.body);
-    const key = request.headers['idempotency-key'];
-    if (typeof key === 'string') {
-      const { row, replayed } = await jobs.createIdempotent(request.userId, request.body, key, webhookUrl);
-      if (replayed) reply.header('idempotent-replayed', 'true');
-      return reply.code(201).send({ success: true, data: toWireJob(row, jobs.uploadTokenOf(row)) });
-    }
-    const row = await jobs.create(request.userId, request.body, webhookUrl);
-    return reply.code(201).send({ success: true, data: toWireJob(row, jobs.uploadTokenOf(row)) });
-  });
-
-  app.get('/v1/jobs', async (request) => {
-    const query = request.query as Record<string, unknown>;
-    const { status, limit } = parseListQuery(query);
-    const cursor = query.cursor;
-    if (cursor !== undefined && typeof cursor !== 'string') {
-      throw new ApiError('bad_request', 'Send one cursor: the next_cursor of the previous page.');
-    }
-    // Extension: only jobs of one processing type (as given at creation), for the dashboard's filter.
-    const type = typeof query.type === 'string' && query.type !== '' ? query.type : undefined;
-    const { rows, total, nextCursor } = await jobs.list(request.userId, status, limit, cursor, type);
-    const wire = rows.map((row) => toWireJob(row, jobs.uploadTokenOf(row)));
-    return { success: true, data: { jobs: wire, total, next_cursor: nextCursor } };
-  });
-
-  app.get<{ Params: IdParams; Querystring: { wait?: string } }>('/v1/jobs/:jobId', async (request) => {
-    const waitSeconds = parseWait(request.query.wait);
-    let row = await jobs.get(request.userId, request.params.jobId);
-    if (waitSeconds > 0 && !jobs.isTerminal(row)) {
-      row = await waitForTerminal(jobs, row, waitSeconds * 1000, request.raw);
-    }
-    return { success: true, data: toWireJob(row, jobs.uploadTokenOf(row)) };
-  });
-
-  app.delete<{ Params: IdParams }>('/v1/jobs/:jobId', async (request, reply) => {
-    await jobs.delete(request.userId, request.params.jobId);
-    return reply.code(204).send();
-  });
-
-  app.post<{ Params: IdParams }>('/v1/jobs/:jobId/submit', async (request) => {
-    const row = await jobs.submit(request.userId, request.params.jobId);
-    // A type may ask the answer to wait for its (short) job to end: the
-    // official SDKs' tests read the result of test/linecount right after submit.
-    const settleSeconds = catalog.resolve(row.type)?.definition.submit_waits_seconds ?? 0;
-    if (settleSeconds > 0) await waitForTerminal(jobs, row, settleSeconds * 1000, request.raw);
-    return { success: true, message: MESSAGES.submitted };
-  });
-
-  app.post<{ Params: IdParams }>('/v1/jobs/:jobId/cancel', async (request) => {
-    await jobs.cancel(request.userId, request.params.jobId);
-    return { success: true, message: MESSAGES.cancelled };
-  });
-
-  app.get<{ Params: IdParams; Querystring: { inline?: string } }>(
-    '/v1/jobs/:jobId/output',
+  const api = app.withTypeProvider<TypeBoxTypeProvider>();
+  api.post(
+    '/v1/jobs',
+    {
+      schema: {
+        operationId: 'createJob',
+        summary: 'Create a new job',
+        tags: ['Jobs'],
+        headers: CreateJobHeadersSchema,
+        body: CreateJobRequestSchema,
+        response: {
+          201: described(JobResponseSchema, 'Job created, status created, with an upload_token'),
+          ...errors({
+            400: 'Missing or unknown type, invalid params, or a webhook_url that is refused',
+            401: unauthorized,
+            409: 'Extension: the Idempotency-Key was used with a different body in the last 24 hours',
+            429: rateLimited,
+            503: storeUnavailable,
+          }),
+        },
+      },
+    },
     async (request, reply) => {
-      const inline = parseFlag('inline', request.query.inline);
+      const webhookUrl = await webhooks.urlForCreate(request.userId, request.body);
+      const key = request.headers['idempotency-key'];
+      if (key !== undefined) {
+        const { row, replayed } = await jobs.createIdempotent(request.userId, request.body, key, webhookUrl);
+        if (replayed) reply.header('idempotent-replayed', 'true');
+        return reply.code(201).send({ success: true, data: toWireJob(row, jobs.uploadTokenOf(row)) });
+      }
+      const row = await jobs.create(request.userId, request.body, webhookUrl);
+      return reply.code(201).send({ success: true, data: toWireJob(row, jobs.uploadTokenOf(row)) });
+    },
+  );
+
+  api.get(
+    '/v1/jobs',
+    {
+      schema: {
+        operationId: 'listJobs',
+        summary: "List the caller's jobs, newest first",
+        tags: ['Jobs'],
+        querystring: ListJobsQuerySchema,
+        response: {
+          200: described(ListJobsResponseSchema, 'Jobs and the total matching the filter before limit'),
+          ...errors({
+            400: 'Unknown status, limit outside 1..100, or a cursor this server did not give',
+            401: unauthorized,
+            429: rateLimited,
+          }),
+        },
+      },
+    },
+    async (request) => {
+      const { status, limit = 20, cursor, type } = request.query;
+      const { rows, total, nextCursor } = await jobs.list(request.userId, status, limit, cursor, type);
+      const wire = rows.map((row) => toWireJob(row, jobs.uploadTokenOf(row)));
+      return { success: true as const, data: { jobs: wire, total, next_cursor: nextCursor } };
+    },
+  );
+
+  api.get(
+    '/v1/jobs/:jobId',
+    {
+      schema: {
+        operationId: 'getJob',
+        summary: 'Get job details',
+        tags: ['Jobs'],
+        ...jobId,
+        querystring: GetJobQuerySchema,
+        response: {
+          200: described(JobResponseSchema, 'The job'),
+          ...errors({ 400: 'Extension: wait is not a number of seconds', 401: unauthorized, 404: notFound }),
+        },
+      },
+    },
+    async (request) => {
+      const waitSeconds = Math.min(request.query.wait ?? 0, MAX_WAIT_SECONDS);
+      let row = await jobs.get(request.userId, request.params.jobId);
+      if (waitSeconds > 0 && !jobs.isTerminal(row)) {
+        row = await waitForTerminal(jobs, row, waitSeconds * 1000, request.raw);
+      }
+      return { success: true as const, data: toWireJob(row, jobs.uploadTokenOf(row)) };
+    },
+  );
+
+  api.delete(
+    '/v1/jobs/:jobId',
+    {
+      schema: {
+        operationId: 'deleteJob',
+        summary: 'Delete a finished or failed job and all its data',
+        tags: ['Jobs'],
+        ...jobId,
+        response: {
+          204: emptyResponse('Deleted'),
+          ...errors({ 401: unauthorized, 404: notFound, 409: 'Job is not finished or failed' }),
+        },
+      },
+    },
+    async (request, reply) => {
+      await jobs.delete(request.userId, request.params.jobId);
+      return reply.code(204).send();
+    },
+  );
+
+  api.post(
+    '/v1/jobs/:jobId/submit',
+    {
+      schema: {
+        operationId: 'submitJob',
+        summary: 'Submit a loaded job for processing',
+        tags: ['Jobs'],
+        ...jobId,
+        response: {
+          200: described(MessageResponseSchema, 'Job is pending'),
+          ...errors({
+            400: 'Job is not loaded',
+            401: unauthorized,
+            404: notFound,
+            429: 'Extension: the user already has as many jobs pending or running as allowed (BSUBIO_MAX_ACTIVE_JOBS), or past the request rate',
+          }),
+        },
+      },
+    },
+    async (request) => {
+      const row = await jobs.submit(request.userId, request.params.jobId);
+      // A type may ask the answer to wait for its (short) job to end: the
+      // official SDKs' tests read the result of test/linecount right after submit.
+      const settleSeconds = catalog.resolve(row.type)?.definition.submit_waits_seconds ?? 0;
+      if (settleSeconds > 0) await waitForTerminal(jobs, row, settleSeconds * 1000, request.raw);
+      return { success: true as const, message: MESSAGES.submitted };
+    },
+  );
+
+  api.post(
+    '/v1/jobs/:jobId/cancel',
+    {
+      schema: {
+        operationId: 'cancelJob',
+        summary: 'Cancel a job that is not terminal; it becomes failed with ECANCELED',
+        tags: ['Jobs'],
+        ...jobId,
+        response: {
+          200: described(MessageResponseSchema, 'Cancelled'),
+          ...errors({ 400: 'Job is already finished or failed', 401: unauthorized, 404: notFound }),
+        },
+      },
+    },
+    async (request) => {
+      await jobs.cancel(request.userId, request.params.jobId);
+      return { success: true as const, message: MESSAGES.cancelled };
+    },
+  );
+
+  api.get(
+    '/v1/jobs/:jobId/output',
+    {
+      schema: {
+        operationId: 'getJobOutput',
+        summary: "The tool's stdout of a finished job",
+        tags: ['Output'],
+        ...jobId,
+        querystring: OutputQuerySchema,
+        headers: RangeHeadersSchema,
+        response: {
+          200: rawResponse(
+            'Raw bytes with the type output MIME and a Content-Disposition filename; Accept-Ranges: bytes',
+            'application/octet-stream',
+          ),
+          206: partial('the bytes the Range asked for', 'application/octet-stream'),
+          ...errors({
+            400: 'Extension: inline is not 1 or 0',
+            401: unauthorized,
+            404: notFound,
+            409: 'Job is not finished',
+          }),
+          416: rangeNotSatisfiable,
+        },
+      },
+    },
+    async (request, reply) => {
+      const inline = flagIsSet(request.query.inline);
       const blob = await openRanged(request.headers.range, (range) =>
         jobs.output(request.userId, request.params.jobId, range),
       );
@@ -176,27 +297,64 @@ export function registerJobRoutes(app: FastifyInstance, { jobs, catalog, webhook
   );
 
   // Extension: the input as uploaded, to download it or run it again.
-  app.get<{ Params: IdParams }>('/v1/jobs/:jobId/input', async (request, reply) => {
-    const blob = await openRanged(request.headers.range, (range) =>
-      jobs.input(request.userId, request.params.jobId, range),
-    );
-    const { job } = blob;
-    const name = (job.input_name ?? `${job.id}.bin`).replace(/[^A-Za-z0-9._ -]/g, '_');
-    reply
-      .header('content-type', job.input_type ?? 'application/octet-stream')
-      .header('content-disposition', `attachment; filename="${name}"`);
-    return sendBlob(reply, blob);
-  });
+  api.get(
+    '/v1/jobs/:jobId/input',
+    {
+      schema: {
+        operationId: 'getJobInput',
+        summary: 'Extension: the input as it was uploaded, to download it or run it again',
+        tags: ['Output'],
+        'x-bsubio-extension': true,
+        ...jobId,
+        headers: RangeHeadersSchema,
+        response: {
+          200: rawResponse(
+            'The input, with its content type and file name as uploaded',
+            'application/octet-stream',
+          ),
+          206: partial('the bytes of the input the Range asked for', 'application/octet-stream'),
+          ...errors({ 401: unauthorized, 404: notFound, 409: 'The job has no input yet' }),
+          416: rangeNotSatisfiable,
+        },
+      },
+    },
+    async (request, reply) => {
+      const blob = await openRanged(request.headers.range, (range) =>
+        jobs.input(request.userId, request.params.jobId, range),
+      );
+      const { job } = blob;
+      const name = (job.input_name ?? `${job.id}.bin`).replace(/[^A-Za-z0-9._ -]/g, '_');
+      reply
+        .header('content-type', job.input_type ?? 'application/octet-stream')
+        .header('content-disposition', `attachment; filename="${name}"`);
+      return sendBlob(reply, blob);
+    },
+  );
 
-  app.get<{ Params: IdParams; Querystring: { follow?: string } }>(
+  api.get(
     '/v1/jobs/:jobId/logs',
+    {
+      schema: {
+        operationId: 'getJobLogs',
+        summary: "The tool's stderr, in any state (empty when nothing yet)",
+        tags: ['Output'],
+        ...jobId,
+        querystring: LogsQuerySchema,
+        headers: RangeHeadersSchema,
+        response: {
+          200: rawResponse(
+            'Logs (while the job runs: what the tool wrote so far)',
+            'text/plain; charset=utf-8',
+          ),
+          206: partial('the bytes of the log the Range asked for', 'text/plain; charset=utf-8'),
+          ...errors({ 400: 'Extension: follow is not 1 or 0', 401: unauthorized, 404: notFound }),
+          416: rangeNotSatisfiable,
+        },
+      },
+    },
     async (request, reply) => {
       reply.header('content-type', 'text/plain; charset=utf-8');
-      const follow = request.query.follow;
-      if (follow !== undefined && !['', '0', '1', 'true', 'false'].includes(follow)) {
-        throw new ApiError('bad_request', `The follow parameter must be 1 or 0, not "${follow}".`);
-      }
-      if (follow === '1' || follow === 'true') {
+      if (flagIsSet(request.query.follow)) {
         const stream = await followLogs(jobs, request.userId, request.params.jobId, (stop) =>
           reply.raw.once('close', stop),
         );

@@ -4,19 +4,28 @@
  * `logs?follow=1`, the raw stderr as it is written.
  */
 import { PassThrough } from 'node:stream';
+import {
+  EVENTS_DESCRIPTION,
+  JobEventsQuerySchema,
+  JobIdParamsSchema,
+  LastEventIdHeadersSchema,
+} from '@bsubio/protocol';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../../services/api-error.js';
 import { toWireJob } from '../../services/job-service.js';
 import type { AppDeps } from '../app.js';
 import { followJob } from '../job-follow.js';
+import { emptyResponse, errors, rawResponse } from '../schemas.js';
 
-type IdParams = { jobId: string };
 const HEARTBEAT_MS = 15_000;
 
 /** An event id: `<attempt>.<log offset>.<updated_at of the last state sent>`. */
-export function parseEventId(value: unknown): { attempt: number; offset: number; updatedAt: number } | null {
+export function parseEventId(
+  value: string | undefined,
+): { attempt: number; offset: number; updatedAt: number } | null {
   if (value === undefined || value === '') return null;
-  const match = typeof value === 'string' ? /^(\d{1,9})\.(\d{1,15})\.(\d{1,15})$/.exec(value.trim()) : null;
+  const match = /^(\d{1,9})\.(\d{1,15})\.(\d{1,15})$/.exec(value.trim());
   if (!match) {
     throw new ApiError(
       'bad_request',
@@ -35,8 +44,29 @@ function dataLines(text: string): string {
 }
 
 export function registerLiveRoutes(app: FastifyInstance, { jobs }: AppDeps): void {
-  app.get<{ Params: IdParams; Querystring: { last_event_id?: string } }>(
+  app.withTypeProvider<TypeBoxTypeProvider>().get(
     '/v1/jobs/:jobId/events',
+    {
+      schema: {
+        'x-bsubio-extension': true,
+        tags: ['Events'],
+        operationId: 'streamJobEvents',
+        summary: 'Extension: follow a job: state changes and log lines as server-sent events',
+        description: EVENTS_DESCRIPTION,
+        params: JobIdParamsSchema,
+        querystring: JobEventsQuerySchema,
+        headers: LastEventIdHeadersSchema,
+        response: {
+          200: rawResponse('The event stream', 'text/event-stream'),
+          204: emptyResponse('The job ended and the client has already seen everything'),
+          ...errors({
+            400: 'A Last-Event-ID this server did not send',
+            401: 'Missing, malformed or unknown API key',
+            404: 'No such job for this user',
+          }),
+        },
+      },
+    },
     async (request, reply) => {
       const row = await jobs.get(request.userId, request.params.jobId);
       const resume = parseEventId(request.headers['last-event-id'] ?? request.query.last_event_id);

@@ -1,15 +1,63 @@
 /** `POST /v1/upload/{jobId}`: the input, streamed to storage (multipart, or a raw body as an extension). */
 import type { IncomingMessage } from 'node:http';
-import { MESSAGES } from '@bsubio/protocol';
+import {
+  JobIdParamsSchema,
+  MESSAGES,
+  UploadHeadersSchema,
+  UploadQuerySchema,
+  UploadResponseSchema,
+} from '@bsubio/protocol';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
 import { ApiError } from '../../services/api-error.js';
 import type { AppDeps } from '../app.js';
 import { consumeFilePart } from '../multipart.js';
+import { described, errors, STREAMED } from '../schemas.js';
+
+/** The two upload bodies, documented here and read as streams by the route (never buffered). */
+const UPLOAD_BODY = {
+  content: {
+    'multipart/form-data': {
+      schema: { ...Type.Object({ file: Type.String({ format: 'binary' }) }), [STREAMED]: true },
+    },
+    'application/octet-stream': {
+      schema: {
+        ...Type.String({ format: 'binary', description: 'Extension: the raw file as the body' }),
+        [STREAMED]: true,
+      },
+    },
+  },
+};
 
 export function registerUploadRoutes(app: FastifyInstance, { jobs, maxUploadBytes }: AppDeps): void {
-  app.post<{ Params: { jobId: string }; Querystring: { token?: string } }>(
+  app.withTypeProvider<TypeBoxTypeProvider>().post(
     '/v1/upload/:jobId',
-    { config: { auth: 'optional' } },
+    {
+      config: { auth: 'optional' },
+      schema: {
+        operationId: 'uploadJobData',
+        summary: 'Upload the input file of a created job',
+        tags: ['Jobs'],
+        security: [{}, { BearerAuth: [] }],
+        params: JobIdParamsSchema,
+        querystring: UploadQuerySchema,
+        headers: UploadHeadersSchema,
+        body: UPLOAD_BODY,
+        response: {
+          200: described(UploadResponseSchema, 'Stored; the job is loaded'),
+          ...errors({
+            400: 'Missing token, no file part, or job not in created',
+            401: 'Wrong upload token',
+            404: 'No such job for this user',
+            413: "Larger than the upload limit, or (extension) past the user's storage limit BSUBIO_MAX_STORED_BYTES; nothing kept, job stays created",
+            415: 'Body is neither multipart/form-data nor application/octet-stream',
+            503: 'The database is busy (locked by another writer) or unreachable, or blob storage is unreachable; nothing was changed. Retry after Retry-After',
+            507: "The server's storage is full (no space left on device); nothing kept, job stays created. Retry once space is freed",
+          }),
+        },
+      },
+    },
     async (request, reply) => {
       const callerUserId = request.userId || undefined;
       const job = await jobs.authorizeUpload(request.params.jobId, request.query.token, callerUserId);
@@ -32,7 +80,11 @@ export function registerUploadRoutes(app: FastifyInstance, { jobs, maxUploadByte
           );
         }
         loaded = await jobs
-          .upload(job, { stream: request.raw, fileName: headerFileName(request.headers), contentType: null })
+          .upload(job, {
+            stream: request.raw,
+            fileName: headerFileName(request.headers['content-disposition']),
+            contentType: null,
+          })
           .catch(closing);
       } else if (contentType === 'multipart/form-data') {
         loaded = await consumeFilePart(request.raw, (part) => jobs.upload(job, part)).catch(closing);
@@ -48,7 +100,11 @@ export function registerUploadRoutes(app: FastifyInstance, { jobs, maxUploadByte
           'Send the file as multipart/form-data (a part named "file") or as application/octet-stream.',
         );
       }
-      return reply.send({ success: true, message: MESSAGES.uploaded, data_size: Number(loaded.data_size) });
+      return reply.send({
+        success: true as const,
+        message: MESSAGES.uploaded,
+        data_size: Number(loaded.data_size),
+      });
     },
   );
 }
@@ -74,9 +130,8 @@ function discardRestOfBody(req: IncomingMessage): void {
 }
 
 /** A raw upload may name its file with `Content-Disposition: attachment; filename="..."`. */
-function headerFileName(headers: Record<string, string | string[] | undefined>): string | null {
-  const disposition = headers['content-disposition'];
-  if (typeof disposition !== 'string') return null;
+function headerFileName(disposition: string | undefined): string | null {
+  if (disposition === undefined) return null;
   const match = /filename="?([^";]+)"?/i.exec(disposition);
   return match?.[1] ?? null;
 }

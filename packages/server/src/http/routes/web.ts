@@ -43,7 +43,8 @@ export function registerWebRoutes(app: FastifyInstance, { webDir }: AppDeps): vo
     'style.css': { body: read('public/style.css'), type: 'text/css; charset=utf-8' },
     'favicon.svg': { body: read('public/favicon.svg'), type: 'image/svg+xml' },
   };
-  const publicRoute = { config: { auth: 'none' as const } };
+  // Pages and files of the dashboard, not API: kept out of the OpenAPI document.
+  const publicRoute = { config: { auth: 'none' as const }, schema: { hide: true } };
 
   const sendIndex = (reply: FastifyReply, status: number) => {
     if (!index || !assets['app.js']!.body) {

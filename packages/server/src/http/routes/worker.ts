@@ -5,60 +5,72 @@
  * API key; every call about a job is guarded by the worker's lease.
  */
 import {
+  JobIdParamsSchema,
+  WORKER_API_DESCRIPTION,
   WORKER_CLAIM_MAX_WAIT_MS,
   WORKER_LOG_CHUNK_MAX_BYTES,
   WORKER_TOKEN_PREFIX,
-  type WorkerAdvanceRequest,
-  type WorkerClaimRequest,
+  WorkerAdvanceRequestSchema,
+  WorkerBlobResponseSchema,
+  WorkerClaimRequestSchema,
   type WorkerClaimResponse,
-  type WorkerCompleteRequest,
-  type WorkerLeaseRequest,
+  WorkerClaimResponseSchema,
+  WorkerCompleteRequestSchema,
+  WorkerIdQuerySchema,
+  WorkerLeaseRequestSchema,
+  WorkerLogQuerySchema,
   type WorkerOkResponse,
-  type WorkerReleaseRequest,
-  type WorkerStepRequest,
+  WorkerOkResponseSchema,
+  WorkerReleaseRequestSchema,
+  WorkerStepRequestSchema,
 } from '@bsubio/protocol';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import type { TSchema } from 'typebox';
 import { ApiError } from '../../services/api-error.js';
 import type { JobService } from '../../services/job-service.js';
 import { stepsOf } from '../../services/pipeline.js';
 import type { WorkerTokens } from '../../services/worker-tokens.js';
 import type { JobRow } from '../../store/job-repository.js';
+import { described, errors, rawResponse, STREAMED } from '../schemas.js';
 
 export interface WorkerRouteDeps {
   jobs: JobService;
   workerTokens: WorkerTokens;
 }
 
-const WORKER_ID_RE = /^[A-Za-z0-9_.:@-]{1,128}$/;
-const MAX_LEASE_MS = 3_600_000;
+const unauthorized = 'No worker token, or not a valid one';
+const notLeased = 'This job is not leased by this worker';
 
-function workerId(value: unknown): string {
-  if (typeof value !== 'string' || !WORKER_ID_RE.test(value)) {
-    throw new ApiError('bad_request', 'worker_id must be 1 to 128 letters, digits or "_.:@-".');
-  }
-  return value;
+/** Route options of a worker call: public to API keys (the worker token is checked by the scope's hook). */
+function workerRoute<const S extends { response: Record<number, TSchema> }>(
+  operationId: string,
+  summary: string,
+  schema: S,
+) {
+  return {
+    config: { auth: 'none' as const },
+    schema: {
+      ...schema,
+      'x-bsubio-extension': true,
+      tags: ['Worker'],
+      operationId,
+      summary: `Extension (workers): ${summary}`,
+      description: WORKER_API_DESCRIPTION,
+      response: {
+        ...schema.response,
+        ...errors({ 400: 'A field is missing or not valid; the sentence names it', 401: unauthorized }),
+      },
+    },
+  };
 }
 
-function leaseMs(value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1000 || value > MAX_LEASE_MS) {
-    throw new ApiError('bad_request', `lease_ms must be an integer from 1000 to ${MAX_LEASE_MS}.`);
-  }
-  return value;
-}
-
-function body<T>(request: FastifyRequest): Partial<T> {
-  const b = request.body;
-  if (typeof b !== 'object' || b === null || Array.isArray(b)) {
-    throw new ApiError('bad_request', 'The body must be a JSON object.');
-  }
-  return b as Partial<T>;
-}
+const okResponse = (description: string) => ({ 200: described(WorkerOkResponseSchema, description) });
 
 export function registerWorkerRoutes(app: FastifyInstance, { jobs, workerTokens }: WorkerRouteDeps): void {
   app.register(async (scope) => {
     // API keys do not open these routes (auth: none skips the user check);
     // the worker token is checked here instead.
-    const opts = { config: { auth: 'none' as const } };
     scope.addHook('onRequest', async (request) => {
       const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization?.trim() ?? '');
       const token = match?.[1];
@@ -70,15 +82,14 @@ export function registerWorkerRoutes(app: FastifyInstance, { jobs, workerTokens 
       }
     });
 
-    scope.post('/v1/worker/claim', opts, async (request, reply): Promise<WorkerClaimResponse> => {
-      const b = body<WorkerClaimRequest>(request);
-      const id = workerId(b.worker_id);
-      const lease = leaseMs(b.lease_ms);
-      if (!Array.isArray(b.types) || !b.types.every((t) => typeof t === 'string')) {
-        throw new ApiError('bad_request', 'types must be an array of type names.');
-      }
-      const types = b.types;
-      const waitMs = Math.min(Math.max(0, Number(b.wait_ms) || 0), WORKER_CLAIM_MAX_WAIT_MS);
+    const api = scope.withTypeProvider<TypeBoxTypeProvider>();
+    const claim = workerRoute('workerClaim', 'claim a pending job of these types (long poll)', {
+      body: WorkerClaimRequestSchema,
+      response: { 200: described(WorkerClaimResponseSchema, 'The claimed job, or null when none came') },
+    });
+    api.post('/v1/worker/claim', claim, async (request, reply): Promise<WorkerClaimResponse> => {
+      const { worker_id: id, lease_ms: lease, types } = request.body;
+      const waitMs = Math.min(Math.max(0, request.body.wait_ms ?? 0), WORKER_CLAIM_MAX_WAIT_MS);
       const deadline = Date.now() + waitMs;
       let gone = false;
       // The response's close: the worker went away (the request's own close
@@ -103,47 +114,69 @@ export function registerWorkerRoutes(app: FastifyInstance, { jobs, workerTokens 
       }
     });
 
-    scope.post<{ Params: { jobId: string } }>(
+    api.post(
       '/v1/worker/jobs/:jobId/lease',
-      opts,
+      workerRoute('workerRenewLease', 'renew the lease of a job', {
+        params: JobIdParamsSchema,
+        body: WorkerLeaseRequestSchema,
+        response: okResponse('Renewed, or not this worker’s'),
+      }),
       async (request): Promise<WorkerOkResponse> => {
-        const b = body<WorkerLeaseRequest>(request);
-        return {
-          ok: await jobs.renewLease(request.params.jobId, workerId(b.worker_id), leaseMs(b.lease_ms)),
-        };
+        const { worker_id, lease_ms } = request.body;
+        return { ok: await jobs.renewLease(request.params.jobId, worker_id, lease_ms) };
       },
     );
 
-    scope.post<{ Params: { jobId: string } }>(
+    api.post(
       '/v1/worker/jobs/:jobId/advance',
-      opts,
+      workerRoute('workerAdvance', 'move a claimed job to preparing, a preparing one to processing', {
+        params: JobIdParamsSchema,
+        body: WorkerAdvanceRequestSchema,
+        response: okResponse('Moved, or not this worker’s (or not in the state before)'),
+      }),
       async (request): Promise<WorkerOkResponse> => {
-        const b = body<WorkerAdvanceRequest>(request);
-        if (b.to !== 'preparing' && b.to !== 'processing') {
-          throw new ApiError('bad_request', 'to must be "preparing" or "processing".');
-        }
-        return { ok: await jobs.advance(request.params.jobId, workerId(b.worker_id), b.to) };
+        const { worker_id, to } = request.body;
+        return { ok: await jobs.advance(request.params.jobId, worker_id, to) };
       },
     );
 
-    scope.get<{ Params: { jobId: string }; Querystring: { worker_id?: string } }>(
+    api.get(
       '/v1/worker/jobs/:jobId/input',
-      opts,
+      workerRoute('workerInput', "the job's input bytes", {
+        params: JobIdParamsSchema,
+        querystring: WorkerIdQuerySchema,
+        response: {
+          200: rawResponse('The input', 'application/octet-stream'),
+          ...errors({ 404: `${notLeased}, or it has no input` }),
+        },
+      }),
       async (request, reply) => {
-        const blob = await jobs.openInput(request.params.jobId, workerId(request.query.worker_id));
+        const blob = await jobs.openInput(request.params.jobId, request.query.worker_id);
         if (!blob) throw new ApiError('not_found', 'This job is not leased by this worker, or has no input.');
         return reply.type('application/octet-stream').header('content-length', blob.size).send(blob.stream);
       },
     );
 
     for (const kind of ['output', 'logs'] as const) {
-      scope.put<{ Params: { jobId: string }; Querystring: { worker_id?: string } }>(
+      api.put(
         `/v1/worker/jobs/:jobId/${kind}`,
-        opts,
+        workerRoute(
+          kind === 'output' ? 'workerPutOutput' : 'workerPutLogs',
+          `store the job's ${kind === 'output' ? 'stdout' : 'stderr'} (raw body)`,
+          {
+            params: JobIdParamsSchema,
+            querystring: WorkerIdQuerySchema,
+            body: RAW_BODY,
+            response: {
+              200: described(WorkerBlobResponseSchema, 'Stored; complete names it by key'),
+              ...errors({ 404: notLeased }),
+            },
+          },
+        ),
         async (request) => {
           const stored = await jobs.storeResultBlob(
             request.params.jobId,
-            workerId(request.query.worker_id),
+            request.query.worker_id,
             kind,
             request.raw,
           );
@@ -157,43 +190,41 @@ export function registerWorkerRoutes(app: FastifyInstance, { jobs, workerTokens 
     }
 
     // Live logs: the stderr the tool wrote since the last post, from byte `offset` of the attempt's log.
-    scope.post<{ Params: { jobId: string }; Querystring: { worker_id?: string; offset?: string } }>(
+    api.post(
       '/v1/worker/jobs/:jobId/log',
-      opts,
+      workerRoute('workerAppendLog', 'stderr written since the last post, while the tool runs (raw body)', {
+        params: JobIdParamsSchema,
+        querystring: WorkerLogQuerySchema,
+        body: RAW_BODY,
+        response: {
+          ...okResponse('Passed on to those following the job, or not this worker’s'),
+          ...errors({ 413: `A chunk is larger than ${WORKER_LOG_CHUNK_MAX_BYTES} bytes` }),
+        },
+      }),
       async (request): Promise<WorkerOkResponse> => {
-        const id = workerId(request.query.worker_id);
-        const offset = request.query.offset;
-        if (typeof offset !== 'string' || !/^\d{1,15}$/.test(offset)) {
-          request.raw.resume();
-          throw new ApiError('bad_request', 'offset must be the byte offset of the chunk in the log.');
-        }
+        const { worker_id: id, offset } = request.query;
         const chunk = await readSmallBody(request.raw, WORKER_LOG_CHUNK_MAX_BYTES);
         return { ok: await jobs.appendWorkerLog(request.params.jobId, id, Number(offset), chunk) };
       },
     );
 
-    scope.post<{ Params: { jobId: string } }>(
+    api.post(
       '/v1/worker/jobs/:jobId/complete',
-      opts,
+      workerRoute('workerComplete', 'the job ended: finished or failed, with its stored output and logs', {
+        params: JobIdParamsSchema,
+        body: WorkerCompleteRequestSchema,
+        response: okResponse('Recorded, or not this worker’s'),
+      }),
       async (request): Promise<WorkerOkResponse> => {
-        const b = body<WorkerCompleteRequest>(request);
-        if (b.status !== 'finished' && b.status !== 'failed') {
-          throw new ApiError('bad_request', 'status must be "finished" or "failed".');
-        }
+        const b = request.body;
         const keyPrefix = `jobs/${request.params.jobId}/`;
-        if (
-          typeof b.output_key !== 'string' ||
-          typeof b.log_key !== 'string' ||
-          !b.output_key.startsWith(`${keyPrefix}output-`) ||
-          !b.log_key.startsWith(`${keyPrefix}logs-`) ||
-          typeof b.output_size !== 'number'
-        ) {
+        if (!b.output_key.startsWith(`${keyPrefix}output-`) || !b.log_key.startsWith(`${keyPrefix}logs-`)) {
           throw new ApiError('bad_request', 'output_key, output_size and log_key come from the uploads.');
         }
-        const ok = await jobs.completeStored(request.params.jobId, workerId(b.worker_id), {
+        const ok = await jobs.completeStored(request.params.jobId, b.worker_id, {
           status: b.status,
           errorCode: b.error_code ?? null,
-          errorMessage: typeof b.error_message === 'string' ? b.error_message.slice(0, 2000) : null,
+          errorMessage: b.error_message?.slice(0, 2000) ?? null,
           outputKey: b.output_key,
           outputSize: b.output_size,
           logKey: b.log_key,
@@ -206,27 +237,27 @@ export function registerWorkerRoutes(app: FastifyInstance, { jobs, workerTokens 
     );
 
     // A pipeline's step finished (its output and logs uploaded first): the job moves to the next.
-    scope.post<{ Params: { jobId: string } }>(
+    api.post(
       '/v1/worker/jobs/:jobId/step',
-      opts,
+      workerRoute(
+        'workerFinishStep',
+        "a pipeline's step finished: keep its output and logs, go on to the next",
+        {
+          params: JobIdParamsSchema,
+          body: WorkerStepRequestSchema,
+          response: okResponse('Moved to the next step, or not this worker’s (or not on that step)'),
+        },
+      ),
       async (request): Promise<WorkerOkResponse> => {
-        const b = body<WorkerStepRequest>(request);
+        const b = request.body;
         const keyPrefix = `jobs/${request.params.jobId}/`;
-        if (
-          typeof b.step !== 'number' ||
-          !Number.isInteger(b.step) ||
-          b.step < 1 ||
-          typeof b.output_key !== 'string' ||
-          typeof b.log_key !== 'string' ||
-          !b.output_key.startsWith(`${keyPrefix}output-`) ||
-          !b.log_key.startsWith(`${keyPrefix}logs-`)
-        ) {
+        if (!b.output_key.startsWith(`${keyPrefix}output-`) || !b.log_key.startsWith(`${keyPrefix}logs-`)) {
           throw new ApiError(
             'bad_request',
             'step is the finished step; output_key and log_key come from the uploads.',
           );
         }
-        const ok = await jobs.finishStepStored(request.params.jobId, workerId(b.worker_id), b.step, {
+        const ok = await jobs.finishStepStored(request.params.jobId, b.worker_id, b.step, {
           output: b.output_key,
           logs: b.log_key,
         });
@@ -234,12 +265,15 @@ export function registerWorkerRoutes(app: FastifyInstance, { jobs, workerTokens 
       },
     );
 
-    scope.post<{ Params: { jobId: string } }>(
+    api.post(
       '/v1/worker/jobs/:jobId/release',
-      opts,
+      workerRoute('workerRelease', 'give a job back to the queue (the worker stops)', {
+        params: JobIdParamsSchema,
+        body: WorkerReleaseRequestSchema,
+        response: okResponse('Back to pending, or not this worker’s'),
+      }),
       async (request): Promise<WorkerOkResponse> => {
-        const b = body<WorkerReleaseRequest>(request);
-        return { ok: (await jobs.release(request.params.jobId, workerId(b.worker_id))) !== undefined };
+        return { ok: (await jobs.release(request.params.jobId, request.body.worker_id)) !== undefined };
       },
     );
   });
@@ -295,7 +329,14 @@ async function readSmallBody(stream: NodeJS.ReadableStream, max: number): Promis
   return Buffer.concat(chunks);
 }
 
-/** A measurement a worker sent: a finite number of at least 0, else none. */
-function usage(value: unknown): number | null {
-  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : null;
+/** A measurement a worker sent: a number of at least 0, else none. */
+function usage(value: number | null | undefined): number | null {
+  return value != null && value >= 0 ? value : null;
 }
+
+/** Raw bodies (blob uploads, log chunks) are read as streams by their routes. */
+const RAW_BODY = {
+  content: {
+    'application/octet-stream': { schema: { type: 'string', format: 'binary', [STREAMED]: true } },
+  },
+};
