@@ -12,5 +12,7 @@ export default defineConfig({
     hookTimeout: 240_000,
     pool: 'forks',
     maxWorkers: 2,
+    // Every JSON answer of a server started by a test is checked against its route's schema.
+    env: { BSUBIO_VALIDATE_RESPONSES: '1' },
   },
 });

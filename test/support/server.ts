@@ -60,6 +60,8 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     HOME: home,
     BSUBIO_DATA_DIR: dataDir,
     BSUBIO_LOG_LEVEL: 'warn',
+    // An answer that does not match its route's schema is a 500 and a logged error.
+    BSUBIO_VALIDATE_RESPONSES: '1',
     ...options.env,
   };
   const child = spawn(process.execPath, [SERVER_BIN, '--port', String(options.port ?? 0)], {
