@@ -42,7 +42,8 @@ async function startHello() {
   };
 }
 
-const server = await startBenchServer({ BSUBIO_WORKERS: '0', BSUBIO_RATE_LIMIT: '0' });
+// With the server's default logging: an access-log line per request.
+const server = await startBenchServer({ BSUBIO_WORKERS: '0', BSUBIO_RATE_LIMIT: '0' }, { logToFile: true });
 const hello = await startHello();
 try {
   const auth = { authorization: `Bearer ${server.key}` };

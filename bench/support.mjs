@@ -1,7 +1,7 @@
 // What every benchmark needs: the built bsubio-server on a free loopback
 // port, with a throwaway data directory and HOME, and its first-start key.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort, stopChild, waitFor } from '../test/support/postgres.mjs';
@@ -16,13 +16,23 @@ export const SERVER_BIN = join(ROOT, 'packages', 'server', 'bin', 'bsubio-server
  * Starts a server with these BSUBIO_* settings. Resolves once it listens,
  * with its url, key, child process and a stop() that also removes its files.
  */
-export async function startBenchServer(env = {}) {
+export async function startBenchServer(env = {}, { logToFile = false } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'bsubio-bench-data-'));
   const home = mkdtempSync(join(tmpdir(), 'bsubio-bench-home-'));
+  // logToFile: the server's default logging (an access-log line per
+  // request) into a file, as a service's stderr goes to its journal.
+  const stderr = logToFile ? openSync(join(dataDir, 'server.log'), 'w') : 'inherit';
   const child = spawn(process.execPath, [SERVER_BIN, '--port', '0'], {
-    env: { ...process.env, HOME: home, BSUBIO_DATA_DIR: dataDir, BSUBIO_LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    env: {
+      ...process.env,
+      HOME: home,
+      BSUBIO_DATA_DIR: dataDir,
+      BSUBIO_LOG_LEVEL: logToFile ? 'info' : 'warn',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', stderr],
   });
+  if (typeof stderr === 'number') closeSync(stderr);
   const exited = new Promise((r) => child.once('exit', r));
   const url = await listeningUrl(child, 'the server');
   const { api_key } = JSON.parse(readFileSync(join(home, '.config', 'bsubio', 'config.json'), 'utf8'));
