@@ -18,7 +18,7 @@ const DEFAULT_RECONNECT_SECONDS = 120;
 const IDLE_MS = 45_000;
 
 export interface FollowOptions {
-  /** Called with the job each time it is seen in a new state (the current state first). */
+  /** Called with the job each time it is seen in a new state or pipeline step (the current state first). */
   onStatus?: (job: Job) => void;
   /** Called when the connection is lost and when it is back, for the people watching. */
   onConnection?: (state: 'lost' | 'back', detail: string) => void;
@@ -37,10 +37,12 @@ export async function followJob(ctx: Context, id: string, options: FollowOptions
   let lostBecause = '';
   let attempt = 0;
 
+  let lastStep: number | undefined;
   const seen = (job: Job) => {
     last = job;
-    if (job.status === lastStatus) return;
+    if (job.status === lastStatus && job.step === lastStep) return;
     lastStatus = job.status;
+    lastStep = job.step;
     options.onStatus?.(job);
   };
 

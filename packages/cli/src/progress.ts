@@ -17,6 +17,8 @@ export interface Row {
   sent?: number;
   total?: number | null;
   detail?: string;
+  /** A pipeline's step while it runs: `step 2/3 pdf/thumbnail`. */
+  step?: string;
   startedAt?: number;
   endedAt?: number;
 }
@@ -51,9 +53,11 @@ class PlainLines implements Progress {
   update(index: number, patch: Partial<Row>): void {
     const row = this.rows[index]!;
     const before = row.status;
+    const stepBefore = row.step;
     Object.assign(row, patch);
-    if (row.status === before) return;
     const say = (line: string) => this.stream.write(`${line}\n`);
+    if (row.step && row.step !== stepBefore) say(`Job ${row.id}: ${row.step}`);
+    if (row.status === before) return;
     switch (row.status) {
       case 'uploading':
         say(`Submitting job for ${row.label}...`);
@@ -158,7 +162,11 @@ class LiveTable implements Progress {
       plain = uploadBar(row, layout.state);
       painted = (text) => text;
     } else {
-      plain = fit(row.detail ? `${row.status}: ${row.detail}` : row.status, layout.state);
+      const detail = row.detail ?? row.step;
+      let text = detail ? `${row.status}: ${detail}` : row.status;
+      // Narrow: a pipeline's step alone says that it is running.
+      if (!row.detail && row.step && text.length > layout.state) text = row.step;
+      plain = fit(text, layout.state);
       if (row.status === 'finished') painted = p.green;
       else if (row.status === 'failed' || row.status === 'error' || row.status === 'cancelled')
         painted = p.red;

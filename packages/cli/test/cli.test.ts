@@ -142,6 +142,33 @@ describe('submit', () => {
     );
   });
 
+  it('a chain of types is one pipeline job; --param goes to the step that takes it', async () => {
+    const result = await run(['submit', '-w', 'pdf/rotate,pdf/extract', '-p', 'angle=90', 'report.pdf']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain('total revenue 42 words');
+    const [job] = (await client.jobs.listJobs({ limit: 1 })).data.jobs;
+    expect(job).toMatchObject({
+      type: 'pdf/rotate',
+      step: 2,
+      steps: [
+        { type: 'pdf/rotate', params: { angle: '90' }, status: 'done' },
+        { type: 'pdf/extract', params: {}, status: 'done' },
+      ],
+    });
+  });
+
+  it('a --param that several steps take needs the step number, and a bad one says so', async () => {
+    expect(errorOf(await run(['submit', 'pdf/thumbnail,image/resize', '-p', 'width=90', 'f1.txt']))).toBe(
+      'Error: several steps of the pipeline take the parameter "width". Say which with the step\'s number: --param 1:width=... or 2:width=...',
+    );
+    expect(errorOf(await run(['submit', 'pdf/rotate,pdf/extract', '-p', 'dpi=3', 'f1.txt']))).toBe(
+      "Error: no step of the pipeline takes the parameter \"dpi\" (pdf/rotate, pdf/extract). Run 'bsubio types <type>' to see each type's parameters.",
+    );
+    expect(errorOf(await run(['submit', 'pdf/rotate,pdf/extract', '-p', '3:x=1', 'f1.txt']))).toBe(
+      'Error: --param 3:x=1 names step 3, but the chain has 2 steps. Number the steps from 1, in the order of the types.',
+    );
+  });
+
   it('a missing file is one line, and no job is created', async () => {
     const before = (await client.jobs.listJobs({ limit: 1 })).data.total;
     expect(errorOf(await run(['submit', 'passthru', 'f1.txt', 'missing.pdf']))).toBe(

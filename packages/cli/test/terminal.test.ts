@@ -173,6 +173,35 @@ describe.skipIf(!hasTmux).each(SIZES)('in a $columns×$rows terminal', (size) =>
     );
   });
 
+  it("a pipeline shows the step it is on while it runs, and -o gets the last step's output", async () => {
+    const out = `chain-${size.columns}`;
+    const term = open(`bsubio submit -o ${out}/ passthru,test/slow f2.txt`, size);
+    try {
+      const running = await term.waitFor(/ step 2\/2 test\/slow /, 60_000);
+      const row = running.split('\n').find((line) => line.startsWith('f2.txt '));
+      // With room for both, the state and the step; else the step alone.
+      expect(row).toMatch(
+        size.columns >= 100 ? / processing: step 2\/2 test\/slow / : / step 2\/2 test\/slow /,
+      );
+      await term.waitFor(/exit=\d+/, 60_000);
+      const lines = term.lines();
+      expect(lines).toContain('exit=0');
+      expect(lines).toContain(`Output saved to ${out}/f2.txt`);
+      expectNoWrap(lines, size.columns);
+    } finally {
+      term.kill();
+    }
+    expect(readFileSync(join(dir, out, 'f2.txt'), 'utf8')).toBe('file 2\n');
+  });
+
+  it('an impossible chain is refused before any upload, naming the step', async () => {
+    const { lines, joined } = await ended('bsubio submit test/slow,pdf/info f1.txt', size);
+    expect(joined).toContain(
+      'Step 2 (pdf/info) does not accept text/plain, which step 1 (test/slow) produces',
+    );
+    expect(lines).toContain('exit=1');
+  });
+
   it('wait -v prints each change of state as it happens', async () => {
     const job = await client.createAndSubmit('test/slow', Buffer.from('slow\n'));
     const term = open(`bsubio wait -v ${job.id}`, size);

@@ -7,6 +7,7 @@ import type { CreateJobRequest, Job, JobState } from '@bsubio/protocol';
 import { JobsApi, OutputApi, SystemApi } from './apis.js';
 import { BaseConfiguration, type ConfigurationParameters, DEFAULT_HOST } from './configuration.js';
 import { BsubError } from './errors.js';
+import type { Pipeline } from './pipeline.js';
 import type { NodeWritableLike, Platform } from './platform.js';
 import { chunksOf, type RequestOptions, sleep } from './transport.js';
 import type { UploadInput, UploadOptions } from './upload.js';
@@ -29,7 +30,7 @@ export type ProgressEvent =
 export interface CreateAndSubmitOptions extends Pick<UploadOptions, 'fileName' | 'contentType'> {
   /** Extension: a label for the job. */
   name?: string;
-  /** Extension: values for the type's declared parameters. */
+  /** Extension: values for the type's declared parameters (a pipeline's: its first step's). */
   params?: CreateJobRequest['params'];
   /** Extension: false runs the job even when the server's result cache holds its result. */
   cache?: boolean;
@@ -112,22 +113,22 @@ export class BaseBsubClient {
    * `createAndSubmit`); aborting `signal` later cancels the job on the server.
    */
   processFile(
-    type: string,
+    type: string | Pipeline,
     input: UploadInput,
     options?: ProcessFileOptions & { outputTo?: undefined },
   ): Promise<ProcessResult>;
   processFile(
-    type: string,
+    type: string | Pipeline,
     input: UploadInput,
     options: ProcessFileOptions & { outputTo: OutputDestination },
   ): Promise<SavedProcessResult>;
   processFile(
-    type: string,
+    type: string | Pipeline,
     input: UploadInput,
     options?: ProcessFileOptions,
   ): Promise<ProcessResult | SavedProcessResult>;
   async processFile(
-    type: string,
+    type: string | Pipeline,
     input: UploadInput,
     options: ProcessFileOptions = {},
   ): Promise<ProcessResult | SavedProcessResult> {
@@ -181,16 +182,17 @@ export class BaseBsubClient {
    * unreadable path creates nothing. If the upload or the submit fails or is
    * aborted, the job is cancelled and deleted before the error is thrown: a
    * job left in `created` would otherwise sit in the user's list until the
-   * server's TTL removes it.
+   * server's TTL removes it. `type` may be a pipeline (`pipeline()`): one
+   * job whose steps each run on the previous step's output.
    */
   async createAndSubmit(
-    type: string,
+    type: string | Pipeline,
     input: UploadInput,
     options: CreateAndSubmitOptions = {},
   ): Promise<Job> {
     const { signal, onProgress } = options;
     if (typeof input === 'string') await this.platform.openFile(input);
-    const request: CreateJobRequest = { type };
+    const request: CreateJobRequest = typeof type === 'string' ? { type } : type.toRequest();
     if (options.name !== undefined) request.name = options.name;
     if (options.params !== undefined) request.params = options.params;
     if (options.cache !== undefined) request.cache = options.cache;

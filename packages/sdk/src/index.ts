@@ -6,10 +6,12 @@ export type {
   JobErrorCode,
   JobResponse,
   JobState,
+  JobStep,
   JobTimeline,
   ListJobsResponse,
   MessageResponse,
   Overview,
+  PipelineStepRequest,
   ProcessingType,
   QueuePosition,
   TypesResponse,
@@ -39,6 +41,7 @@ export {
 } from './events.js';
 export { InsightApi } from './insight.js';
 export { PartialApi, type PartialBody } from './partial.js';
+export { Pipeline, type PipelineStep, pipeline, type StepParams } from './pipeline.js';
 export type { NodeWritableLike } from './platform.js';
 export {
   AccountApi,

@@ -1,5 +1,6 @@
 import { closeSync, openSync, statSync } from 'node:fs';
-import { BsubError, type Job, type ProcessingType } from 'bsubio';
+import { BsubError, type Job, type Pipeline, type ProcessingType } from 'bsubio';
+import { parseChain, stepLabel } from '../chain.js';
 import { type Command, expectArgs } from '../command.js';
 import type { Context } from '../context.js';
 import { CliError, errorLine } from '../errors.js';
@@ -9,9 +10,7 @@ import { failedJob } from '../job-errors.js';
 import { contentTypeOf } from '../mime.js';
 import { binaryRefusal, typeWritesBinary, writeOutputToStdout } from '../output.js';
 import { outputPaths } from '../output-paths.js';
-import { parseParams } from '../params.js';
 import { createProgress } from '../progress.js';
-import { findType } from '../type-lookup.js';
 
 /** Uploads at once; waiting costs nothing (one held request a job), so it is not limited. */
 const UPLOADS_AT_ONCE = 4;
@@ -19,12 +18,19 @@ const UPLOADS_AT_ONCE = 4;
 export const submit: Command = {
   name: 'submit',
   summary: 'Submit jobs for processing',
-  usage: 'submit [flags] <type> <file>...',
+  usage: 'submit [flags] <type>[,<type>...] <file>...',
   description: `
 Upload each file as a job of the given type and print the job ids on stdout,
 one per line, in the order of the files. Several files are uploaded at once.
 A file named - is read from stdin. --param sets one of the type's parameters
 ('bsubio types <type>' lists them with their defaults); repeat it for more.
+Several types separated by commas make each file one pipeline job: each
+step runs the next type on the previous step's output, and the output is the
+last step's (bsubio submit -o thumbs/ office/pdf,pdf/thumbnail *.pptx). The
+server refuses a chain whose step cannot read what the step before writes.
+In a pipeline, --param goes to the step whose type takes it; when several do,
+put the step's number first: --param 2:width=300.
+
 A bsubio server answers a file it has already processed with the same type
 and parameters from its result cache, at once; --no-cache runs it again.
 
@@ -87,6 +93,7 @@ uploaded) and exits with status 130.`,
     'bsubio submit image/convert photo.png --param format=jpeg -o photo.jpg',
     'bsubio submit -o small/ image/resize -p width=320 -p height=240 *.png',
     'cat data.json | bsubio submit -w json_format -',
+    'bsubio submit -o deck.png office/pdf,pdf/thumbnail -p width=300 deck.pptx',
   ],
   async run(ctx, { flags, args }) {
     expectArgs(this, args, 2, Number.POSITIVE_INFINITY);
@@ -103,9 +110,14 @@ uploaded) and exits with status 130.`,
     checkInputs(files);
     const client = ctx.client();
     const known = await client.system.getTypes({ signal: ctx.signal });
-    const spec = findType(type, known.types);
-    const params =
-      flags.param === undefined ? undefined : parseParams([flags.param].flat().map(String), spec);
+    const chain = parseChain(
+      type,
+      known.types,
+      flags.param === undefined ? [] : [flags.param].flat().map(String),
+    );
+    // What comes out is the last step's.
+    const spec = chain.specs.at(-1)!;
+    const params = chain.params.at(-1);
 
     const binary = typeWritesBinary(spec);
     if (wait && output === undefined && !asJson && ctx.stdout.isTTY && binary) {
@@ -117,7 +129,8 @@ uploaded) and exits with status 130.`,
     }
     const targets = output === undefined ? undefined : outputPaths(output, files, extensionFor(spec, params));
     const cache = flags['no-cache'] ? false : undefined;
-    await new SubmitRun(ctx, type, files, { wait, targets, asJson, params, cache }).run();
+    const first = typeof chain.request === 'string' ? chain.params[0] : undefined;
+    await new SubmitRun(ctx, chain.request, files, { wait, targets, asJson, params: first, cache }).run();
   },
 };
 
@@ -181,7 +194,7 @@ class SubmitRun {
 
   constructor(
     private readonly ctx: Context,
-    private readonly type: string,
+    private readonly type: string | Pipeline,
     private readonly files: string[],
     private readonly options: RunOptions,
   ) {
@@ -266,7 +279,7 @@ class SubmitRun {
       job = await followJob(ctx, id, {
         onStatus: (seen) => {
           this.jobs[index] = seen;
-          this.progress.update(index, { status: seen.status, detail: undefined });
+          this.progress.update(index, { status: seen.status, detail: undefined, step: stepLabel(seen) });
         },
         onConnection: (state, detail) => {
           this.progress.update(index, { detail: state === 'lost' ? `reconnecting (${detail})` : undefined });
