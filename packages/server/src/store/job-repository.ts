@@ -9,6 +9,7 @@ import { type Db, dialectOf } from './database.js';
 import type { JobsTable } from './schema.js';
 
 export type JobRow = Selectable<JobsTable>;
+type PipelineColumn = 'steps' | 'step' | 'step_outputs';
 export type JobPatch = Updateable<JobsTable>;
 
 /** Pending or running: the jobs BSUBIO_MAX_ACTIVE_JOBS counts. */
@@ -52,8 +53,13 @@ export class JobRepository {
     this.leaseDb = leaseDb ?? db;
   }
 
+  /** A pipeline's columns (migration 0011) may be left out: an ordinary job's are null. */
   async insert(
-    row: Omit<JobRow, 'attempts' | 'uploaded_at' | 'submitted_at' | 'peak_memory_bytes' | 'cpu_ms'>,
+    row: Omit<
+      JobRow,
+      'attempts' | 'uploaded_at' | 'submitted_at' | 'peak_memory_bytes' | 'cpu_ms' | PipelineColumn
+    > &
+      Partial<Pick<JobRow, PipelineColumn>>,
   ): Promise<JobRow> {
     return this.db.insertInto('jobs').values(row).returningAll().executeTakeFirstOrThrow();
   }
