@@ -32,6 +32,12 @@ function upperTypes(script = 'printf "%s" "$1"; tr a-z A-Z < "$0"') {
   ]);
 }
 
+/** A create body's `then`: the steps after the first. */
+function thenSteps(...steps: { type: string; params?: Record<string, string> }[]) {
+  // biome-ignore lint/suspicious/noThenProperty: the API's field (an array, never a thenable's method)
+  return { then: steps };
+}
+
 /** Every file under `dir`, recursively. */
 function filesUnder(dir: string): string[] {
   if (!existsSync(dir)) return [];
@@ -154,6 +160,34 @@ describe('result cache (BSUBIO_CACHE=user, the default)', () => {
     );
   });
 
+  it('keys a pipeline by every step: the same chain hits, another step or params miss', async () => {
+    const text = `pipeline ${Date.now()}`;
+    const chain = thenSteps({ type: 'test/upper', params: { prefix: '2:' } });
+    const first = await submitted(api, (await uploaded(api, 'test/upper', text, chain)).id);
+    expect((await api.waitTerminal(first.id)).status).toBe('finished');
+    const expected = `2:>${text.toUpperCase()}`;
+    expect((await output(api, first.id)).toString()).toBe(expected);
+
+    const again = await submitted(api, (await uploaded(api, 'test/upper', text, chain)).id);
+    expect(again.cached_from).toBe(first.id);
+    expectNotRun(again);
+    expect((await output(api, again.id)).toString()).toBe(expected);
+
+    // Its first step alone, or the chain with other params at step 2, is another job.
+    const alone = await submitted(api, (await uploaded(api, 'test/upper', text)).id);
+    expect(alone.cached).toBe(false);
+    const other = thenSteps({ type: 'test/upper', params: { prefix: '3:' } });
+    const changed = await submitted(api, (await uploaded(api, 'test/upper', text, other)).id);
+    expect(changed.cached).toBe(false);
+    // A step of a type that is not cacheable makes the whole chain uncached.
+    const mixed = thenSteps({ type: 'passthru' });
+    const mixedFirst = await submitted(api, (await uploaded(api, 'test/upper', text, mixed)).id);
+    expect((await api.waitTerminal(mixedFirst.id)).status).toBe('finished');
+    const mixedAgain = await submitted(api, (await uploaded(api, 'test/upper', text, mixed)).id);
+    expect(mixedAgain.cached).toBe(false);
+    await Promise.all([alone, changed, mixedAgain].map((j) => api.waitTerminal(j.id)));
+  });
+
   it('never caches a type the catalog does not declare cacheable', async () => {
     const text = `passthru ${Date.now()}`;
     await api.run('passthru', text);
@@ -246,7 +280,8 @@ describe('result cache (BSUBIO_CACHE=user, the default)', () => {
       await Promise.all(kept.map(async (job) => expect((await api.delete(job.id)).status).toBe(204)));
       expect(existsSync(inputFile)).toBe(false);
     }
-    expect(filesUnder(join(server.dataDir, 'blobs', 'cas'))).toEqual([]);
+    // Nothing left aside or half-written either.
+    expect(filesUnder(join(server.dataDir, 'tmp'))).toEqual([]);
     expect(server.stderr()).not.toMatch(/"level":50/);
   }, 240_000);
 
