@@ -10,14 +10,12 @@
  *   bsubio-server worker-token add <name> | revoke <prefix>
  */
 import { parseArgs } from 'node:util';
+import { settingsHelp as formatSettings, settingOptions } from '@bsubio/worker/settings';
 import { ConfigError, loadConfig, SETTINGS } from './config.js';
 import type { UserService } from './services/user-service.js';
 import type { Db } from './store/database.js';
 
-const settingsHelp = SETTINGS.map(
-  ([flag, variable, text, fallback]) =>
-    `  --${flag.padEnd(24)} ${variable.padEnd(31)} ${text} (default ${fallback})`,
-).join('\n');
+const settingsHelp = formatSettings(SETTINGS);
 
 const HELP: Record<string, string> = {
   main: `bsubio-server: the bsubio API server (a self-hosted bsub.io)
@@ -83,9 +81,7 @@ takes effect at the worker's next request.
 `,
 };
 
-const flagOptions = Object.fromEntries(
-  [...SETTINGS.map(([flag]) => flag)].map((flag) => [flag, { type: 'string' as const }]),
-);
+const flagOptions = settingOptions(SETTINGS);
 
 export async function main(argv: string[]): Promise<number> {
   // Everything the server writes (database, blobs, keys, the data directory)

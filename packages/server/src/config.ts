@@ -5,6 +5,13 @@
 import { isIP } from 'node:net';
 import { availableParallelism, homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import {
+  SettingError as ConfigError,
+  parseInteger as integer,
+  parseLogLevel,
+  type Setting,
+  settingValue,
+} from '@bsubio/worker/settings';
 
 export interface ServerConfig {
   host: string;
@@ -74,9 +81,12 @@ export interface ServerConfig {
 /** false: none; n: the n nearest hops; else addresses, CIDRs or loopback/linklocal/uniquelocal. */
 export type TrustProxy = false | number | string[];
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+/**
+ * A bad setting: the SettingError of the flag-table parsing shared with
+ * bsubio-worker (@bsubio/worker's settings.ts), so a bad integer found there
+ * and a bad value found here are caught alike.
+ */
+export { ConfigError };
 
 /** Flag name → environment variable, with the text `--help` shows. */
 export const SETTINGS = [
@@ -150,7 +160,7 @@ export const SETTINGS = [
   ['webhook-retry-base', 'BSUBIO_WEBHOOK_RETRY_BASE', 'first webhook retry delay, doubled each time', '10s'],
   ['webhook-retry-window', 'BSUBIO_WEBHOOK_RETRY_WINDOW', 'how long webhook deliveries are retried', '24h'],
   ['webhook-timeout', 'BSUBIO_WEBHOOK_TIMEOUT', 'time one webhook POST may take', '10s'],
-] as const;
+] as const satisfies readonly Setting[];
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -194,35 +204,9 @@ function boolean(value: string | undefined, name: string): boolean {
 
 type Flags = Record<string, string | boolean | undefined>;
 
-function pick(flags: Flags, env: NodeJS.ProcessEnv, flag: string, variable: string): string | undefined {
-  const fromFlag = flags[flag];
-  if (typeof fromFlag === 'string') return fromFlag;
-  const fromEnv = env[variable];
-  return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
-}
-
-function integer(
-  value: string | undefined,
-  fallback: number,
-  name: string,
-  min: number,
-  max: number,
-): number {
-  if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value.trim()) || Number(value) < min || Number(value) > max) {
-    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, not "${value}".`);
-  }
-  return Number(value);
-}
-
 export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): ServerConfig {
-  const get = (flag: string, variable: string) => pick(flags, env, flag, variable);
-  const logLevel = get('log-level', 'BSUBIO_LOG_LEVEL') ?? 'info';
-  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
-    throw new ConfigError(
-      `--log-level / BSUBIO_LOG_LEVEL must be one of fatal, error, warn, info, debug, silent.`,
-    );
-  }
+  const get = (flag: string, variable: string) => settingValue(flags, env, flag, variable);
+  const logLevel = parseLogLevel(get('log-level', 'BSUBIO_LOG_LEVEL'), '--log-level / BSUBIO_LOG_LEVEL');
   const home = env.HOME ?? homedir();
   return {
     host: get('host', 'BSUBIO_HOST') ?? '127.0.0.1',

@@ -6,32 +6,33 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { defaultScratchDir, defaultWorkerName, runWorkerAgent } from './agent.js';
+import {
+  parseInteger,
+  parseLogLevel,
+  type Setting,
+  SettingError,
+  settingName,
+  settingOptions,
+  settingsHelp,
+  settingValue,
+} from './settings.js';
 
-/** flag, its value, environment variable, what it is (with the default). */
-const FLAGS = [
-  ['server', 'URL[,URL]', 'BSUBIO_SERVER', 'API server(s) to take jobs from (required)'],
-  ['token', 'TOKEN', 'BSUBIO_WORKER_TOKEN', 'worker token (required; bsubio-server worker-token add)'],
-  ['types', 'a,b', 'BSUBIO_WORKER_TYPES', 'types to take (default: every type installed here)'],
-  ['concurrency', 'N', 'BSUBIO_WORKER_CONCURRENCY', 'jobs at once (default: one per core)'],
-  ['name', 'ID', 'BSUBIO_WORKER_NAME', 'shows in claimed_by as <name>-<slot> (default: worker-<host>-<pid>)'],
-  ['types-file', 'FILE', 'BSUBIO_TYPES_FILE', "extra processing types (the same file as the servers')"],
-  ['lease-seconds', 'N', 'BSUBIO_LEASE_SECONDS', 'lease, renewed at a third of it (default: 15)'],
-  [
-    'shutdown-grace-seconds',
-    'N',
-    'BSUBIO_SHUTDOWN_GRACE_SECONDS',
-    'time running jobs get on SIGTERM (default: 10)',
-  ],
-  ['scratch-dir', 'DIR', 'BSUBIO_SCRATCH_DIR', 'local scratch space (default: a temp dir)'],
-  ['log-level', 'LEVEL', 'BSUBIO_LOG_LEVEL', 'fatal, error, warn, info, debug or silent (default: info)'],
-] as const;
-
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+/** The agent's settings: flag, environment variable, what it is, default. */
+export const AGENT_SETTINGS = [
+  ['server', 'BSUBIO_SERVER', 'API server(s) to take jobs from: URL[,URL...] (required)', ''],
+  ['token', 'BSUBIO_WORKER_TOKEN', 'worker token (required; bsubio-server worker-token add)', ''],
+  ['types', 'BSUBIO_WORKER_TYPES', 'types to take: a,b', 'every type installed here'],
+  ['concurrency', 'BSUBIO_WORKER_CONCURRENCY', 'jobs at once', 'one per core'],
+  ['name', 'BSUBIO_WORKER_NAME', 'shows in claimed_by as <name>-<slot>', 'worker-<host>-<pid>'],
+  ['types-file', 'BSUBIO_TYPES_FILE', "extra processing types (the same file as the servers')", 'none'],
+  ['lease-seconds', 'BSUBIO_LEASE_SECONDS', 'lease, renewed at a third of it', '15'],
+  ['shutdown-grace-seconds', 'BSUBIO_SHUTDOWN_GRACE_SECONDS', 'time running jobs get on SIGTERM', '10'],
+  ['scratch-dir', 'BSUBIO_SCRATCH_DIR', 'local scratch space', 'a temp dir'],
+  ['log-level', 'BSUBIO_LOG_LEVEL', 'fatal, error, warn, info, debug or silent', 'info'],
+] as const satisfies readonly Setting[];
+type AgentFlag = (typeof AGENT_SETTINGS)[number][0];
 
 export function agentHelp(program: string): string {
-  const flags = FLAGS.map(
-    ([flag, value, variable, text]) => `  --${`${flag} ${value}`.padEnd(32)} ${variable}\n      ${text}`,
-  ).join('\n');
   return `Usage: ${program} --server URL[,URL...] --token TOKEN [flags]
 
 Runs a remote worker agent: it claims jobs from the API servers over HTTP
@@ -44,24 +45,8 @@ pending. Prints "Worker <name> ready: ..." on stdout once it runs; logs are
 JSON lines on stderr.
 
 Flags (flag, environment variable):
-${flags}
+${settingsHelp(AGENT_SETTINGS)}
 `;
-}
-
-class UsageError extends Error {}
-
-function integer(
-  value: string | undefined,
-  fallback: number,
-  name: string,
-  min: number,
-  max: number,
-): number {
-  if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
-    throw new UsageError(`${name} must be an integer from ${min} to ${max}, not "${value}"`);
-  }
-  return Number(value);
 }
 
 /** Runs the agent until it is stopped; the exit code. */
@@ -76,7 +61,7 @@ export async function agentMain(argv: string[], program = 'bsubio-worker'): Prom
       args: argv,
       allowPositionals: false,
       options: {
-        ...Object.fromEntries(FLAGS.map(([flag]) => [flag, { type: 'string' as const }])),
+        ...settingOptions(AGENT_SETTINGS),
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -88,27 +73,24 @@ export async function agentMain(argv: string[], program = 'bsubio-worker'): Prom
     process.stdout.write(agentHelp(program));
     return 0;
   }
-  const get = (flag: string): string | undefined => {
-    const value = values[flag];
-    if (typeof value === 'string') return value;
-    const variable = FLAGS.find(([f]) => f === flag)![2];
-    return process.env[variable] || undefined;
-  };
+  const variable = (flag: AgentFlag) => AGENT_SETTINGS.find(([f]) => f === flag)![1];
+  const get = (flag: AgentFlag) => settingValue(values, process.env, flag, variable(flag));
+  const name = (flag: AgentFlag) => settingName(flag, variable(flag));
+  const integer = (flag: AgentFlag, fallback: number, min: number, max: number) =>
+    parseInteger(get(flag), fallback, name(flag), min, max);
   try {
     const servers = (get('server') ?? '')
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean);
     const token = get('token');
-    if (servers.length === 0 || !token) throw new UsageError('--server and --token are required');
+    if (servers.length === 0 || !token)
+      throw new SettingError(`${name('server')} and ${name('token')} are required.`);
     for (const server of servers) {
       if (!/^https?:\/\//.test(server))
-        throw new UsageError(`--server must be an http(s):// URL, not "${server}"`);
+        throw new SettingError(`${name('server')} must be an http(s):// URL, not "${server}".`);
     }
-    const logLevel = get('log-level') ?? 'info';
-    if (!LOG_LEVELS.includes(logLevel)) {
-      throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, not "${logLevel}"`);
-    }
+    const logLevel = parseLogLevel(get('log-level'), name('log-level'));
     const types = get('types')
       ?.split(',')
       .map((t) => t.trim())
@@ -117,17 +99,17 @@ export async function agentMain(argv: string[], program = 'bsubio-worker'): Prom
       servers,
       token,
       name: get('name') ?? defaultWorkerName(),
-      concurrency: integer(get('concurrency'), availableParallelism(), '--concurrency', 1, 256),
+      concurrency: integer('concurrency', availableParallelism(), 1, 256),
       types: types && types.length > 0 ? types : undefined,
       typesFile: get('types-file'),
-      leaseMs: integer(get('lease-seconds'), 15, '--lease-seconds', 1, 3600) * 1000,
-      graceMs: integer(get('shutdown-grace-seconds'), 10, '--shutdown-grace-seconds', 0, 86400) * 1000,
+      leaseMs: integer('lease-seconds', 15, 1, 3600) * 1000,
+      graceMs: integer('shutdown-grace-seconds', 10, 0, 86400) * 1000,
       scratchDir: get('scratch-dir') ?? defaultScratchDir(),
       logLevel,
     });
     return 0;
   } catch (err) {
-    if (err instanceof UsageError) return fail(err.message);
+    if (err instanceof SettingError) return fail(err.message.replace(/\.$/, ''));
     process.stderr.write(`${program}: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
