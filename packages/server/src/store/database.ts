@@ -51,9 +51,23 @@ export async function openSqlite(path: string): Promise<Db> {
   // Another process (a `user add` while the server runs) may hold the write lock briefly.
   sqlite.pragma('busy_timeout = 5000');
   const statements = withStatementCache(sqlite);
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: statements }) });
+  const groupCommit = new SqliteGroupCommit(sqlite, statements.prepare);
+  // Kysely's statements: a write first commits the queue's open transaction,
+  // so it is never part of (or acknowledged inside) one; see SqliteGroupCommit.
+  const database = {
+    prepare(sql: string) {
+      const statement = statements.prepare(sql);
+      if (!statement.readonly) groupCommit.beforeForeignWrite();
+      return statement;
+    },
+    close() {
+      groupCommit.commitOpen();
+      statements.close();
+    },
+  };
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
   dialects.set(db, 'sqlite');
-  groupCommits.set(db, new SqliteGroupCommit(sqlite, statements.prepare));
+  groupCommits.set(db, groupCommit);
   await migrateToLatest(db as Kysely<unknown>);
   return db;
 }

@@ -298,6 +298,43 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('jobs_cache_key').on('jobs').column('cache_key').execute();
     },
   },
+  // The hot path (#19): every move of a job between states rewrote its
+  // entries in every index that holds `status`, and each such page is
+  // written to the WAL again at each commit (26 WAL frames per job's life on
+  // SQLite, 19 after this). The queue-wide (status, id) index gives way to
+  // partial ones that only the moves concerned touch: pending jobs by type
+  // (what a claim and a queue position read), jobs never uploaded or never
+  // submitted by age (what retention reads; SQLite matches a partial index
+  // only to the same predicate, so one each), and ended jobs by end time. Queries that use
+  // them state the same predicates with literal states (job-repository.ts).
+  '0013_queue_indexes': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.dropIndex('jobs_status_id').execute();
+      await db.schema
+        .createIndex('jobs_pending_type_id')
+        .on('jobs')
+        .columns(['type', 'id'])
+        .where(sql.ref('status'), '=', sql.lit('pending'))
+        .where(sql.ref('deleted_at'), 'is', null)
+        .execute();
+      for (const status of ['created', 'loaded']) {
+        await db.schema
+          .createIndex(`jobs_${status}_created_at`)
+          .on('jobs')
+          .column('created_at')
+          .where(sql.ref('status'), '=', sql.lit(status))
+          .where(sql.ref('deleted_at'), 'is', null)
+          .execute();
+      }
+      await db.schema.dropIndex('jobs_finished_at').execute();
+      await db.schema
+        .createIndex('jobs_finished_at')
+        .on('jobs')
+        .column('finished_at')
+        .where(sql.ref('finished_at'), 'is not', null)
+        .execute();
+    },
+  },
 };
 
 /** Whether the migration runs on PostgreSQL (Kysely's migrator hands both dialects the same code). */
