@@ -114,7 +114,8 @@ export const compileValidator: FastifySchemaCompiler<TSchema> = ({ schema, httpP
     if (value == null && optionalBody) value = {};
     if (check.Check(value)) return { value };
     if (part !== 'body') {
-      const converted = Value.Convert(schema, value);
+      // Convert works in place: on a copy, to compare with what was sent.
+      const converted = Value.Convert(schema, structuredClone(value));
       if (!check.Check(converted)) value = converted;
       else if (convertedExactly(value, converted)) return { value: converted };
     }
