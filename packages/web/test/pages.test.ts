@@ -415,6 +415,31 @@ describe('the dashboard for daily use', () => {
     expect(await page.locator('tr[data-job]').count()).toBe(1);
   });
 
+  it("lists a pipeline's steps on its page with their states as they change, and tells a cancelled step", async () => {
+    const id = await dash.submit(['test/chatty', 'test/long', 'test/json'], 'steps\n', 'steps.txt');
+    await page.goto(`${url}/jobs/${id}`);
+    const states = () => page.locator('.pipeline-step .step-state').allTextContents();
+    await page.locator('.pipeline-step.step-running', { hasText: 'test/long' }).waitFor();
+    expect(await page.locator('.pipeline-step .type').allTextContents()).toEqual([
+      'Step 1: test/chatty',
+      'Step 2: test/long',
+      'Step 3: test/json',
+    ]);
+    expect(await states()).toEqual(['done', 'running', 'waiting']);
+    expect(await page.locator('.pipeline-step[aria-current="step"] .type').textContent()).toBe(
+      'Step 2: test/long',
+    );
+    expect(await page.locator('.details dd', { hasText: '→' }).textContent()).toBe(
+      'test/chatty → test/long → test/json',
+    );
+    expect(await seriousAxeViolations(page)).toEqual([]);
+    await shot(page, 'job-pipeline');
+
+    await page.getByRole('button', { name: 'Cancel job' }).click();
+    await page.locator('.pipeline-step.step-cancelled', { hasText: 'test/long' }).waitFor();
+    expect(await states()).toEqual(['done', 'cancelled', 'skipped']);
+  });
+
   it('fits, reaches every action by keyboard and passes axe-core on every page, desktop, phone and dark', async () => {
     await cancelUnfinished();
     const jsonJob = await dash.submit('test/json', 'x', 'data.txt');

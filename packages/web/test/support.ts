@@ -106,8 +106,8 @@ export interface Dashboard {
   key: string;
   newPage(options?: { width?: number; height?: number; dark?: boolean }): Promise<Page>;
   api(path: string, init?: RequestInit): Promise<Response>;
-  /** Create, upload and submit a job from the API; returns its id. */
-  submit(type: string, content?: string | Buffer, name?: string): Promise<string>;
+  /** Create, upload and submit a job from the API (several types: a pipeline); returns its id. */
+  submit(type: string | string[], content?: string | Buffer, name?: string): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -172,10 +172,14 @@ export async function startDashboard(env: Record<string, string> = {}): Promise<
       return page;
     },
     async submit(type, content = 'input\n', name = 'input.txt') {
+      const [first, ...rest] = [type].flat();
+      const body: Record<string, unknown> = { type: first };
+      // biome-ignore lint/suspicious/noThenProperty: the API's field (an array, never a thenable's method)
+      if (rest.length > 0) body.then = rest.map((t) => ({ type: t }));
       const created = await api('/v1/jobs', {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ type }),
+        body: JSON.stringify(body),
       });
       const job = ((await created.json()) as { data: { id: string; upload_token: string } }).data;
       const form = new FormData();

@@ -17,7 +17,7 @@ import {
   type JobState,
   type JobTimeline,
   LEASED_STATES,
-  MOVES,
+  NON_TERMINAL_STATES,
   type Overview,
   type QueuePosition,
   TERMINAL_STATES,
@@ -466,8 +466,8 @@ export class JobService {
     }
     const now = Date.now();
     const loaded = await this.jobs.transition(
-      { id: job.id, from: MOVES.upload.from },
-      MOVES.upload.to,
+      { id: job.id, from: ['created'] },
+      'loaded',
       {
         input_key: stored.key,
         data_size: stored.size,
@@ -543,8 +543,8 @@ export class JobService {
     }
     const now = Date.now();
     const row = await this.jobs.transition(
-      { id, from: MOVES.submitCached.from, userId },
-      MOVES.submitCached.to,
+      { id, from: ['loaded'], userId },
+      'finished',
       {
         output_key: source.output_key,
         output_size: source.output_size,
@@ -606,8 +606,8 @@ export class JobService {
     const row = await this.guarded(
       userId,
       id,
-      MOVES.cancel.from,
-      MOVES.cancel.to,
+      NON_TERMINAL_STATES,
+      'failed',
       {
         error_code: 'ECANCELED',
         error_message: 'The job was cancelled.',
@@ -708,11 +708,11 @@ export class JobService {
 
   async advance(id: string, workerId: string, to: 'preparing' | 'processing'): Promise<boolean> {
     this.workers.mark(workerId);
-    const move = to === 'preparing' ? MOVES.prepare : MOVES.process;
+    const from: JobState = to === 'preparing' ? 'claimed' : 'preparing';
     const now = Date.now();
     const row = await this.jobs.transition(
-      { id, from: move.from, claimedBy: workerId },
-      move.to,
+      { id, from: [from], claimedBy: workerId },
+      to,
       to === 'processing' ? { started_at: now } : {},
       now,
     );
@@ -823,10 +823,9 @@ export class JobService {
       if (job?.step_outputs) logKey = await this.mergeStepLogs(job, logKey);
     }
     const now = Date.now();
-    const move = outcome.status === 'finished' ? MOVES.finish : MOVES.fail;
     const row = await this.jobs.transition(
-      { id, from: move.from, claimedBy: workerId },
-      move.to,
+      { id, from: LEASED_STATES, claimedBy: workerId },
+      outcome.status,
       {
         output_key: outcome.status === 'finished' ? outputKey : null,
         output_size: outcome.status === 'finished' ? outputSize : null,
@@ -881,8 +880,8 @@ export class JobService {
   /** Give a job back to the queue (shutdown, or its worker was lost). */
   async release(id: string, workerId?: string): Promise<JobRow | undefined> {
     const row = await this.jobs.transition(
-      { id, from: MOVES.release.from, ...(workerId ? { claimedBy: workerId } : {}) },
-      MOVES.release.to,
+      { id, from: LEASED_STATES, ...(workerId ? { claimedBy: workerId } : {}) },
+      'pending',
       { claimed_by: null, lease_expires_at: null, claimed_at: null, started_at: null },
       Date.now(),
     );
@@ -906,7 +905,7 @@ export class JobService {
       if (Number(job.attempts) >= this.options.maxAttempts) {
         const row = await this.jobs.transition(
           guard,
-          MOVES.lose.to,
+          'failed',
           {
             error_code: 'ELOST',
             error_message: `The worker running this job was lost ${job.attempts} times; the job was given up.`,
@@ -920,7 +919,7 @@ export class JobService {
       } else {
         const row = await this.jobs.transition(
           guard,
-          MOVES.requeue.to,
+          'pending',
           { claimed_by: null, lease_expires_at: null, claimed_at: null, started_at: null },
           now,
         );

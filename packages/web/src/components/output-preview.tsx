@@ -14,11 +14,13 @@ import { jobTitle } from '../job-model.js';
 import { findType } from '../types.js';
 import { CopyButton } from './copy-button.js';
 import { JsonTree } from './json-tree.js';
+import { outputTypeOf } from './pipeline-steps.js';
 
 export const PREVIEW_BYTES = 1024 * 1024;
 
 export function OutputPreview({ job }: { job: Job }) {
-  const display = findType(job.type)?.output.display ?? 'download';
+  // A pipeline's output is its last step's.
+  const display = findType(outputTypeOf(job))?.output.display ?? 'download';
   const url = `/v1/jobs/${job.id}/output`;
   const title = jobTitle(job);
   if (display === 'text' || display === 'json') return <TextPreview job={job} json={display === 'json'} />;

@@ -11,6 +11,7 @@ import { CopyButton } from '../components/copy-button.js';
 import { LogsPanel } from '../components/logs-panel.js';
 import { OutputPreview } from '../components/output-preview.js';
 import { PageTitle } from '../components/page-title.js';
+import { chainOf, PipelineSteps } from '../components/pipeline-steps.js';
 import { StateBadge } from '../components/state-badge.js';
 import { RelativeTime } from '../components/time.js';
 import { Timeline } from '../components/timeline.js';
@@ -107,13 +108,14 @@ function JobDetails({ job }: { job: Job }) {
       </div>
       <Timeline job={job} timeline={timeline.value} />
       <QueuePosition job={job} />
+      <PipelineSteps job={job} />
       <dl class="details">
         <dt>Id</dt>
         <dd>
           <code>{job.id}</code> <CopyButton value={job.id} what="Job id" />
         </dd>
         <dt>Type</dt>
-        <dd>{job.type}</dd>
+        <dd>{chainOf(job)}</dd>
         <dt>Input</dt>
         <dd>
           {job.input_name ?? '—'} ({formatBytes(job.data_size)})
@@ -168,16 +170,19 @@ function JobDetails({ job }: { job: Job }) {
             Download input
           </a>
         )}
-        <a
-          class="button secondary"
-          href={
-            job.status === 'created'
-              ? `/upload?type=${encodeURIComponent(job.type)}`
-              : `/upload?type=${encodeURIComponent(job.type)}&from=${job.id}`
-          }
-        >
-          Run again…
-        </a>
+        {/* The upload page makes one-step jobs: a pipeline is run again from the CLI or the SDK. */}
+        {!job.steps && (
+          <a
+            class="button secondary"
+            href={
+              job.status === 'created'
+                ? `/upload?type=${encodeURIComponent(job.type)}`
+                : `/upload?type=${encodeURIComponent(job.type)}&from=${job.id}`
+            }
+          >
+            Run again…
+          </a>
+        )}
         {ended && (
           <button type="button" class="danger" onClick={() => void remove()}>
             Delete job

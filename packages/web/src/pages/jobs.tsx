@@ -9,6 +9,7 @@ import { useEffect, useMemo, useRef } from 'preact/hooks';
 import { client, describe } from '../api.js';
 import { now } from '../clock.js';
 import { PageTitle } from '../components/page-title.js';
+import { chainOf } from '../components/pipeline-steps.js';
 import { StateBadge } from '../components/state-badge.js';
 import { RelativeTime } from '../components/time.js';
 import { formatBytes, formatDuration, plural } from '../format.js';
@@ -264,7 +265,7 @@ function JobRow({ job, selected, toggle }: { job: Job; selected: boolean; toggle
         </a>
         {reason && <span class="reason">{reason}</span>}
       </td>
-      <td data-label="Type">{job.type}</td>
+      <td data-label="Type">{chainOf(job)}</td>
       <td data-label="State">
         <StateBadge job={job} />
       </td>
