@@ -3,7 +3,7 @@
  * person sees (a cancelled job is `failed` with ECANCELED on the wire, shown
  * as cancelled), and how long it waited, ran and took.
  */
-import { JOB_STATES } from '@bsubio/protocol/states';
+import { isCancellable, JOB_STATES, type JobState, TERMINAL_STATES } from '@bsubio/protocol/states';
 import type { Job } from 'bsubio';
 
 /** The protocol's eight states, in lifecycle order, and the one a person also sees: cancelled. */
@@ -14,8 +14,14 @@ export function shownState(job: Job): ShownState {
   return job.status === 'failed' && job.error_code === 'ECANCELED' ? 'cancelled' : job.status;
 }
 
+/** Finished or failed: the job will not change again (the protocol's table of moves). */
 export function isTerminal(job: Job): boolean {
-  return job.status === 'finished' || job.status === 'failed';
+  return TERMINAL_STATES.includes(job.status as JobState);
+}
+
+/** Whether its owner can still cancel it. */
+export function canCancel(job: Job): boolean {
+  return isCancellable(job.status as JobState);
 }
 
 export function jobTitle(job: Job): string {

@@ -4,7 +4,7 @@ import type { Context } from '../context.js';
 import { CliError, errorLine } from '../errors.js';
 import { aboutJob } from '../job-errors.js';
 import { resolveJobId } from '../job-id.js';
-import { NON_TERMINAL_STATES } from '../states.js';
+import { MOVES } from '../states.js';
 
 export const cancel: Command = {
   name: 'cancel',
@@ -21,7 +21,7 @@ does. The job id may be shortened to its start, as 'bsubio jobs' shows it.`,
     const client = ctx.client();
     if (flags.all) {
       expectArgs(this, args, 0);
-      const ids = await jobIdsIn(ctx, NON_TERMINAL_STATES);
+      const ids = await jobIdsIn(ctx, MOVES.cancel.from);
       let failures = 0;
       let cancelled = 0;
       for (const id of ids) {

@@ -17,7 +17,7 @@ import {
   type JobState,
   type JobTimeline,
   LEASED_STATES,
-  NON_TERMINAL_STATES,
+  MOVES,
   type Overview,
   type QueuePosition,
   TERMINAL_STATES,
@@ -466,8 +466,8 @@ export class JobService {
     }
     const now = Date.now();
     const loaded = await this.jobs.transition(
-      { id: job.id, from: ['created'] },
-      'loaded',
+      { id: job.id, from: MOVES.upload.from },
+      MOVES.upload.to,
       {
         input_key: stored.key,
         data_size: stored.size,
@@ -543,8 +543,8 @@ export class JobService {
     }
     const now = Date.now();
     const row = await this.jobs.transition(
-      { id, from: ['loaded'], userId },
-      'finished',
+      { id, from: MOVES.submitCached.from, userId },
+      MOVES.submitCached.to,
       {
         output_key: source.output_key,
         output_size: source.output_size,
@@ -606,8 +606,8 @@ export class JobService {
     const row = await this.guarded(
       userId,
       id,
-      NON_TERMINAL_STATES,
-      'failed',
+      MOVES.cancel.from,
+      MOVES.cancel.to,
       {
         error_code: 'ECANCELED',
         error_message: 'The job was cancelled.',
@@ -708,11 +708,11 @@ export class JobService {
 
   async advance(id: string, workerId: string, to: 'preparing' | 'processing'): Promise<boolean> {
     this.workers.mark(workerId);
-    const from: JobState = to === 'preparing' ? 'claimed' : 'preparing';
+    const move = to === 'preparing' ? MOVES.prepare : MOVES.process;
     const now = Date.now();
     const row = await this.jobs.transition(
-      { id, from: [from], claimedBy: workerId },
-      to,
+      { id, from: move.from, claimedBy: workerId },
+      move.to,
       to === 'processing' ? { started_at: now } : {},
       now,
     );
@@ -823,9 +823,10 @@ export class JobService {
       if (job?.step_outputs) logKey = await this.mergeStepLogs(job, logKey);
     }
     const now = Date.now();
+    const move = outcome.status === 'finished' ? MOVES.finish : MOVES.fail;
     const row = await this.jobs.transition(
-      { id, from: LEASED_STATES, claimedBy: workerId },
-      outcome.status,
+      { id, from: move.from, claimedBy: workerId },
+      move.to,
       {
         output_key: outcome.status === 'finished' ? outputKey : null,
         output_size: outcome.status === 'finished' ? outputSize : null,
@@ -880,8 +881,8 @@ export class JobService {
   /** Give a job back to the queue (shutdown, or its worker was lost). */
   async release(id: string, workerId?: string): Promise<JobRow | undefined> {
     const row = await this.jobs.transition(
-      { id, from: LEASED_STATES, ...(workerId ? { claimedBy: workerId } : {}) },
-      'pending',
+      { id, from: MOVES.release.from, ...(workerId ? { claimedBy: workerId } : {}) },
+      MOVES.release.to,
       { claimed_by: null, lease_expires_at: null, claimed_at: null, started_at: null },
       Date.now(),
     );
@@ -905,7 +906,7 @@ export class JobService {
       if (Number(job.attempts) >= this.options.maxAttempts) {
         const row = await this.jobs.transition(
           guard,
-          'failed',
+          MOVES.lose.to,
           {
             error_code: 'ELOST',
             error_message: `The worker running this job was lost ${job.attempts} times; the job was given up.`,
@@ -919,7 +920,7 @@ export class JobService {
       } else {
         const row = await this.jobs.transition(
           guard,
-          'pending',
+          MOVES.requeue.to,
           { claimed_by: null, lease_expires_at: null, claimed_at: null, started_at: null },
           now,
         );

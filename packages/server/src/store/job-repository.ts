@@ -3,7 +3,7 @@
  * changes are single guarded UPDATEs (`WHERE id = ? AND status IN (...)`),
  * so of two racing requests exactly one changes the row.
  */
-import { type JobState, LEASED_STATES } from '@bsubio/protocol';
+import { type JobState, LEASED_STATES, MOVES } from '@bsubio/protocol';
 import { type CompiledQuery, type Selectable, sql, type Updateable } from 'kysely';
 import { type Db, type Dialect, dialectOf, groupCommitOf } from './database.js';
 import type { JobsTable } from './schema.js';
@@ -14,6 +14,7 @@ type PipelineColumn = 'steps' | 'step' | 'step_outputs';
 export type JobPatch = Updateable<JobsTable>;
 
 /** Submit's guard, from the protocol's table of moves (built once, written into the SQL as literals). */
+const SUBMIT_FROM = MOVES.submit.from.map((state) => sql.lit<JobState>(state));
 
 /**
  * Job states written into the SQL as literals, not bound as parameters, in
@@ -414,10 +415,10 @@ export class JobRepository {
   ): Promise<JobRow | undefined> {
     let query = this.db
       .updateTable('jobs')
-      .set({ status: 'pending', updated_at: now, submitted_at: now })
+      .set({ status: MOVES.submit.to, updated_at: now, submitted_at: now })
       .where('id', '=', id)
       .where('user_id', '=', userId)
-      .where('status', '=', 'loaded')
+      .where('status', 'in', SUBMIT_FROM)
       .where('deleted_at', 'is', null);
     if (maxActive > 0) {
       query = query.where(
