@@ -11,6 +11,8 @@ import type { SqliteGroupCommit } from './sqlite-group-commit.js';
 
 export type JobRow = Selectable<JobsTable>;
 type PipelineColumn = 'steps' | 'step' | 'step_outputs';
+/** The result cache's columns (migration 0012): null or 0 unless given. */
+type CacheColumn = 'input_sha256' | 'cache_key' | 'cache_opt_out' | 'cached' | 'cached_from';
 export type JobPatch = Updateable<JobsTable>;
 
 /** Submit's guard, from the protocol's table of moves (built once, written into the SQL as literals). */
@@ -89,13 +91,22 @@ export class JobRepository {
     return this.groupCommit ? this.groupCommit.run(query.compile(), durable) : query.execute();
   }
 
-  /** A pipeline's columns (migration 0011) may be left out: an ordinary job's are null. */
+  /**
+   * A pipeline's columns (migration 0011) may be left out: an ordinary job's
+   * are null; so may the result cache's (0012).
+   */
   async insert(
     row: Omit<
       JobRow,
-      'attempts' | 'uploaded_at' | 'submitted_at' | 'peak_memory_bytes' | 'cpu_ms' | PipelineColumn
+      | 'attempts'
+      | 'uploaded_at'
+      | 'submitted_at'
+      | 'peak_memory_bytes'
+      | 'cpu_ms'
+      | PipelineColumn
+      | CacheColumn
     > &
-      Partial<Pick<JobRow, PipelineColumn>>,
+      Partial<Pick<JobRow, PipelineColumn | CacheColumn>>,
   ): Promise<JobRow> {
     return this.db.insertInto('jobs').values(row).returningAll().executeTakeFirstOrThrow();
   }
