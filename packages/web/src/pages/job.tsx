@@ -16,7 +16,7 @@ import { StateBadge } from '../components/state-badge.js';
 import { RelativeTime } from '../components/time.js';
 import { Timeline } from '../components/timeline.js';
 import { formatBytes } from '../format.js';
-import { isTerminal, jobTitle, shownState } from '../job-model.js';
+import { canCancel, isTerminal, jobTitle, shownState } from '../job-model.js';
 import { forget, jobs, remember } from '../live.js';
 import { say, sayError } from '../messages.js';
 import { navigate } from '../router.js';
@@ -152,7 +152,7 @@ function JobDetails({ job }: { job: Job }) {
         </dd>
       </dl>
       <div class="actions">
-        {!ended && (
+        {canCancel(job) && (
           <button type="button" class="danger" disabled={busy.value} onClick={() => void cancel()}>
             Cancel job
           </button>

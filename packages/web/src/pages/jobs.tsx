@@ -13,7 +13,16 @@ import { chainOf } from '../components/pipeline-steps.js';
 import { StateBadge } from '../components/state-badge.js';
 import { RelativeTime } from '../components/time.js';
 import { formatBytes, formatDuration, plural } from '../format.js';
-import { failureReason, isTerminal, jobTitle, ranMs, STATES, totalMs, waitedMs } from '../job-model.js';
+import {
+  canCancel,
+  failureReason,
+  isTerminal,
+  jobTitle,
+  ranMs,
+  STATES,
+  totalMs,
+  waitedMs,
+} from '../job-model.js';
 import { applyView, hasFilters, type JobsView, readView, type SortKey } from '../jobs-query.js';
 import { forget, indexState, jobs, MAX_JOBS, reloadIndex, truncated } from '../live.js';
 import { say, sayError } from '../messages.js';
@@ -345,7 +354,7 @@ function Pager({ view, pages, page, total }: { view: JobsView; pages: number; pa
 }
 
 function BulkBar({ selected, clear }: { selected: Job[]; clear: () => void }) {
-  const running = selected.filter((j) => !isTerminal(j));
+  const running = selected.filter(canCancel);
   const ended = selected.filter(isTerminal);
   const finished = selected.filter((j) => j.status === 'finished');
 
