@@ -33,16 +33,20 @@ function auth(api: Api): Record<string, string> {
   return { authorization: `Bearer ${api.apiKey}` };
 }
 
-/** POST /v1/jobs; returns the status and body. */
+/** POST /v1/jobs; returns the status and body. `then`: more types, making a pipeline. */
 export async function createJob(
   api: Api,
   type: string,
   params?: Record<string, string | number>,
+  then?: string[],
 ): Promise<{ status: number; body: { data?: { id: string; upload_token: string }; error?: string } }> {
+  const body: Record<string, unknown> = params ? { type, params } : { type };
+  // biome-ignore lint/suspicious/noThenProperty: the API's field (an array, never a thenable's method)
+  if (then) body.then = then.map((t) => ({ type: t }));
   const res = await fetch(`${api.url}/v1/jobs`, {
     method: 'POST',
     headers: { ...auth(api), 'content-type': 'application/json' },
-    body: JSON.stringify(params ? { type, params } : { type }),
+    body: JSON.stringify(body),
   });
   return { status: res.status, body: (await res.json()) as never };
 }
@@ -52,9 +56,15 @@ export async function runJob(
   api: Api,
   type: string,
   input: Buffer | string,
-  options: { params?: Record<string, string | number>; fileName?: string; waitSeconds?: number } = {},
+  options: {
+    params?: Record<string, string | number>;
+    fileName?: string;
+    waitSeconds?: number;
+    /** More types after `type`: one pipeline job. */
+    andThen?: string[];
+  } = {},
 ): Promise<JobResult> {
-  const created = await createJob(api, type, options.params);
+  const created = await createJob(api, type, options.params, options.andThen);
   if (created.status !== 201 || !created.body.data)
     throw new Error(`create ${type}: ${created.status} ${JSON.stringify(created.body)}`);
   const { id, upload_token } = created.body.data;
