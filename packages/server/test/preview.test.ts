@@ -5,10 +5,9 @@
  * its own styles under its own strict policy, signed in by the session
  * cookie alone. (The same ranges on S3 storage: cluster.test.ts.)
  */
-import { spawn } from 'node:child_process';
 import type { Job } from '@bsubio/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SERVER_BIN, startServer, type TestServer } from '../../../test/support/server.js';
+import { startServer, type TestServer } from '../../../test/support/server.js';
 import { Api, expectError } from './client.js';
 import { shellType, writeTypesFile } from './test-types.js';
 
@@ -201,20 +200,7 @@ describe('inline output for the preview frame', () => {
 async function signIn(): Promise<{ key: string; cookie: string }> {
   const email = 'preview@example.com';
   const password = 'correct horse battery';
-  const key = await new Promise<string>((resolve, reject) => {
-    const child = spawn(process.execPath, [SERVER_BIN, 'user', 'add', email, '--password'], {
-      env: { ...process.env, HOME: server.home, BSUBIO_DATA_DIR: server.dataDir },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d));
-    child.stderr.on('data', (d: Buffer) => (err += d));
-    child.on('exit', (code) =>
-      code === 0 ? resolve(out.trim()) : reject(new Error(`exit ${code}: ${err}`)),
-    );
-    child.stdin.end(`${password}\n`);
-  });
+  const key = await server.addUser(email, password);
   const res = await fetch(`${server.url}/v1/auth/session`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-bsubio-csrf': '1' },

@@ -4,11 +4,10 @@
  * as that user, and checks every page must pass (no sideways scrolling, no
  * serious axe-core finding).
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
-import { SERVER_BIN, startServer, type TestServer } from '../../../test/support/server.js';
+import { startServer, type TestServer } from '../../../test/support/server.js';
 import { shellType, writeTypesFile } from '../../server/test/test-types.js';
 
 export const ROOT = join(import.meta.dirname, '..', '..', '..');
@@ -122,32 +121,13 @@ export const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 
-function addUserWithPassword(server: TestServer): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SERVER_BIN, 'user', 'add', EMAIL, '--password'], {
-      env: { ...process.env, HOME: server.home, BSUBIO_DATA_DIR: server.dataDir },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d));
-    child.stderr!.on('data', (d: Buffer) => (err += d));
-    child.on('exit', (code) => {
-      const key = /bsub_[0-9a-f]{12}_\S+/.exec(out)?.[0];
-      if (code === 0 && key) resolve(key);
-      else reject(new Error(`user add: ${code} ${out} ${err}`));
-    });
-    child.stdin!.end(`${PASSWORD}\n`);
-  });
-}
-
 export async function startDashboard(env: Record<string, string> = {}): Promise<Dashboard> {
   mkdirSync(SHOTS, { recursive: true });
   const [server, browser] = await Promise.all([
     startServer({ env: { BSUBIO_TYPES_FILE: writeDashboardTypes(), ...env } }),
     chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS }),
   ]);
-  const key = await addUserWithPassword(server);
+  const key = await server.addUser(EMAIL, PASSWORD);
   const contexts: BrowserContext[] = [];
   const api = (path: string, init: RequestInit = {}) =>
     fetch(`${server.url}${path}`, {
