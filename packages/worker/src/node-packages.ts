@@ -6,10 +6,10 @@
  * optional dependency of @bsubio/worker whose native binary comes in a
  * second, per-platform package.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { cp } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The prefix of a `requires` entry that names a Node package. */
@@ -108,8 +108,12 @@ export function hostDirForNobody(pkg: NodePackage, base: () => Promise<string>):
   if (!copy) {
     copy = (async () => {
       if (reachableByOthers(pkg.dir)) return pkg.dir;
-      const target = join(await base(), 'node_modules', pkg.name);
+      const root = await base();
+      const target = join(root, 'node_modules', pkg.name);
       await cp(pkg.dir, target, { recursive: true, force: true });
+      // cp makes the folders above the copy with the server's umask (077):
+      // open them for the sandbox's user to pass through.
+      for (let dir = dirname(target); dir.startsWith(`${root}/`); dir = dirname(dir)) chmodSync(dir, 0o711);
       return target;
     })();
     copies.set(pkg.dir, copy);

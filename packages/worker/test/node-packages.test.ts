@@ -5,7 +5,16 @@
  * otherwise GET /v1/types says what is missing. Packages laid out here in a
  * scratch node_modules stand in for what npm may leave out.
  */
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -122,8 +131,18 @@ describe('hostDirForNobody', () => {
     const openPkg = { name: 'open-pkg', dir: join(open, 'node_modules', 'open-pkg') };
     const closedPkg = { name: 'closed-pkg', dir: join(closed, 'node_modules', 'closed-pkg') };
     expect(await hostDirForNobody(openPkg, async () => base)).toBe(openPkg.dir);
-    const copy = await hostDirForNobody(closedPkg, async () => base);
+    // The server runs with umask 077: the folders made for the copy must still let others through.
+    const umask = process.umask(0o077);
+    let copy: string;
+    try {
+      copy = await hostDirForNobody(closedPkg, async () => base);
+    } finally {
+      process.umask(umask);
+    }
     expect(copy).toBe(join(base, 'node_modules', 'closed-pkg'));
-    expect(existsSync(join(copy, 'package.json'))).toBe(true);
+    expect(readFileSync(join(copy, 'package.json'), 'utf8')).toContain('closed-pkg');
+    for (const dir of [join(base, 'node_modules'), copy])
+      expect(statSync(dir).mode & 0o001, `${dir} searchable by others`).toBe(0o001);
+    expect(statSync(join(copy, 'package.json')).mode & 0o004).toBe(0o004);
   });
 });
