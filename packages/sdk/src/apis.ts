@@ -4,6 +4,7 @@
  */
 import type {
   CreateJobRequest,
+  Job,
   JobResponse,
   JobState,
   ListJobsResponse,
@@ -30,6 +31,30 @@ function jobPath(jobId: string, suffix = ''): string {
   return `/v1/jobs/${encodeURIComponent(jobId)}${suffix}`;
 }
 
+export interface CreateJobOptions extends RequestOptions {
+  /**
+   * Extension: the key that makes retries of this create return one job. A
+   * new random one per call by default; pass your own to make a create safe
+   * to repeat across calls (the server keeps keys 24 hours).
+   */
+  idempotencyKey?: string;
+}
+
+/** 128 random bits as hex: crypto.randomUUID is missing from pages served over plain http. */
+function newIdempotencyKey(): string {
+  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** The messages of the server's answers (protocol MESSAGES), for answers the SDK gives itself. */
+const SUBMITTED = 'Job submitted for processing';
+const CANCELLED = 'Job cancelled';
+
+const isRefusal = (error: unknown) => error instanceof BsubError && error.kind === 'bad_request';
+/** In the queue or past it, and not by a cancel. */
+const wasSubmitted = (job: Job) => job.status !== 'created' && job.status !== 'loaded' && !wasCancelled(job);
+const wasCancelled = (job: Job) => job.status === 'failed' && job.error_code === 'ECANCELED';
+
 export interface GetJobOptions extends RequestOptions {
   /**
    * Extension: let the server hold the answer up to this many seconds (max 60)
@@ -54,9 +79,19 @@ export class JobsApi {
     this.transport = new Transport(configuration);
   }
 
-  /** `POST /v1/jobs`: a new job in `created`, with its `upload_token`. */
-  createJob(request: CreateJobRequest, options?: RequestOptions): Promise<JobResponse> {
-    return this.transport.json({ method: 'POST', path: '/v1/jobs', json: request }, options, hasJob);
+  /**
+   * `POST /v1/jobs`: a new job in `created`, with its `upload_token`. Sent
+   * with an `Idempotency-Key` (a new one per call unless given), so it is
+   * retried like a GET: a try whose answer was lost is answered, on the
+   * retry, with the job it created, never a second one.
+   */
+  createJob(request: CreateJobRequest, options?: CreateJobOptions): Promise<JobResponse> {
+    const headers = { 'idempotency-key': options?.idempotencyKey ?? newIdempotencyKey() };
+    return this.transport.json(
+      { method: 'POST', path: '/v1/jobs', json: request, headers, retry: true },
+      options,
+      hasJob,
+    );
   }
 
   /** `GET /v1/jobs/{jobId}`. */
@@ -145,13 +180,52 @@ export class JobsApi {
   }
 
   /** `POST /v1/jobs/{jobId}/submit`: `loaded` → `pending`. */
-  submitJob(jobId: string, options?: RequestOptions): Promise<MessageResponse> {
-    return this.transport.json({ method: 'POST', path: jobPath(jobId, '/submit') }, options, hasMessage);
+  async submitJob(jobId: string, options?: RequestOptions): Promise<MessageResponse> {
+    let retried = false;
+    const call = { method: 'POST', path: jobPath(jobId, '/submit'), retry: true } as const;
+    try {
+      return await this.transport.json<MessageResponse>(
+        { ...call, onRetry: () => (retried = true) },
+        options,
+        hasMessage,
+      );
+    } catch (error) {
+      // The retry of a submit whose answer was lost is refused (the job is
+      // no longer loaded): if the job is in the queue or past it, the first
+      // try did it.
+      if (retried && isRefusal(error) && (await this.stateIs(jobId, options, wasSubmitted))) {
+        return { success: true, message: SUBMITTED };
+      }
+      throw error;
+    }
   }
 
   /** `POST /v1/jobs/{jobId}/cancel`: a non-terminal job becomes `failed` with `ECANCELED`. */
-  cancelJob(jobId: string, options?: RequestOptions): Promise<MessageResponse> {
-    return this.transport.json({ method: 'POST', path: jobPath(jobId, '/cancel') }, options, hasMessage);
+  async cancelJob(jobId: string, options?: RequestOptions): Promise<MessageResponse> {
+    let retried = false;
+    const call = { method: 'POST', path: jobPath(jobId, '/cancel'), retry: true } as const;
+    try {
+      return await this.transport.json<MessageResponse>(
+        { ...call, onRetry: () => (retried = true) },
+        options,
+        hasMessage,
+      );
+    } catch (error) {
+      // Likewise: a retried cancel is refused once the first try cancelled it.
+      if (retried && isRefusal(error) && (await this.stateIs(jobId, options, wasCancelled))) {
+        return { success: true, message: CANCELLED };
+      }
+      throw error;
+    }
+  }
+
+  /** Whether the job, fetched now, is as `test` wants it. */
+  private async stateIs(jobId: string, options: RequestOptions | undefined, test: (job: Job) => boolean) {
+    try {
+      return test((await this.getJob(jobId, options)).data);
+    } catch {
+      return false;
+    }
   }
 
   /** `DELETE /v1/jobs/{jobId}`: a finished or failed job and all its data. */

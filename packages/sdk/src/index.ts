@@ -18,7 +18,14 @@ export type {
   UploadResponse,
   VersionResponse,
 } from '@bsubio/protocol';
-export { type GetJobOptions, JobsApi, type ListJobsParams, OutputApi, SystemApi } from './apis.js';
+export {
+  type CreateJobOptions,
+  type GetJobOptions,
+  JobsApi,
+  type ListJobsParams,
+  OutputApi,
+  SystemApi,
+} from './apis.js';
 export type {
   BsubClientOptions,
   CreateAndSubmitOptions,

@@ -1,7 +1,9 @@
 /**
  * The small core every API class goes through: builds the request, applies the
  * idle timeout and the caller's AbortSignal, turns every failure into a
- * `BsubError`, and retries idempotent calls with jittered backoff.
+ * `BsubError`, and retries calls that are safe to send again with jittered
+ * backoff (as openai-node does): GET and DELETE always, a POST when it says
+ * so (createJob with its Idempotency-Key, submit and cancel).
  */
 import type { BaseConfiguration } from './configuration.js';
 import { BsubError, errorFromResponse } from './errors.js';
@@ -12,7 +14,7 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** Overrides `Configuration.timeoutMs` for this call. */
   timeoutMs?: number;
-  /** Overrides `Configuration.maxRetries` for this call (idempotent calls only). */
+  /** Overrides `Configuration.maxRetries` for this call (calls that are safe to retry only). */
   maxRetries?: number;
 }
 
@@ -30,6 +32,12 @@ export interface Call {
   /** Send the API key (default true). Public endpoints and token uploads do not. */
   auth?: boolean;
   json?: unknown;
+  /** More request headers (an Idempotency-Key). */
+  headers?: Record<string, string>;
+  /** A POST that is safe to send again (GET and DELETE always are). */
+  retry?: boolean;
+  /** Called before each retry: an earlier try may have reached the server. */
+  onRetry?: () => void;
   /** Builds the body; `progress` must be called as bytes are handed to fetch. */
   body?: (progress: () => void) => Promise<PreparedBody>;
   /** Time the server is asked to hold the request (the `wait` extension), added to the timeout. */
@@ -125,6 +133,9 @@ function isRetryable(error: BsubError): boolean {
     case 'network':
     case 'timeout':
       return true;
+    case 'http':
+      // 408: the server gave up waiting for the request; nothing was done.
+      return error.status === 408;
     case 'rate_limited':
       return (error.retryAfterMs ?? 0) <= MAX_RETRY_AFTER_MS;
     case 'server':
@@ -155,8 +166,9 @@ export class Transport {
   /**
    * Run `call` and hand the 2xx response to `consume`, which must call
    * `attempt.release()` once it is done with the body (for streamed bodies:
-   * when the stream ends). Failures become `BsubError`s; idempotent calls
-   * (GET, DELETE) are retried.
+   * when the stream ends). Failures become `BsubError`s; calls that are
+   * safe to send again (GET, DELETE, and POSTs marked `retry`) are retried
+   * on network errors, timeouts, 408, 429 and 5xx.
    */
   async run<T>(
     call: Call,
@@ -164,7 +176,7 @@ export class Transport {
     consume: (response: Response, attempt: Attempt) => Promise<T>,
   ): Promise<T> {
     const url = this.url(call);
-    const idempotent = call.method === 'GET' || call.method === 'DELETE';
+    const idempotent = call.method === 'GET' || call.method === 'DELETE' || call.retry === true;
     const maxRetries = idempotent ? (options?.maxRetries ?? this.config.maxRetries) : 0;
     const idleMs = (options?.timeoutMs ?? this.config.timeoutMs) + (call.serverHoldMs ?? 0);
     const signal = options?.signal;
@@ -184,11 +196,12 @@ export class Transport {
       }
       if (attemptNumber >= maxRetries || !isRetryable(error)) throw error;
       await sleep(backoffMs(attemptNumber, error), signal);
+      call.onRetry?.();
     }
   }
 
   private async send(call: Call, url: string, attempt: Attempt): Promise<Response> {
-    const headers: Record<string, string> = { accept: call.accept ?? 'application/json' };
+    const headers: Record<string, string> = { accept: call.accept ?? 'application/json', ...call.headers };
     if (call.auth !== false && this.config.accessToken) {
       headers.authorization = `Bearer ${this.config.accessToken}`;
     }

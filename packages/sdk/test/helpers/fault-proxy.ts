@@ -11,7 +11,9 @@ import type { AddressInfo } from 'node:net';
 export type Fault =
   | { status: number; headers?: Record<string, string>; body?: string }
   /** Accept the request and never answer. */
-  | 'hang';
+  | 'hang'
+  /** Forward the request, let the server act on it, then close the connection instead of answering. */
+  | 'drop-answer';
 
 export interface FaultRule {
   fault: Fault;
@@ -52,6 +54,21 @@ export async function startFaultProxy(upstream: string, routes: Route[] = []): P
       if (rule.fault === 'hang') {
         hanging.add(res);
         req.resume();
+        return;
+      }
+      if (rule.fault === 'drop-answer') {
+        const url = new URL(req.url ?? '/', target);
+        const forward = http.request(
+          url,
+          { method: req.method, headers: { ...req.headers, host: target.host } },
+          (answer) => {
+            // The server has done it; the client never hears.
+            answer.resume();
+            answer.on('end', () => res.socket?.destroy());
+          },
+        );
+        forward.on('error', () => res.destroy());
+        req.pipe(forward);
         return;
       }
       const { status, headers, body } = rule.fault;
