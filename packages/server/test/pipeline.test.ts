@@ -14,6 +14,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../../../test/support/server.js';
 import { Api, expectError, expectShape } from './client.js';
+import { openEvents } from './sse.js';
 import { shellType, writeTypesFile } from './test-types.js';
 
 const run = promisify(execFile);
@@ -237,6 +238,33 @@ describe('pipelines on real tools', () => {
     );
     expect(heard.length, words).toBeGreaterThanOrEqual(3);
   }, 400_000);
+});
+
+describe('live events', () => {
+  it('the user event stream carries each step change, so followers see the step move on', async () => {
+    const stream = await openEvents(`${server.url}/v1/events`, { authorization: `Bearer ${server.apiKey}` });
+    try {
+      expect((await stream.next())?.event).toBe('ready');
+      const job = await start(chain('test/upper', 'test/pause', 'test/upper'), 'go\n');
+      const seen: string[] = [];
+      for (;;) {
+        const event = await stream.next();
+        if (!event) throw new Error(`the stream ended; seen ${seen.join(', ')}`);
+        if (event.event !== 'job') continue;
+        const data = JSON.parse(event.data) as Job;
+        if (data.id !== job.id) continue;
+        const now = `${data.status} ${data.step}/${data.steps?.map((s) => s.status).join(',')}`;
+        if (seen.at(-1) !== now) seen.push(now);
+        if (data.status === 'finished' || data.status === 'failed') break;
+      }
+      expect(seen).toContain('processing 1/running,waiting,waiting');
+      expect(seen).toContain('processing 2/done,running,waiting');
+      expect(seen).toContain('processing 3/done,done,running');
+      expect(seen.at(-1)).toBe('finished 3/done,done,done');
+    } finally {
+      stream.close();
+    }
+  });
 });
 
 describe('failure, cancel and crash in the middle', () => {
