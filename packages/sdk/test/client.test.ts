@@ -8,7 +8,7 @@ import { createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { BsubClient, type ProgressEvent } from 'bsubio';
+import { BsubClient, BsubError, type ProgressEvent, pipeline } from 'bsubio';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../../../test/support/server.js';
 import { type FaultProxy, startFaultProxy } from './helpers/fault-proxy.js';
@@ -117,6 +117,42 @@ describe('processFile', () => {
     expect(stages).toEqual(['uploading', 'waiting', 'downloading']);
     const lastUpload = events.filter((e) => e.stage === 'uploading').at(-1);
     expect(lastUpload).toMatchObject({ sent: json.length, total: json.length });
+  });
+
+  it("takes a pipeline built with pipeline().pipe(): one job, the last step's output", async () => {
+    const chain = pipeline('passthru').pipe('json_format').pipe('test/linecount');
+    expect(String(chain)).toBe('passthru → json_format → test/linecount');
+    expect(chain.toRequest()).toEqual({
+      type: 'passthru',
+      // biome-ignore lint/suspicious/noThenProperty: the API's field (an array, never a thenable's method)
+      then: [{ type: 'json_format' }, { type: 'test/linecount' }],
+    });
+    const result = await client.processFile(chain, Buffer.from(json), { fileName: 'data.json' });
+    expect(result.job).toMatchObject({
+      type: 'passthru',
+      status: 'finished',
+      step: 3,
+      steps: [
+        { type: 'passthru', status: 'done' },
+        { type: 'json_format', status: 'done' },
+        { type: 'test/linecount', status: 'done' },
+      ],
+    });
+    // json_format's pretty print of the input, counted.
+    expect(text(result.output).trim()).toBe(String(pretty.split('\n').length));
+    expect(result.logs).toContain('== step 3/3: test/linecount ==');
+  });
+
+  it('a pipeline that cannot run is refused at create, naming the step, and leaves no job', async () => {
+    const before = (await client.jobs.listJobs({ limit: 1 })).data.total;
+    const error = await client
+      .processFile(pipeline('test/linecount').pipe('pdf/extract'), Buffer.from('x'))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BsubError);
+    expect((error as BsubError).message).toMatch(
+      /Step 2 \(pdf\/extract\) does not accept text\/plain, which step 1 \(test\/linecount\) produces/,
+    );
+    expect((await client.jobs.listJobs({ limit: 1 })).data.total).toBe(before);
   });
 
   it('takes a Blob, a Buffer, a web ReadableStream and a Node Readable', async () => {
