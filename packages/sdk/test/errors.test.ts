@@ -135,12 +135,14 @@ describe('errors of the connection, and retries', () => {
     expect(proxy.seen).toEqual([`GET /v1/jobs/${job.id}`, `GET /v1/jobs/${job.id}`]);
   });
 
-  it('server: a 503 on a POST is not retried (it is not idempotent)', async () => {
+  it('server: a 503 on an upload is not retried (its body is a stream, sent once)', async () => {
     proxy = await startFaultProxy(server.url);
+    const { data: job } = await viaProxy().jobs.createJob({ type: 'passthru' });
     proxy.fail({ status: 503 });
-    const error = await failure(viaProxy().jobs.createJob({ type: 'passthru' }));
+    const upload = viaProxy().jobs.uploadJobData(job.id, job.upload_token!, new TextEncoder().encode('x'));
+    const error = await failure(upload);
     expect(error).toMatchObject({ kind: 'server', status: 503 });
-    expect(proxy.seen).toEqual(['POST /v1/jobs']);
+    expect(proxy.seen.filter((r) => r.startsWith('POST /v1/upload/'))).toHaveLength(1);
   });
 
   it('server: 5xx past the retries gives up with kind server', async () => {
