@@ -53,8 +53,8 @@ const PART_NAMES: Record<string, string> = {
 
 /**
  * The sentence for the first thing wrong: the `errorMessage` of the nearest
- * schema that has one (the field, else what holds it), else a plain one
- * naming the field.
+ * schema that has one (the field, else what holds it, short of the whole
+ * body), else a plain one naming the field.
  */
 export function describeError(schema: TSchema, value: unknown, errors: SchemaError[], part: string): string {
   const first = errors[0];
@@ -62,7 +62,10 @@ export function describeError(schema: TSchema, value: unknown, errors: SchemaErr
   const missing = first.keyword === 'required' ? (first.params.requiredProperties as string[])[0] : undefined;
   const path = missing ? `${first.schemaPath}/properties/${missing}` : first.schemaPath;
   const parts = path.replace(/^#\/?/, '').split('/').filter(Boolean);
-  for (let n = parts.length; n >= 0; n--) {
+  // The whole body's sentence is for the body as a whole (not an object, a
+  // field missing), not for a wrong field that has no sentence of its own.
+  const lowest = first.instancePath === '' ? 0 : 1;
+  for (let n = parts.length; n >= lowest; n--) {
     const message = schemaAt(schema, `#/${parts.slice(0, n).join('/')}`)?.errorMessage;
     if (typeof message === 'string') {
       const shown = missing ? undefined : valueAt(value, first.instancePath);
