@@ -26,9 +26,13 @@ export const DeviceCodeResponseSchema = Type.Object({
 });
 export type DeviceCodeResponse = Static<typeof DeviceCodeResponseSchema>;
 
+const DEVICE_TOKEN_SENTENCE = 'Send {"device_code", "user_code"} from POST /v1/auth/device/code.';
 export const DeviceTokenRequestSchema = Type.Object(
-  { device_code: Type.String({ minLength: 1 }), user_code: Type.String({ minLength: 1 }) },
-  { errorMessage: 'Send {"device_code", "user_code"} from POST /v1/auth/device/code.' },
+  {
+    device_code: Type.String({ minLength: 1, errorMessage: DEVICE_TOKEN_SENTENCE }),
+    user_code: Type.String({ minLength: 1, errorMessage: DEVICE_TOKEN_SENTENCE }),
+  },
+  { errorMessage: DEVICE_TOKEN_SENTENCE },
 );
 export type DeviceTokenRequest = Static<typeof DeviceTokenRequestSchema>;
 

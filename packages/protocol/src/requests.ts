@@ -172,8 +172,15 @@ export const CreateKeyRequestSchema = Type.Object({
 
 export const DeviceDecisionRequestSchema = Type.Object(
   {
-    user_code: Type.String({ minLength: 1, description: 'The code shown by bsubio register' }),
-    approve: Type.Boolean({ description: 'true approves the sign-in, false denies it' }),
+    user_code: Type.String({
+      minLength: 1,
+      description: 'The code shown by bsubio register',
+      errorMessage: 'Send {"user_code": "ABCD-EFGH", "approve": true|false}.',
+    }),
+    approve: Type.Boolean({
+      description: 'true approves the sign-in, false denies it',
+      errorMessage: 'Send {"user_code": "ABCD-EFGH", "approve": true|false}.',
+    }),
   },
   { errorMessage: 'Send {"user_code": "ABCD-EFGH", "approve": true|false}.' },
 );
@@ -186,6 +193,7 @@ export const SetWebhookRequestSchema = Type.Object(
   {
     url: Type.Union([Type.String(), Type.Null()], {
       description: 'An http(s) URL, or null to remove the default',
+      errorMessage: 'The url must be an http or https URL of at most 2000 characters, or null.',
     }),
   },
   { errorMessage: 'Send {"url": "https://..."} to set the default webhook, or {"url": null} to remove it.' },
