@@ -117,6 +117,8 @@ export function hostDirForNobody(pkg: NodePackage, base: () => Promise<string>):
       return target;
     })();
     copies.set(pkg.dir, copy);
+    // A copy that failed (a full disk) is tried again by the next job.
+    copy.catch(() => copies.delete(pkg.dir));
   }
   return copy;
 }
