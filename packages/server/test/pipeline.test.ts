@@ -220,6 +220,19 @@ describe('pipelines on real tools', () => {
     const extracted = await text(`/v1/jobs/${extract.id}/output`);
     expect(extracted).toContain('Quarterly report');
     expect(extracted).toContain('Pipelines keep zebras happy.');
+
+    // The same file through the same steps again: the result cache answers it
+    // (its key covers every step), and the job reads as a finished pipeline.
+    const again = await start(
+      chain('office/pdf', { type: 'pdf/thumbnail', params: { width: 240 } }),
+      docx,
+      'report.docx',
+    );
+    const cached = await api.waitTerminal(again.id, 60);
+    expect(cached).toMatchObject({ status: 'finished', cached: true, cached_from: thumb.id, step: 2 });
+    expect(cached.steps?.map((s) => s.status)).toEqual(['done', 'done']);
+    const same = Buffer.from(await (await api.request(`/v1/jobs/${again.id}/output`)).arrayBuffer());
+    expect(same.equals(png)).toBe(true);
   }, 600_000);
 
   it('wav → audio/convert → audio/transcribe gives the spoken words', async () => {

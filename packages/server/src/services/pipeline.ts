@@ -160,8 +160,10 @@ export function wirePipeline(
 ): { steps: JobStep[]; step: number; failed_step: number | null } | undefined {
   if (!row.steps) return undefined;
   const steps = JSON.parse(row.steps) as PipelineStep[];
-  const current = Math.min(Math.max(1, Number(row.step ?? 1)), steps.length);
   const status = row.status as JobState;
+  // A finished pipeline is on its last step, also when the result cache answered it without running.
+  const current =
+    status === 'finished' ? steps.length : Math.min(Math.max(1, Number(row.step ?? 1)), steps.length);
   const failed = status === 'failed';
   const stateOf = (n: number): PipelineStepState => {
     if (status === 'finished' || n < current) return 'done';
