@@ -56,7 +56,7 @@ const operations = () =>
 /**
  * The official bsub.io operations, as the official clients generate them:
  * query parameters and the status codes they decode (bsubio-go
- * client.gen.go, bsubio-python bsubio/api/default/*.py).
+ * client.gen.go, bsubio-python bsubio/api/*.py).
  */
 const OFFICIAL: Record<string, { op: string; tag: string; query?: string[]; statuses: number[] }> = {
   'GET /v1/jobs': { op: 'listJobs', tag: 'Jobs', query: ['status', 'limit'], statuses: [200, 401] },
