@@ -155,6 +155,8 @@ describe('submit', () => {
         { type: 'pdf/extract', params: {}, status: 'done' },
       ],
     });
+    const status = await run(['status', job!.id]);
+    expect(status.stdout).toContain('Steps:       pdf/rotate (done) → pdf/extract (done)\n');
   });
 
   it('a --param that several steps take needs the step number, and a bad one says so', async () => {

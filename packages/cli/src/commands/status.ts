@@ -32,6 +32,8 @@ export function describeJob(ctx: Context, job: Job): string {
     ['ID', job.id],
     ['Type', job.type],
     ['Status', paintStatus(job.status, p)],
+    // A pipeline: each step with its state.
+    ['Steps', job.steps?.map((step) => `${step.type} (${step.status})`).join(' → ')],
     ['Name', job.name],
     [
       'Input',

@@ -1,3 +1,4 @@
+import { stepLabel } from '../chain.js';
 import { type Command, expectArgs, JSON_FLAG } from '../command.js';
 import { CliError } from '../errors.js';
 import { followJob } from '../follow.js';
@@ -38,7 +39,9 @@ job goes on.`,
     const started = Date.now();
     const job = await followJob(ctx, id, {
       onStatus: (seen) => {
-        if (verbose) ctx.say(`Status: ${seen.status}`);
+        // A pipeline says its step too: Status: processing (step 2/3 pdf/thumbnail).
+        const step = stepLabel(seen);
+        if (verbose) ctx.say(`Status: ${seen.status}${step ? ` (${step})` : ''}`);
       },
       onConnection: (state, detail) => {
         if (state === 'lost') ctx.say(`Lost the connection to the server (${detail}); reconnecting...`);
