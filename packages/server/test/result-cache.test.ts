@@ -7,6 +7,8 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import type { Job } from '@bsubio/protocol';
@@ -15,6 +17,7 @@ import { startPostgres, startS3, type TestPostgres, type TestS3 } from '../../..
 import { makePdf } from '../../../test/support/pdf.js';
 import { startServer, type TestServer } from '../../../test/support/server.js';
 import { Api, expectError } from './client.js';
+import { openEvents } from './sse.js';
 import { shellType, writeTypesFile } from './test-types.js';
 
 const START = { startTimeoutMs: 120_000 };
@@ -85,7 +88,10 @@ describe('result cache (BSUBIO_CACHE=user, the default)', () => {
   let server: TestServer;
   let api: Api;
   beforeAll(async () => {
-    server = await startServer({ ...START, env: { BSUBIO_TYPES_FILE: upperTypes() } });
+    server = await startServer({
+      ...START,
+      env: { BSUBIO_TYPES_FILE: upperTypes(), BSUBIO_WEBHOOK_ALLOW_PRIVATE: '1' },
+    });
     api = new Api(server.url, server.apiKey);
   }, 150_000);
   afterAll(() => server?.cleanup());
@@ -186,6 +192,57 @@ describe('result cache (BSUBIO_CACHE=user, the default)', () => {
     const mixedAgain = await submitted(api, (await uploaded(api, 'test/upper', text, mixed)).id);
     expect(mixedAgain.cached).toBe(false);
     await Promise.all([alone, changed, mixedAgain].map((j) => api.waitTerminal(j.id)));
+  });
+
+  it("tells a cached job's end like any job's: its event, and its webhook", async () => {
+    const posts: { event: string; body: Job }[] = [];
+    const receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => {
+        body += d;
+      });
+      req.on('end', () => {
+        posts.push({ event: String(req.headers['bsubio-event']), body: JSON.parse(body) });
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    const hook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    try {
+      const text = `told ${Date.now()}`;
+      const first = await api.run('test/upper', text);
+      const job = await uploaded(api, 'test/upper', text, { webhook_url: hook });
+      const events = await openEvents(`${server.url}/v1/events`, {
+        authorization: `Bearer ${server.apiKey}`,
+      });
+      try {
+        expect((await submitted(api, job.id)).cached_from).toBe(first.id);
+        for (;;) {
+          const event = await events.next();
+          if (!event) throw new Error('the event stream ended');
+          if (event.event !== 'job') continue;
+          const seen = JSON.parse(event.data) as Job;
+          if (seen.id === job.id && seen.status === 'finished') {
+            expect(seen.cached).toBe(true);
+            break;
+          }
+        }
+      } finally {
+        events.close();
+      }
+      const deadline = Date.now() + 30_000;
+      while (posts.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(posts).toHaveLength(1);
+      expect(posts[0]!.event).toBe('job.finished');
+      expect(posts[0]!.body).toMatchObject({
+        id: job.id,
+        status: 'finished',
+        cached: true,
+        cached_from: first.id,
+      });
+    } finally {
+      receiver.close();
+    }
   });
 
   it('never caches a type the catalog does not declare cacheable', async () => {
