@@ -175,6 +175,12 @@ export const ProcessingTypeSchema = Type.Object(
     install_hint: Type.Optional(Type.String({ description: 'Extension: what to install when unavailable' })),
     aliases: Type.Optional(Type.Array(Type.String(), { description: 'Extension: older names' })),
     params: Type.Optional(Type.Array(ParamSpecSchema, { description: 'Extension: accepted params' })),
+    cacheable: Type.Optional(
+      Type.Boolean({
+        description:
+          "Extension: true when a repeated job (same input, params) may be answered from the server's result cache",
+      }),
+    ),
   },
   { $id: 'ProcessingType' },
 );

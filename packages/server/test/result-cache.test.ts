@@ -246,6 +246,11 @@ describe('result cache (BSUBIO_CACHE=user, the default)', () => {
   });
 
   it('never caches a type the catalog does not declare cacheable', async () => {
+    const { body } = await api.json<{ types: { type: string; cacheable?: boolean }[] }>('/v1/types');
+    const listed = new Map(body.types.map((t) => [t.type, t.cacheable]));
+    expect(listed.get('pdf/extract')).toBe(true);
+    expect(listed.get('test/upper')).toBe(true);
+    expect(listed.get('passthru')).toBeUndefined();
     const text = `passthru ${Date.now()}`;
     await api.run('passthru', text);
     const again = await uploaded(api, 'passthru', text);

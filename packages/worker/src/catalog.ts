@@ -382,6 +382,7 @@ export class Catalog {
       }
       if (d.aliases) described.aliases = d.aliases;
       if (d.params) described.params = d.params;
+      if (d.cacheable) described.cacheable = true;
       return described;
     });
   }
