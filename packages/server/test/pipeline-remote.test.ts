@@ -36,7 +36,7 @@ for (const store of ['SQLite', 'PostgreSQL'] as const) {
 
     beforeAll(async () => {
       if (store === 'PostgreSQL') postgres = await startPostgres();
-      const database = postgres ? { BSUBIO_DATABASE_URL: postgres.url() } : {};
+      const database: Record<string, string> = postgres ? { BSUBIO_DATABASE_URL: postgres.url() } : {};
       server = await startServer({
         env: { BSUBIO_TYPES_FILE: typesFile, BSUBIO_WORKERS: '0', ...database },
       });

@@ -220,7 +220,12 @@ export class RemoteBackend implements WorkerBackend {
     const path = `/v1/worker/jobs/${encodeURIComponent(jobId)}/log?worker_id=${encodeURIComponent(workerId)}&offset=${offset}`;
     const res = await this.call(
       path,
-      () => ({ method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: bytes }),
+      () => ({
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream' },
+        // A Buffer is typed over ArrayBufferLike, which fetch's body type does not take; Node's are ArrayBuffers.
+        body: bytes as Uint8Array<ArrayBuffer>,
+      }),
       30_000,
     );
     const text = await res.text();
