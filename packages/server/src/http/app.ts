@@ -15,6 +15,7 @@ import { UserFeed } from '../services/user-feed.js';
 import type { UserService } from '../services/user-service.js';
 import type { WebhookService } from '../services/webhooks.js';
 import type { WorkerTokens } from '../services/worker-tokens.js';
+import { OneLineAccessLog } from './access-log.js';
 import { cutOffStalledBodies } from './body-timeout.js';
 import { registerCors } from './cors.js';
 import { eventStreamMetrics } from './event-stream.js';
@@ -90,8 +91,7 @@ const BEARER_RE = /^Bearer\s+(\S+)\s*$/i;
 export function buildApp(deps: AppDeps): FastifyInstance {
   const app = Fastify({
     logger: deps.logger ?? false,
-    // One access-log line per request, written in onResponse below.
-    disableRequestLogging: true,
+    logController: new OneLineAccessLog(),
     // request.ip (sign-in throttle, logs) and request.protocol (Secure
     // cookies, device links) come from X-Forwarded-* only for these proxies.
     trustProxy: fastifyTrustProxy(deps.trustProxy),
@@ -195,13 +195,6 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         status: String(reply.statusCode),
       },
       reply.elapsedTime / 1000,
-    );
-    // The access log: one line per request, with what Fastify's own two
-    // lines ("incoming request", "request completed") said between them;
-    // the second line cost as much as the rest of a small request's logging.
-    request.log.info(
-      { req: request, res: { statusCode: reply.statusCode }, responseTime: reply.elapsedTime },
-      'request completed',
     );
   });
 
