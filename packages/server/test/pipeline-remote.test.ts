@@ -3,7 +3,8 @@
  * SQLite and PostgreSQL: a worker that runs every step's type runs the
  * pipeline to the end, step after step; a worker that takes only some of
  * the types never claims a pipeline it could not finish, while it still
- * takes the ordinary jobs of its types.
+ * takes the ordinary jobs of its types. A remote worker killed during step 2
+ * is followed by another that resumes at step 2.
  */
 import { type ChildProcess, execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -23,6 +24,7 @@ const run = promisify(execFile);
 const typesFile = writeTypesFile([
   shellType('test/upper', 'Upper case', 'Upper-cases the input.', 'echo "upper ran" >&2; tr a-z A-Z < "$0"'),
   shellType('test/pause', 'Pause', 'Sleeps 1 s, then copies.', 'echo pausing >&2; sleep 1; cat "$0"'),
+  shellType('test/linger', 'Linger', 'Sleeps 4 s, then copies.', 'echo lingering >&2; sleep 4; cat "$0"'),
 ]);
 
 for (const store of ['SQLite', 'PostgreSQL'] as const) {
@@ -38,7 +40,8 @@ for (const store of ['SQLite', 'PostgreSQL'] as const) {
       if (store === 'PostgreSQL') postgres = await startPostgres();
       const database: Record<string, string> = postgres ? { BSUBIO_DATABASE_URL: postgres.url() } : {};
       server = await startServer({
-        env: { BSUBIO_TYPES_FILE: typesFile, BSUBIO_WORKERS: '0', ...database },
+        // The reaper looks for lapsed leases every second.
+        env: { BSUBIO_TYPES_FILE: typesFile, BSUBIO_WORKERS: '0', BSUBIO_LEASE_SECONDS: '2', ...database },
       });
       api = new Api(server.url, server.apiKey);
       const { stdout } = await run(process.execPath, [SERVER_BIN, 'worker-token', 'add', 'pipelines'], {
@@ -54,7 +57,7 @@ for (const store of ['SQLite', 'PostgreSQL'] as const) {
       for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
     });
 
-    function startWorker(name: string, types: string[]): Promise<ChildProcess> {
+    function startWorker(name: string, types: string[], leaseSeconds = 15): Promise<ChildProcess> {
       const dir = mkdtempSync(join(tmpdir(), 'bsubio-worker-'));
       dirs.push(dir);
       const { child, ready } = startRemoteWorker({
@@ -62,7 +65,16 @@ for (const store of ['SQLite', 'PostgreSQL'] as const) {
         server: server.url,
         token,
         dir,
-        args: ['--types', types.join(','), '--concurrency', '1', '--types-file', typesFile],
+        args: [
+          '--types',
+          types.join(','),
+          '--concurrency',
+          '1',
+          '--lease-seconds',
+          String(leaseSeconds),
+          '--types-file',
+          typesFile,
+        ],
       });
       children.push(child);
       return ready;
@@ -104,5 +116,48 @@ for (const store of ['SQLite', 'PostgreSQL'] as const) {
         '== step 1/2: test/upper ==\nupper ran\n== step 2/2: test/pause ==\npausing\n',
       );
     }, 240_000);
+
+    it('a remote worker killed during step 2 is followed by one that resumes at step 2', async () => {
+      for (const child of children.splice(0)) await kill(child);
+      const doomed = await startWorker('doomed', ['test/upper', 'test/linger'], 3);
+      const job = await submit(
+        // biome-ignore lint/suspicious/noThenProperty: the API's field (an array, never a thenable's method)
+        { type: 'test/upper', then: [{ type: 'test/linger' }] },
+        'resume me\n',
+      );
+      for (;;) {
+        const now = await api.get(job.id);
+        if (now.step === 2 && now.status === 'processing') break;
+        if (now.status === 'finished' || now.status === 'failed') throw new Error(`ended ${now.status}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await kill(doomed);
+
+      await startWorker('rescuer', ['test/upper', 'test/linger']);
+      const expected =
+        '== step 1/2: test/upper ==\nupper ran\n== step 2/2: test/linger (attempt 2) ==\nlingering\n';
+      // While step 2 runs again, the live log holds step 1's kept log and then the new attempt's lines.
+      for (;;) {
+        const live = await (await api.request(`/v1/jobs/${job.id}/logs`)).text();
+        if (live.includes('lingering')) {
+          expect(live).toBe(expected);
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const done = await api.waitTerminal(job.id, 90);
+      expect(done).toMatchObject({ status: 'finished', step: 2, attempts: 2 });
+      expect(done.claimed_by).toMatch(/^rescuer-/);
+      expect(await (await api.request(`/v1/jobs/${job.id}/output`)).text()).toBe('RESUME ME\n');
+      expect(await (await api.request(`/v1/jobs/${job.id}/logs`)).text()).toBe(expected);
+    }, 240_000);
+  });
+}
+
+function kill(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
   });
 }
