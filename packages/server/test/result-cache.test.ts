@@ -9,13 +9,16 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import type { Job } from '@bsubio/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres, startS3, type TestPostgres, type TestS3 } from '../../../test/support/cluster.js';
 import { makePdf } from '../../../test/support/pdf.js';
 import { startServer, type TestServer } from '../../../test/support/server.js';
+import { S3BlobStore } from '../src/blobs/s3-blob-store.js';
 import { Api, expectError } from './client.js';
 import { openEvents } from './sse.js';
 import { shellType, writeTypesFile } from './test-types.js';
@@ -475,4 +478,25 @@ describe('result cache and shared blobs on PostgreSQL and S3 (cluster mode)', ()
     await Promise.all(jobs.slice(1).map(async (job) => expect((await api.delete(job.id)).status).toBe(204)));
     expect(await objects()).toEqual([]);
   }, 120_000);
+
+  it('finishes removals a crashed replica left aside once they are old enough: back when in use, else gone', async () => {
+    Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' });
+    const store = new S3BlobStore(
+      `s3://${BUCKET}?endpoint=${encodeURIComponent(s3!.endpoint)}&region=us-east-1`,
+      tmpdir(),
+    );
+    const used = `cas/aa/${'a'.repeat(64)}`;
+    const unused = `cas/bb/${'b'.repeat(64)}`;
+    await store.put(`removing/1/${used}`, Readable.from([Buffer.from('still needed')]));
+    await store.put(`removing/2/${unused}`, Readable.from([Buffer.from('not needed')]));
+    const inUse = async (key: string) => key === used;
+    // Moved aside just now: maybe a live replica's removal in flight, so left alone.
+    await store.recoverRemovals(inUse, Date.now() - 60_000);
+    expect(await objects()).toHaveLength(2);
+    await store.recoverRemovals(inUse, Date.now() + 60_000);
+    expect(await objects()).toEqual([used]);
+    const back = await store.open(used);
+    expect(Buffer.concat(await back!.stream.toArray()).toString()).toBe('still needed');
+    await store.delete(used);
+  });
 });

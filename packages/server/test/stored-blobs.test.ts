@@ -3,9 +3,9 @@
  * meet, played out step by step on a real SQLite store and real files: the
  * removal that finds the blob referenced after moving it aside puts it back;
  * the reference that comes after the blob is gone is refused, and leaves
- * nothing behind.
+ * nothing behind. And a removal a crash cut short is finished at start-up.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -47,6 +47,22 @@ describe('shared blobs: a removal racing a new reference', () => {
     });
     expect(readFileSync(join(dir, 'blobs', key), 'utf8')).toBe('shared bytes');
     expect(await refs.inUse(key)).toBe(true);
+  });
+
+  it('puts a blob in use back at start-up when a crash stopped its removal half-way', async () => {
+    const kept = await stored.storeInput('job-a', bytes('in use'), 1024);
+    const dropped = await stored.storeInput('job-b', bytes('unused'), 1024);
+    await refs.remove(dropped.key, 'job-b');
+    // Both removals move their blob aside and then never get an answer: the process dies there.
+    for (const { key } of [kept, dropped]) void blobs.removeUnlessUsed(key, () => new Promise(() => {}));
+    expect(await blobs.size(kept.key)).toBeUndefined();
+
+    const restarted = new FsBlobStore(dir);
+    await restarted.init();
+    await new StoredBlobs(restarted, refs).recoverRemovals();
+    expect(readFileSync(join(dir, 'blobs', kept.key), 'utf8')).toBe('in use');
+    expect(await restarted.size(dropped.key)).toBeUndefined();
+    expect(readdirSync(join(dir, 'removing'))).toEqual([]);
   });
 
   it('refuses a reference that comes after the blob went, and keeps no row for it', async () => {

@@ -101,6 +101,14 @@ export interface BlobStore {
    * reference sees the blob gone; never a reference to a deleted blob.
    */
   removeUnlessUsed(key: string, inUse: () => Promise<boolean>): Promise<void>;
+  /**
+   * Finish removals a crash interrupted while their blob was moved aside:
+   * each goes back when `inUse(key)` says a job refers to it, else it goes.
+   * Without `movedBefore` all of them, for when no removal runs (embedded
+   * mode's start-up); with it, those moved aside before then (S3: replicas
+   * remove concurrently, and one in flight that long is dead).
+   */
+  recoverRemovals(inUse: (key: string) => Promise<boolean>, movedBefore?: number): Promise<void>;
   /** The keys of blobs under `jobs/<job-id>/` (outputs, logs, older inputs, a lost worker's uploads). */
   jobKeys(jobId: string): Promise<string[]>;
   size(key: string): Promise<number | undefined>;
@@ -164,13 +172,20 @@ export function countBytes(
   return { counter, size: () => size };
 }
 
+/** A blob moved aside by a removal is named after its key, so a removal a crash cut short can be finished. */
+const asideName = (key: string) => `${randomUUID()}~${key.replaceAll('/', '~')}`;
+const keyOfAside = (name: string) => name.slice(name.indexOf('~') + 1).replaceAll('~', '/');
+
 export class FsBlobStore implements BlobStore {
   private readonly root: string;
   private readonly tmp: string;
+  /** Blobs a removal moved aside (kept across a restart, unlike tmp: see recoverRemovals). */
+  private readonly removing: string;
 
   constructor(dataDir: string) {
     this.root = join(dataDir, 'blobs');
     this.tmp = join(dataDir, 'tmp');
+    this.removing = join(dataDir, 'removing');
   }
 
   /** Create the directories and remove temporary files a crash left behind. */
@@ -178,6 +193,7 @@ export class FsBlobStore implements BlobStore {
     await rm(this.tmp, { recursive: true, force: true });
     await mkdir(this.tmp, { recursive: true });
     await mkdir(this.root, { recursive: true });
+    await mkdir(this.removing, { recursive: true });
   }
 
   /** A directory on the same file system as the blobs, for files that will be adopted. */
@@ -297,7 +313,7 @@ export class FsBlobStore implements BlobStore {
 
   async removeUnlessUsed(key: string, inUse: () => Promise<boolean>): Promise<void> {
     const path = this.path(key);
-    const aside = join(this.tmp, `removing-${randomUUID()}`);
+    const aside = join(this.removing, asideName(key));
     try {
       renameSync(path, aside);
     } catch (err) {
@@ -316,6 +332,16 @@ export class FsBlobStore implements BlobStore {
       } catch {
         // Not empty: other blobs of the job are still there.
       }
+    }
+  }
+
+  /** One process uses a data directory: `movedBefore` is never needed here. */
+  async recoverRemovals(inUse: (key: string) => Promise<boolean>): Promise<void> {
+    for (const name of await readdir(this.removing)) {
+      const aside = join(this.removing, name);
+      const key = keyOfAside(name);
+      if (await inUse(key)) linkInto(aside, this.path(key));
+      rmSync(aside, { force: true });
     }
   }
 

@@ -156,7 +156,8 @@ export class S3BlobStore implements BlobStore {
   async removeUnlessUsed(key: string, inUse: () => Promise<boolean>): Promise<void> {
     const size = await this.size(key);
     if (size === undefined) return;
-    const aside = `removing/${randomUUID()}`;
+    // Named after its key, so a removal a crash cut short can be finished (recoverRemovals).
+    const aside = `removing/${randomUUID()}/${key}`;
     try {
       await this.copy(key, aside, size);
     } catch (err) {
@@ -170,6 +171,25 @@ export class S3BlobStore implements BlobStore {
     } finally {
       await this.delete(aside).catch(() => {});
     }
+  }
+
+  async recoverRemovals(inUse: (key: string) => Promise<boolean>, movedBefore?: number): Promise<void> {
+    const prefix = this.key('removing/');
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.location.bucket, Prefix: prefix, ContinuationToken: token }),
+      );
+      for (const object of page.Contents ?? []) {
+        if (movedBefore !== undefined && (object.LastModified?.getTime() ?? 0) >= movedBefore) continue;
+        const aside = object.Key!.slice(this.location.prefix.length);
+        // removing/<random>/<key>
+        const key = aside.split('/').slice(2).join('/');
+        if (await inUse(key)) await this.copy(aside, key, Number(object.Size ?? 0));
+        await this.delete(aside);
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
   }
 
   /** A copy inside the bucket: by the store itself up to 5 GiB, streamed through this process past that. */

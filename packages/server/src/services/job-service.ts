@@ -931,8 +931,9 @@ export class JobService {
     return lapsed.length;
   }
 
-  /** Finish deletes that a crash interrupted. */
+  /** Finish deletes, and removals of shared blobs, that a crash interrupted. */
   async finishInterruptedDeletes(startedBefore?: number): Promise<void> {
+    await this.stored.recoverRemovals(startedBefore);
     for (const job of await this.jobs.findDeleted(startedBefore)) await this.purge(job.id);
   }
 

@@ -78,6 +78,11 @@ export class StoredBlobs {
     for (const key of new Set([...referred, ...own])) await this.removeIfUnused(key);
   }
 
+  /** After a crash: blobs a removal left moved aside (before `movedBefore`) go back if in use, else go. */
+  async recoverRemovals(movedBefore?: number): Promise<void> {
+    await this.blobs.recoverRemovals((key) => this.refs.inUse(key), movedBefore);
+  }
+
   private async removeIfUnused(key: string): Promise<void> {
     if (await this.refs.inUse(key)) return;
     await this.blobs.removeUnlessUsed(key, () => this.refs.inUse(key));
