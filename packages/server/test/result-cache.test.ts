@@ -6,14 +6,15 @@
  * however deletes and new references race.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import type { Job } from '@bsubio/protocol';
+import { type Job, uuidv7 } from '@bsubio/protocol';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres, startS3, type TestPostgres, type TestS3 } from '../../../test/support/cluster.js';
 import { makePdf } from '../../../test/support/pdf.js';
@@ -363,6 +364,68 @@ describe('result cache (BSUBIO_CACHE=user, the default)', () => {
     expect(again.cached).toBe(false);
     expect((await api.waitTerminal(again.id)).attempts).toBe(1);
     expect((await output(api, again.id)).toString()).toBe(`>${text.toUpperCase()}`);
+  }, 150_000);
+});
+
+describe('jobs stored before content addressing (blobs under jobs/<id>/)', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startServer(START);
+  }, 150_000);
+  afterAll(() => server?.cleanup());
+
+  it('keeps their inputs and outputs readable, runs them, and deletes their files', async () => {
+    let api = new Api(server.url, server.apiKey);
+    const userId = (await api.create('passthru')).user_id;
+    await server.stop();
+    // Two jobs as the server wrote them before migration 0012: per-job keys,
+    // no SHA-256, no cache key (the migration adds those columns empty).
+    const db = new Database(join(server.dataDir, 'bsubio.db'));
+    const now = Date.now();
+    const legacy = (status: string, files: Record<string, string>) => {
+      const id = uuidv7();
+      mkdirSync(join(server.dataDir, 'blobs', 'jobs', id), { recursive: true });
+      for (const [name, content] of Object.entries(files))
+        writeFileSync(join(server.dataDir, 'blobs', 'jobs', id, name), content);
+      const key = (kind: string) => {
+        const name = Object.keys(files).find((n) => n.startsWith(kind));
+        return name ? `jobs/${id}/${name}` : null;
+      };
+      db.prepare(
+        `INSERT INTO jobs (id, user_id, type, status, params, data_size, input_key, output_key, output_size,
+           created_at, updated_at, finished_at)
+         VALUES (?, ?, 'passthru', ?, '{}', ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(
+        id,
+        userId,
+        status,
+        files['input-0a1b2c3d']?.length ?? 0,
+        key('input'),
+        key('output'),
+        status === 'finished' ? (files['output-4e5f6a7b']?.length ?? 0) : null,
+        now,
+        now,
+        status === 'finished' ? now : null,
+      );
+      return id;
+    };
+    const finished = legacy('finished', { 'input-0a1b2c3d': 'old input', 'output-4e5f6a7b': 'old input' });
+    const loaded = legacy('loaded', { 'input-0a1b2c3d': 'waiting input' });
+    db.close();
+
+    server = await server.restart();
+    api = new Api(server.url, server.apiKey);
+    expect((await output(api, finished)).toString()).toBe('old input');
+    const input = await api.request(`/v1/jobs/${loaded}/input`);
+    expect(await input.text()).toBe('waiting input');
+    expect((await api.submit(loaded)).status).toBe(200);
+    expect((await api.waitTerminal(loaded)).status).toBe('finished');
+    expect((await output(api, loaded)).toString()).toBe('waiting input');
+
+    for (const id of [finished, loaded]) {
+      expect((await api.delete(id)).status).toBe(204);
+      expect(existsSync(join(server.dataDir, 'blobs', 'jobs', id))).toBe(false);
+    }
   }, 150_000);
 });
 
