@@ -175,15 +175,25 @@ describe('an impossible chain is refused at create', () => {
 });
 
 describe('pipelines on real tools', () => {
-  it('docx → office/pdf → pdf/thumbnail gives a PNG of page 1, and the text went through the PDF', async () => {
+  it('docx → office/pdf → pdf/thumbnail gives a PNG of page 1, the text went through the PDF, and a third step in between turns it', async () => {
     const md = join(files, 'report.md');
     await run('sh', ['-c', `printf '# Quarterly report\\n\\nPipelines keep zebras happy.\\n' > ${md}`]);
     await run('pandoc', [md, '-o', join(files, 'report.docx')]);
     const docx = readFileSync(join(files, 'report.docx'));
 
-    const [thumb, extract] = await Promise.all([
+    const [thumb, extract, turned] = await Promise.all([
       start(chain('office/pdf', { type: 'pdf/thumbnail', params: { width: 240 } }), docx, 'report.docx'),
       start(chain('office/pdf', 'pdf/extract'), docx, 'report.docx'),
+      // Three steps: the page turned a quarter before its thumbnail is taken.
+      start(
+        chain(
+          'office/pdf',
+          { type: 'pdf/rotate', params: { angle: '90' } },
+          { type: 'pdf/thumbnail', params: { width: 240 } },
+        ),
+        docx,
+        'report.docx',
+      ),
     ]);
     expect(thumb).toMatchObject({
       type: 'office/pdf',
@@ -220,6 +230,20 @@ describe('pipelines on real tools', () => {
     const extracted = await text(`/v1/jobs/${extract.id}/output`);
     expect(extracted).toContain('Quarterly report');
     expect(extracted).toContain('Pipelines keep zebras happy.');
+
+    const threeSteps = await api.waitTerminal(turned.id, 300);
+    expect(threeSteps.status, `${threeSteps.error_message}`).toBe('finished');
+    expect(threeSteps.steps?.map((s) => `${s.type} ${s.status}`)).toEqual([
+      'office/pdf done',
+      'pdf/rotate done',
+      'pdf/thumbnail done',
+    ]);
+    const landscape = pngSize(
+      Buffer.from(await (await api.request(`/v1/jobs/${turned.id}/output`)).arrayBuffer()),
+    );
+    // The portrait page (taller than wide), turned: wider than tall.
+    expect(pngSize(png).height).toBeGreaterThan(pngSize(png).width);
+    expect(landscape.width).toBeGreaterThan(landscape.height);
 
     // The same file through the same steps again: the result cache answers it
     // (its key covers every step), and the job reads as a finished pipeline.
