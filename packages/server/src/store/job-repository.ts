@@ -29,7 +29,8 @@ const SUBMIT_FROM = MOVES.submit.from.map((state) => sql.lit<JobState>(state));
 function literal(states: readonly JobState[]) {
   return states.map((state) => sql.lit(state));
 }
-const PENDING = sql.lit<JobState>('pending');
+/** Claim's guard: the one state a claim takes a job from (the protocol's table of moves). */
+const PENDING = sql.lit<JobState>(MOVES.claim.from[0]);
 
 /** Pending or running: the jobs BSUBIO_MAX_ACTIVE_JOBS counts. */
 const ACTIVE: readonly JobState[] = ['pending', ...LEASED_STATES];
