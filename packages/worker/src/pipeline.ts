@@ -10,6 +10,7 @@ import {
   copyFileSync,
   createReadStream,
   createWriteStream,
+  existsSync,
   linkSync,
   renameSync,
   rmSync,
@@ -36,9 +37,10 @@ export function moveFile(from: string, to: string): void {
   }
 }
 
-/** `to` = `header` followed by the file `from`. */
+/** `to` = `header` followed by the file `from` (none when the sandbox could not even make it: a full disk). */
 async function withHeader(header: string, from: string, to: string): Promise<void> {
   writeFileSync(to, header);
+  if (!existsSync(from)) return;
   await pipeline(createReadStream(from), createWriteStream(to, { flags: 'a' }));
 }
 
@@ -53,6 +55,8 @@ export async function runPipeline(
 ): Promise<JobOutcome | null> {
   const { backend, workerId } = runner.options;
   let input: string | undefined;
+  // What the steps of this attempt used: their CPU time added up, the most memory any one held.
+  const usage = new Usage();
   for (let n = Math.min(job.step ?? 1, steps.length); n <= steps.length; n++) {
     const step = steps[n - 1]!;
     const header = stepHeader(n, steps.length, step.type, job.attempt);
@@ -63,13 +67,14 @@ export async function runPipeline(
     const stderrPath = join(scratch, `step-${n}.err`);
     const outcome = await runner.runTool(job, step, outputPath, stderrPath, visible, signal, input);
     if (!outcome) return null;
+    usage.add(outcome);
     const logPath = join(scratch, `step-${n}.log`);
     await withHeader(header, stderrPath, logPath);
     if (outcome.status === 'failed') {
       const errorMessage = `Step ${n} (${step.type}) failed: ${outcome.errorMessage}`;
-      return { ...outcome, errorMessage, logPath, step: n };
+      return { ...outcome, ...usage.total(), errorMessage, logPath, step: n };
     }
-    if (n === steps.length) return { ...outcome, logPath, step: n };
+    if (n === steps.length) return { ...outcome, ...usage.total(), logPath, step: n };
     // The backend takes the output over; the next step reads a link of it.
     input = join(scratch, `step-${n}.next`);
     linkSync(outputPath, input);
@@ -77,4 +82,20 @@ export async function runPipeline(
     if (signal.aborted) return null;
   }
   return null;
+}
+
+/** The sandboxes' use over several steps; null when no step measured it. */
+class Usage {
+  private cpuSeconds: number | null = null;
+  private peakMemoryBytes: number | null = null;
+
+  add(outcome: JobOutcome): void {
+    if (outcome.cpuSeconds != null) this.cpuSeconds = (this.cpuSeconds ?? 0) + outcome.cpuSeconds;
+    if (outcome.peakMemoryBytes != null)
+      this.peakMemoryBytes = Math.max(this.peakMemoryBytes ?? 0, outcome.peakMemoryBytes);
+  }
+
+  total(): Pick<JobOutcome, 'cpuSeconds' | 'peakMemoryBytes'> {
+    return { cpuSeconds: this.cpuSeconds, peakMemoryBytes: this.peakMemoryBytes };
+  }
 }
