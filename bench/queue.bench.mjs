@@ -115,7 +115,6 @@ async function drainPgBoss(url, n) {
       Array.from({ length: Math.min(1000, JOBS - i) }, (_, k) => ({ name, data: { i: i + k } })),
     );
   }
-  let done = 0;
   let resolveDone;
   const finished = new Promise((r) => {
     resolveDone = r;
@@ -125,9 +124,7 @@ async function drainPgBoss(url, n) {
   // each fetch, so one job per fetch would cap it at 2 jobs/s per loop; it is
   // meant to fetch batches. Each of the n loops takes up to 50 jobs at a time.
   for (let w = 0; w < n; w++) {
-    await boss.work(name, { batchSize: 50, pollingIntervalSeconds: 0.5 }, async (jobs) => {
-      done += jobs.length;
-    });
+    await boss.work(name, { batchSize: 50, pollingIntervalSeconds: 0.5 }, async () => {});
   }
   // Completed is when pg-boss has recorded it, after the handler returned.
   const db = boss.getDb();

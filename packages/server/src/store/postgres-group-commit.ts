@@ -58,7 +58,9 @@ export class PostgresGroupCommit {
       await Promise.all(batch.map((op) => this.alone(op)));
       return;
     }
-    batch.forEach((op, i) => op.resolve(results[i]!));
+    batch.forEach((op, i) => {
+      op.resolve(results[i]!);
+    });
   }
 
   private async alone(op: Pending): Promise<void> {
