@@ -459,7 +459,10 @@ describe('result cache across users (BSUBIO_CACHE=shared)', () => {
 describe('result cache off (BSUBIO_CACHE=off)', () => {
   let server: TestServer;
   beforeAll(async () => {
-    server = await startServer({ ...START, env: { BSUBIO_TYPES_FILE: upperTypes(), BSUBIO_CACHE: 'off' } });
+    server = await startServer({
+      ...START,
+      env: { BSUBIO_TYPES_FILE: upperTypes(), BSUBIO_CACHE: 'off', BSUBIO_MAX_STORED_BYTES: '3000' },
+    });
   }, 150_000);
   afterAll(() => server?.cleanup());
 
@@ -473,6 +476,16 @@ describe('result cache off (BSUBIO_CACHE=off)', () => {
     expect(
       filesUnder(join(server.dataDir, 'blobs', 'cas')).filter((f) => f.endsWith(sha256(text))),
     ).toHaveLength(1);
+  });
+
+  it("counts a shared input in each job's storage quota: what the user sees, not the disk", async () => {
+    const api = new Api(server.url, await server.addUser(`quota-${Date.now()}@example.com`));
+    const input = 'q'.repeat(1000);
+    for (let i = 0; i < 3; i++) await uploaded(api, 'passthru', input);
+    const fourth = await api.create('passthru');
+    const res = await api.upload(fourth, input);
+    expect(res.status).toBe(413);
+    expect(JSON.stringify(res.body)).toMatch(/storage limit of 3000 bytes.*keep 3000 bytes/);
   });
 });
 
