@@ -126,6 +126,20 @@ function JobDetails({ job }: { job: Job }) {
             <dd>{formatBytes(job.output_size)}</dd>
           </>
         )}
+        {job.cached && (
+          <>
+            <dt>Result</dt>
+            <dd>
+              From the result cache, nothing ran
+              {job.cached_from && (
+                <>
+                  {' '}
+                  (the result of <a href={`/jobs/${job.cached_from}`}>job {job.cached_from}</a>)
+                </>
+              )}
+            </dd>
+          </>
+        )}
         <dt>Created</dt>
         <dd>
           <RelativeTime iso={job.created_at} />
