@@ -307,6 +307,18 @@ describe('the dashboard for daily use', () => {
     expect(page.url()).not.toContain(id);
   });
 
+  it('says on the page of a job answered from the result cache which job it came from', async () => {
+    const pdf = makePdf(`cached in the dashboard ${Date.now()}`);
+    const first = await dash.submit('pdf/extract', pdf, 'first.pdf');
+    await waitForJob(first);
+    const again = await dash.submit('pdf/extract', pdf, 'again.pdf');
+    await waitForJob(again);
+    await page.goto(`${url}/jobs/${again}`);
+    await page.locator('dd', { hasText: 'From the result cache, nothing ran' }).waitFor();
+    const source = page.getByRole('link', { name: `job ${first}` });
+    expect(await source.getAttribute('href')).toBe(`/jobs/${first}`);
+  });
+
   it('renders HTML output with its own CSS while the page keeps its CSP', async () => {
     const id = await dash.submit('test/html', 'x', 'page.txt');
     await waitForJob(id);
