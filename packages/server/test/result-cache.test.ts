@@ -126,6 +126,12 @@ describe('result cache (BSUBIO_CACHE=user, the default)', () => {
     expect(await metric(server, 'bsubio_cache_bytes_saved_total', 'pdf/extract')).toBeGreaterThanOrEqual(
       first.output_size ?? 0,
     );
+    // What the first run used (when its cgroup measured it) is what the hit saved.
+    if (first.cpu_seconds != null) {
+      expect(
+        await metric(server, 'bsubio_cache_cpu_seconds_saved_total', 'pdf/extract'),
+      ).toBeGreaterThanOrEqual(first.cpu_seconds);
+    }
     // Submit and a GET, on a loaded 2-core VM: well under the time of running pdftotext in a sandbox.
     expect(elapsed).toBeLessThan(1000);
   });
