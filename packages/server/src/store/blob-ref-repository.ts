@@ -55,16 +55,6 @@ export class BlobRefRepository {
     return Boolean(Number(row.referenced)) || Boolean(Number(row.owned));
   }
 
-  /** How many blobs are referenced (tests and operators: what content addressing shares). */
-  async countKeys(prefix: string): Promise<number> {
-    const row = await this.db
-      .selectFrom('blob_refs')
-      .select((eb) => eb.fn.count<number>('key').distinct().as('n'))
-      .where('key', 'like', `${prefix}%`)
-      .executeTakeFirstOrThrow();
-    return Number(row.n);
-  }
-
   /**
    * A finished job with this cache key and an output, of `userId` when given
    * (else any user's): one that ran rather than one served from the cache
