@@ -561,7 +561,7 @@ describe('result cache and shared blobs on PostgreSQL and S3 (cluster mode)', ()
     expect(await objects()).toEqual([]);
   }, 120_000);
 
-  it('finishes removals a crashed replica left aside once they are old enough: back when in use, else gone', async () => {
+  it('finishes removals and uploads a crashed replica left once they are old enough: back when in use, else gone', async () => {
     Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' });
     const store = new S3BlobStore(
       `s3://${BUCKET}?endpoint=${encodeURIComponent(s3!.endpoint)}&region=us-east-1`,
@@ -571,10 +571,11 @@ describe('result cache and shared blobs on PostgreSQL and S3 (cluster mode)', ()
     const unused = `cas/bb/${'b'.repeat(64)}`;
     await store.put(`removing/1/${used}`, Readable.from([Buffer.from('still needed')]));
     await store.put(`removing/2/${unused}`, Readable.from([Buffer.from('not needed')]));
+    await store.put('tmp/3', Readable.from([Buffer.from('a staged upload a crash left')]));
     const inUse = async (key: string) => key === used;
     // Moved aside just now: maybe a live replica's removal in flight, so left alone.
     await store.recoverRemovals(inUse, Date.now() - 60_000);
-    expect(await objects()).toHaveLength(2);
+    expect(await objects()).toHaveLength(3);
     await store.recoverRemovals(inUse, Date.now() + 60_000);
     expect(await objects()).toEqual([used]);
     const back = await store.open(used);

@@ -173,23 +173,39 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
+  /**
+   * Also drops staged uploads a crash left in tmp/ (an object there lives
+   * for milliseconds, between its upload's end and settle()).
+   */
   async recoverRemovals(inUse: (key: string) => Promise<boolean>, movedBefore?: number): Promise<void> {
-    const prefix = this.key('removing/');
+    for (const { key: aside, size } of await this.listBefore('removing/', movedBefore)) {
+      // removing/<random>/<key>
+      const key = aside.split('/').slice(2).join('/');
+      if (await inUse(key)) await this.copy(aside, key, size);
+      await this.delete(aside);
+    }
+    for (const { key: staged } of await this.listBefore('tmp/', movedBefore)) await this.delete(staged);
+  }
+
+  /** Objects under `prefix` (keys without the store's prefix), written before `before` when given. */
+  private async listBefore(prefix: string, before?: number): Promise<{ key: string; size: number }[]> {
+    const found: { key: string; size: number }[] = [];
     let token: string | undefined;
     do {
       const page = await this.client.send(
-        new ListObjectsV2Command({ Bucket: this.location.bucket, Prefix: prefix, ContinuationToken: token }),
+        new ListObjectsV2Command({
+          Bucket: this.location.bucket,
+          Prefix: this.key(prefix),
+          ContinuationToken: token,
+        }),
       );
       for (const object of page.Contents ?? []) {
-        if (movedBefore !== undefined && (object.LastModified?.getTime() ?? 0) >= movedBefore) continue;
-        const aside = object.Key!.slice(this.location.prefix.length);
-        // removing/<random>/<key>
-        const key = aside.split('/').slice(2).join('/');
-        if (await inUse(key)) await this.copy(aside, key, Number(object.Size ?? 0));
-        await this.delete(aside);
+        if (before !== undefined && (object.LastModified?.getTime() ?? 0) >= before) continue;
+        found.push({ key: object.Key!.slice(this.location.prefix.length), size: Number(object.Size ?? 0) });
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
+    return found;
   }
 
   /** A copy inside the bucket: by the store itself up to 5 GiB, streamed through this process past that. */
