@@ -171,6 +171,18 @@ describe('submit', () => {
     );
   });
 
+  it('answers a file the server has processed before from its result cache; --no-cache runs it again', async () => {
+    expect((await run(['submit', '-w', 'pdf/extract', 'report.pdf'])).code).toBe(0);
+    const again = await run(['submit', '--json', 'pdf/extract', 'report.pdf']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)[0]).toMatchObject({ status: 'finished', cached: true, attempts: 0 });
+    const forced = await run(['submit', '--json', '--no-cache', 'pdf/extract', 'report.pdf']);
+    expect(forced.code, forced.stderr).toBe(0);
+    const job = JSON.parse(forced.stdout)[0] as Job;
+    expect(job.cached).toBe(false);
+    expect((await client.waitForJob(job.id)).attempts).toBe(1);
+  });
+
   it('a missing file is one line, and no job is created', async () => {
     const before = (await client.jobs.listJobs({ limit: 1 })).data.total;
     expect(errorOf(await run(['submit', 'passthru', 'f1.txt', 'missing.pdf']))).toBe(
