@@ -127,6 +127,14 @@ it('gives every operation an id, a summary, a tag, a success answer and its path
   }
 });
 
+it('marks a body required only when the server needs one', () => {
+  const body = (path: string) => (document.paths[path]!.post as unknown as { requestBody: Json }).requestBody;
+  expect(body('/v1/jobs').required).toBe(true);
+  expect(body('/v1/auth/session').required).toBe(true);
+  expect(body('/v1/auth/keys').required).toBe(false);
+  expect(body('/v1/auth/device/code').required).toBe(false);
+});
+
 it('marks every extension operation as one, and no official operation', () => {
   for (const { key, op } of operations()) {
     if (NOT_EXTENSIONS.has(key)) expect(op['x-bsubio-extension'], key).toBeUndefined();

@@ -46,6 +46,18 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * The plugin marks every request body required; a JSON body that requires
+ * no field may be left out (the server takes it as `{}`, see compileValidator).
+ */
+function optionalBody(operation: Json): void {
+  const body = operation.requestBody as { required?: boolean; content?: Record<string, Json> } | undefined;
+  const schema = body?.content?.['application/json']?.schema as Json | undefined;
+  if (body && schema?.type === 'object' && !(schema.required as unknown[] | undefined)?.length) {
+    body.required = false;
+  }
+}
+
 /** Register before any route: the plugin collects routes as they are added. */
 export function registerOpenApi(app: FastifyInstance, version: string): void {
   const served: ServedRoute[] = [];
@@ -73,10 +85,12 @@ export function registerOpenApi(app: FastifyInstance, version: string): void {
       const schemas: Json = { ...((document.components as Json).schemas as Json) };
       for (const [name, schema] of Object.entries(components)) schemas[name] = clean(schema, true);
       for (const [name, schema] of Object.entries(schemas)) schemas[name] = clean(schema, true);
+      const paths = clean(document.paths) as Record<string, Record<string, Json>>;
+      for (const item of Object.values(paths)) for (const op of Object.values(item)) optionalBody(op);
       return {
         ...document,
         components: { ...(document.components as Json), schemas },
-        paths: clean(document.paths),
+        paths,
       } as ReturnType<SwaggerTransformObject>;
     },
   });
