@@ -12,8 +12,9 @@
 import { BsubError, type Job } from 'bsubio';
 import type { Context } from './context.js';
 import { CliError, errorLine } from './errors.js';
+import { TERMINAL_STATES } from './states.js';
 
-const TERMINAL = new Set(['finished', 'failed']);
+const TERMINAL = new Set<string>(TERMINAL_STATES);
 const DEFAULT_RECONNECT_SECONDS = 120;
 const IDLE_MS = 45_000;
 
