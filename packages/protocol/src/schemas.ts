@@ -228,6 +228,8 @@ export const CreateJobRequestSchema = Type.Object(
       Type.Boolean({
         description:
           'Extension: false runs the job even when the result cache holds a result for the same input, type and params (default true)',
+        errorMessage:
+          'The "cache" field must be true or false (false: run the job even when a cached result exists).',
       }),
     ),
     webhook_url: Type.Optional(
