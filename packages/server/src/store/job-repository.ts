@@ -6,7 +6,6 @@
 import { type JobState, LEASED_STATES, MOVES } from '@bsubio/protocol';
 import { type CompiledQuery, type Selectable, sql, type Updateable } from 'kysely';
 import { type Db, type Dialect, dialectOf, groupCommitOf } from './database.js';
-import { PostgresGroupCommit } from './postgres-group-commit.js';
 import type { JobsTable } from './schema.js';
 import type { SqliteGroupCommit } from './sqlite-group-commit.js';
 
@@ -69,8 +68,6 @@ export class JobRepository {
   private readonly dialect: Dialect;
   /** SQLite: the queue's writes are committed in batches (SqliteGroupCommit). */
   private readonly groupCommit: SqliteGroupCommit | undefined;
-  /** PostgreSQL: durable queue writes of one turn share a transaction (PostgresGroupCommit). */
-  private readonly durableBatch: PostgresGroupCommit | undefined;
 
   constructor(
     private readonly db: Db,
@@ -79,23 +76,21 @@ export class JobRepository {
     this.leaseDb = leaseDb ?? db;
     this.dialect = dialectOf(db);
     this.groupCommit = groupCommitOf(db);
-    this.durableBatch = this.dialect === 'postgres' ? new PostgresGroupCommit(db) : undefined;
   }
 
   /**
    * Run one of the queue's writes: on SQLite in the next group commit, with
    * the other writes of this turn, and without waiting for a commit when it
    * is lease bookkeeping (`durable` false: what goes through leaseDb on
-   * PostgreSQL); on PostgreSQL a durable write in one transaction with the
-   * other durable writes of this turn, lease bookkeeping as it is.
+   * PostgreSQL); on PostgreSQL as it is: concurrent commits there are
+   * flushed together already (batching durable writes into one transaction
+   * was measured no faster with four workers: 265-287 vs 278-304 jobs/s).
    */
   private write<Row>(
     query: { compile(): CompiledQuery<Row>; execute(): Promise<Row[]> },
     durable: boolean,
   ): Promise<Row[]> {
-    if (this.groupCommit) return this.groupCommit.run(query.compile(), durable);
-    if (durable && this.durableBatch) return this.durableBatch.run(query.compile());
-    return query.execute();
+    return this.groupCommit ? this.groupCommit.run(query.compile(), durable) : query.execute();
   }
 
   /**
