@@ -9,6 +9,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import type pg from 'pg';
 import { migrateToLatest } from './migrations.js';
+import { preparingClient } from './pg-prepared.js';
 import type { Database } from './schema.js';
 import { SqliteGroupCommit } from './sqlite-group-commit.js';
 
@@ -86,7 +87,7 @@ async function loadPg(): Promise<typeof pg> {
 }
 
 function openPgPool(client: typeof pg, config: pg.PoolConfig): pg.Pool {
-  const pool = new client.Pool(config);
+  const pool = new client.Pool({ ...config, Client: preparingClient(client) });
   // An idle connection that the server drops must not crash the process.
   pool.on('error', () => {});
   // Nor one that is checked out: pg-pool takes its own listener off while a
