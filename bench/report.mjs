@@ -37,7 +37,7 @@ export function renderTable(rows) {
     let ahead =
       adv === undefined ? '–' : adv >= 1 ? `yes, ${adv.toFixed(2)}×` : `no, ${(1 / adv).toFixed(2)}× behind`;
     if (row.spread)
-      ahead += ` (median of ${row.spread.runs}; ${row.spread.low.toFixed(2)}–${row.spread.high.toFixed(2)}×)`;
+      ahead += ` (median of ${row.spread.runs}; ours/peer ${row.spread.low.toFixed(2)}–${row.spread.high.toFixed(2)})`;
     lines.push(
       `| ${row.item} | ${escapeCell(row.what)} | ${figure(row.ours, row.unit)} | ${figure(row.peer, row.unit)} | ${escapeCell(row.peerName ?? '')} | ${ratio} | ${row.better} | ${ahead} |`,
     );
@@ -106,8 +106,8 @@ const median = (values) => {
 
 /**
  * One row per line over several runs of the suite: the median of ours and of
- * the peer, and the spread of the advantage (lowest–highest). A line skipped
- * in every run stays skipped.
+ * the peer, and the spread of ours/peer (lowest–highest), in the same terms
+ * as the table's Ours/peer column. A line skipped in every run stays skipped.
  */
 export function medianRows(runs) {
   const byLine = new Map();
@@ -121,15 +121,15 @@ export function medianRows(runs) {
   return [...byLine.values()].map((rows) => {
     const measured = rows.filter((r) => !r.skipped);
     if (measured.length === 0) return rows[0];
-    const advantages = measured.map(advantage).filter((a) => a !== undefined);
+    const ratios = measured.filter((r) => r.peer > 0).map((r) => r.ours / r.peer);
     return {
       ...measured[0],
       ours: median(measured.map((r) => r.ours)),
       peer: median(measured.map((r) => r.peer)),
       spread: {
         runs: measured.length,
-        low: Math.min(...advantages),
-        high: Math.max(...advantages),
+        low: Math.min(...ratios),
+        high: Math.max(...ratios),
       },
     };
   });

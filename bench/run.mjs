@@ -5,7 +5,7 @@
 // BENCH_WRITE=1). Each benchmark starts and stops the servers it needs itself.
 //
 // `--repeat N` runs the whole selection N times and reports each line's
-// median (and the spread of its ratio). The machine is measured at the start
+// median (and the spread of its ours/peer ratio). The machine is measured at the start
 // and the end (bench/calm.mjs); a run where a busy loop got under 90 % of its
 // time is marked noisy, and its ratios are not evidence.
 import { spawn } from 'node:child_process';

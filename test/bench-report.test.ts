@@ -99,10 +99,16 @@ describe('bench report over several runs and a noisy machine', () => {
     peerName: 'p',
   });
 
-  it('reports the median of each line over the runs, with the spread of its advantage', () => {
+  it('reports the median of each line over the runs, with the spread of ours/peer', () => {
     const [row] = medianRows([[line(300)], [line(100)], [line(200)]]);
     expect(row).toMatchObject({ ours: 200, peer: 100, spread: { runs: 3, low: 1, high: 3 } });
-    expect(renderTable([row])).toContain('yes, 2.00× (median of 3; 1.00–3.00×)');
+    expect(renderTable([row])).toContain('yes, 2.00× (median of 3; ours/peer 1.00–3.00)');
+  });
+
+  it('gives the spread of a lower-is-better line in the same terms as its Ours/peer column', () => {
+    const lower = (ours: number) => ({ ...line(ours), unit: 'ms', better: 'lower' });
+    const [row] = medianRows([[lower(170)], [lower(164)], [lower(171)]]);
+    expect(renderTable([row])).toContain('no, 1.70× behind (median of 3; ours/peer 1.64–1.71)');
   });
 
   it('keeps a line skipped in every run skipped, and ignores skips among measured runs', () => {
