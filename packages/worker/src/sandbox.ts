@@ -216,9 +216,8 @@ export function buildSandboxCommand(
   req: SandboxRequest,
   start: SandboxStart = { pidsCgroup: false },
 ): string[] {
-  cachedSystemMounts ??= systemMounts();
   const mib = 1024 * 1024;
-  const command = [
+  return [
     '/usr/bin/prlimit',
     `--data=${Math.floor(req.limits.memory_mb * mib)}`,
     // Files the tool writes in /work are bounded like its stdout.
@@ -227,6 +226,39 @@ export function buildSandboxCommand(
     '--nofile=1024',
     '--core=0',
     '--',
+    ...bwrapCommand(req, start),
+  ];
+}
+
+/**
+ * The gate a sandbox starts behind when it gets a cgroup: a shell (as the
+ * sandbox's user) that waits for one line on stdin, then sets the same
+ * limits as prlimit in buildSandboxCommand with its own `ulimit` (no
+ * process count: the pids cgroup bounds that) and executes bwrap. The
+ * server moves the shell into the job's cgroup meanwhile, so that bwrap and
+ * everything under it are born there: no task can fork before the move. An
+ * empty stdin (the move failed and the server gave up) ends it. The shell
+ * setting the limits itself saves the exec of prlimit, a few ms per job
+ * where starting a process is dear.
+ */
+export function buildGatedSandboxCommand(req: SandboxRequest, start: SandboxStart): string[] {
+  // dash's ulimit: -d in KiB, -f in 512-byte blocks; soft and hard limits both.
+  const dataKib = Math.floor(req.limits.memory_mb * 1024);
+  const fileBlocks = Math.floor(req.limits.output_mb * 2048);
+  const limits = `ulimit -d ${dataKib} && ulimit -f ${fileBlocks} && ulimit -n 1024 && ulimit -c 0`;
+  return [
+    '/bin/sh',
+    '-c',
+    `read -r go && ${limits} && exec "$@" </dev/null`,
+    'bsubio-gate',
+    ...bwrapCommand(req, { ...start, pidsCgroup: true }),
+  ];
+}
+
+/** bwrap's command line: it builds the sandbox and starts the tool in it. */
+function bwrapCommand(req: SandboxRequest, start: SandboxStart): string[] {
+  cachedSystemMounts ??= systemMounts();
+  const command = [
     'bwrap',
     '--unshare-all',
     '--die-with-parent',
@@ -288,15 +320,6 @@ export function buildSandboxCommand(
   return command;
 }
 
-/**
- * The gate a sandbox starts behind when it gets a cgroup: a shell (as the
- * sandbox's user) that waits for one line on stdin before it executes
- * prlimit. The server moves it into the job's cgroup meanwhile, so that
- * bwrap and everything under it are born there: no task can fork before the
- * move. An empty stdin (the move failed and the server gave up) ends it.
- */
-const GATE = ['/bin/sh', '-c', 'read -r go && exec "$@" </dev/null', 'bsubio-gate'];
-
 /** The fd bwrap reads the seccomp program from (the spawn's fourth stdio entry). */
 const SECCOMP_FD = 3;
 
@@ -345,13 +368,11 @@ export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> 
 
   const cgroup = jobCgroup(req.limits);
   const seccomp = sandboxSeccompFilter();
-  const [command, ...args] = [
-    ...(cgroup ? GATE : []),
-    ...buildSandboxCommand(req, {
-      pidsCgroup: cgroup !== undefined,
-      ...(seccomp ? { seccompFd: SECCOMP_FD } : {}),
-    }),
-  ];
+  const start: SandboxStart = {
+    pidsCgroup: cgroup !== undefined,
+    ...(seccomp ? { seccompFd: SECCOMP_FD } : {}),
+  };
+  const [command, ...args] = cgroup ? buildGatedSandboxCommand(req, start) : buildSandboxCommand(req, start);
   let child: ReturnType<typeof spawn>;
   try {
     child = spawn(command as string, args, {
