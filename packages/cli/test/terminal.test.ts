@@ -131,7 +131,9 @@ describe.skipIf(!hasTmux).each(SIZES)('in a $columns×$rows terminal', (size) =>
 
   it('a running pdf/extract/ocr job changes state on screen while it runs, then says where -o wrote', async () => {
     const out = `ocr-${size.columns}`;
-    const term = open(`bsubio submit -o ${out}/ pdf/extract/ocr scan.pdf --param dpi=600`, size);
+    // --no-cache: at the second terminal size the same scan would be answered
+    // from the result cache at submit, and no running state would show.
+    const term = open(`bsubio submit --no-cache -o ${out}/ pdf/extract/ocr scan.pdf --param dpi=600`, size);
     const seen: string[] = [];
     try {
       const deadline = Date.now() + 120_000;
