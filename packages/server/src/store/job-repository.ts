@@ -511,6 +511,14 @@ export class JobRepository {
     // states written as literals so SQLite sees the index apply; as one OR
     // it scanned the whole table in id order.
     const live = this.db.selectFrom('jobs').selectAll().where('deleted_at', 'is', null);
+    // Jobs still `created` (never uploaded) or `loaded` (never submitted), made before `before`.
+    const stillIn = (status: 'created' | 'loaded', before: number) =>
+      live
+        .where('status', '=', sql.lit(status))
+        .where('created_at', '<', before)
+        .orderBy('created_at')
+        .limit(limit)
+        .execute();
     const [ended, loaded, created] = await Promise.all([
       live
         .where('finished_at', '<', endedBefore)
@@ -518,18 +526,8 @@ export class JobRepository {
         .orderBy('finished_at')
         .limit(limit)
         .execute(),
-      live
-        .where('status', '=', sql.lit('loaded'))
-        .where('created_at', '<', createdBefore)
-        .orderBy('created_at')
-        .limit(limit)
-        .execute(),
-      live
-        .where('status', '=', sql.lit('created'))
-        .where('created_at', '<', uploadBefore)
-        .orderBy('created_at')
-        .limit(limit)
-        .execute(),
+      stillIn('loaded', createdBefore),
+      stillIn('created', uploadBefore),
     ]);
     return [...ended, ...loaded, ...created].sort((a, b) => (a.id < b.id ? -1 : 1)).slice(0, limit);
   }
