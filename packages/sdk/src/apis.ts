@@ -180,30 +180,29 @@ export class JobsApi {
   }
 
   /** `POST /v1/jobs/{jobId}/submit`: `loaded` → `pending`. */
-  async submitJob(jobId: string, options?: RequestOptions): Promise<MessageResponse> {
-    let retried = false;
-    const call = { method: 'POST', path: jobPath(jobId, '/submit'), retry: true } as const;
-    try {
-      return await this.transport.json<MessageResponse>(
-        { ...call, onRetry: () => (retried = true) },
-        options,
-        hasMessage,
-      );
-    } catch (error) {
-      // The retry of a submit whose answer was lost is refused (the job is
-      // no longer loaded): if the job is in the queue or past it, the first
-      // try did it.
-      if (retried && isRefusal(error) && (await this.stateIs(jobId, options, wasSubmitted))) {
-        return { success: true, message: SUBMITTED };
-      }
-      throw error;
-    }
+  submitJob(jobId: string, options?: RequestOptions): Promise<MessageResponse> {
+    return this.retriedAction(jobId, '/submit', wasSubmitted, SUBMITTED, options);
   }
 
   /** `POST /v1/jobs/{jobId}/cancel`: a non-terminal job becomes `failed` with `ECANCELED`. */
-  async cancelJob(jobId: string, options?: RequestOptions): Promise<MessageResponse> {
+  cancelJob(jobId: string, options?: RequestOptions): Promise<MessageResponse> {
+    return this.retriedAction(jobId, '/cancel', wasCancelled, CANCELLED, options);
+  }
+
+  /**
+   * POST an action on a job, retried like a GET. The retry of an action whose
+   * answer was lost is refused (the job moved on): when the job, fetched now,
+   * shows the action done (`done`), the first try did it, and that is success.
+   */
+  private async retriedAction(
+    jobId: string,
+    action: '/submit' | '/cancel',
+    done: (job: Job) => boolean,
+    message: string,
+    options: RequestOptions | undefined,
+  ): Promise<MessageResponse> {
     let retried = false;
-    const call = { method: 'POST', path: jobPath(jobId, '/cancel'), retry: true } as const;
+    const call = { method: 'POST', path: jobPath(jobId, action), retry: true } as const;
     try {
       return await this.transport.json<MessageResponse>(
         { ...call, onRetry: () => (retried = true) },
@@ -211,9 +210,8 @@ export class JobsApi {
         hasMessage,
       );
     } catch (error) {
-      // Likewise: a retried cancel is refused once the first try cancelled it.
-      if (retried && isRefusal(error) && (await this.stateIs(jobId, options, wasCancelled))) {
-        return { success: true, message: CANCELLED };
+      if (retried && isRefusal(error) && (await this.stateIs(jobId, options, done))) {
+        return { success: true, message };
       }
       throw error;
     }
