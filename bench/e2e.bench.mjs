@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BsubClient } from 'bsubio';
 import { buildSandboxCommand, Catalog } from '../packages/worker/dist/index.js';
-import { percentile, report, startBenchServer } from './support.mjs';
+import { loadedJob, percentile, report, startBenchServer, submitAndWait } from './support.mjs';
 
 const CLIENTS = 32;
 const JOBS = Number(process.env.BENCH_E2E_JOBS ?? 320);
@@ -164,26 +164,10 @@ try {
   });
 
   // Fixed cost: one job at a time, interleaved with the sandbox alone.
-  const auth = { authorization: `Bearer ${server.key}` };
   const createToFinished = async (type, bytes) => {
     const t = performance.now();
-    const created = await fetch(`${server.url}/v1/jobs`, {
-      method: 'POST',
-      headers: { ...auth, 'content-type': 'application/json' },
-      body: JSON.stringify({ type }),
-    }).then((r) => r.json());
-    const { id, upload_token } = created.data;
-    await fetch(`${server.url}/v1/upload/${id}?token=${upload_token}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/octet-stream' },
-      body: bytes,
-    }).then((r) => r.arrayBuffer());
-    await fetch(`${server.url}/v1/jobs/${id}/submit`, { method: 'POST', headers: auth }).then((r) =>
-      r.arrayBuffer(),
-    );
-    const job = (await fetch(`${server.url}/v1/jobs/${id}?wait=60`, { headers: auth }).then((r) => r.json()))
-      .data;
-    if (job.status !== 'finished') throw new Error(`job ${id}: ${job.status}`);
+    const job = await submitAndWait(server, await loadedJob(server, type, bytes));
+    if (job.status !== 'finished') throw new Error(`job ${job.id}: ${job.status}`);
     return performance.now() - t;
   };
   const timed = async (fn) => {

@@ -4,7 +4,7 @@
 // 2-second polling. Each figure is p50 / p99 over sequential jobs; "notify"
 // is the part after the server recorded the job finished (finished_at →
 // client knows), i.e. what the waiting mechanism itself costs.
-import { percentile, startBenchServer } from './support.mjs';
+import { loadedJob, percentile, startBenchServer } from './support.mjs';
 
 const JOBS = Number(process.env.BENCH_LIVE_JOBS ?? 100);
 const POLL_JOBS = Number(process.env.BENCH_POLL_JOBS ?? 10);
@@ -12,21 +12,7 @@ const POLL_JOBS = Number(process.env.BENCH_POLL_JOBS ?? 10);
 const server = await startBenchServer({ BSUBIO_WORKERS: '2' });
 const auth = { authorization: `Bearer ${server.key}` };
 
-async function loadedJob() {
-  const created = await fetch(`${server.url}/v1/jobs`, {
-    method: 'POST',
-    headers: { ...auth, 'content-type': 'application/json' },
-    body: JSON.stringify({ type: 'passthru' }),
-  }).then((r) => r.json());
-  const { id, upload_token } = created.data;
-  const up = await fetch(`${server.url}/v1/upload/${id}?token=${upload_token}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/octet-stream' },
-    body: 'hello, live results\n',
-  });
-  await up.arrayBuffer();
-  return id;
-}
+const loadedPassthru = () => loadedJob(server, 'passthru', 'hello, live results\n');
 
 async function submit(id) {
   const res = await fetch(`${server.url}/v1/jobs/${id}/submit`, { method: 'POST', headers: auth });
@@ -103,17 +89,17 @@ function report(name, samples) {
 
 try {
   // Warm-up: the first jobs pay for JIT and the first sandbox start.
-  for (let i = 0; i < 5; i++) await viaWait(await loadedJob());
+  for (let i = 0; i < 5; i++) await viaWait(await loadedPassthru());
 
   const wait = [];
   const events = [];
   // Interleaved, so that background load affects both alike.
   for (let i = 0; i < JOBS; i++) {
-    wait.push(await viaWait(await loadedJob()));
-    events.push(await viaEvents(await loadedJob()));
+    wait.push(await viaWait(await loadedPassthru()));
+    events.push(await viaEvents(await loadedPassthru()));
   }
   const ids = [];
-  for (let i = 0; i < POLL_JOBS; i++) ids.push(await loadedJob());
+  for (let i = 0; i < POLL_JOBS; i++) ids.push(await loadedPassthru());
   const polling = await Promise.all(ids.map((id) => viaPolling(id)));
 
   console.log(`passthru, 20 bytes, ${JOBS} jobs per live method, sequential; 2 workers`);

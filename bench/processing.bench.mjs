@@ -12,7 +12,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { percentile, ROOT, report, startBenchServer } from './support.mjs';
+import { loadedJob, percentile, ROOT, report, startBenchServer, submitAndWait } from './support.mjs';
 
 const execFileP = promisify(execFile);
 const corpus = resolve(ROOT, '..', 'shared', 'corpus', 'pdf');
@@ -20,31 +20,14 @@ const PARALLEL = availableParallelism();
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const PASSTHRU_JOBS = Number(process.env.BENCH_PASSTHRU_JOBS ?? 50);
 
-/** create → upload → submit → finished; `create` adds to the create body (the cache switch). */
+/** create → upload → submit → finished: the output, or why it failed; `create` adds to the create body (the cache switch). */
 async function job(server, type, bytes, create = { cache: false }) {
-  const auth = { authorization: `Bearer ${server.key}` };
-  const created = await fetch(`${server.url}/v1/jobs`, {
-    method: 'POST',
-    headers: { ...auth, 'content-type': 'application/json' },
-    body: JSON.stringify({ type, ...create }),
+  const done = await submitAndWait(server, await loadedJob(server, type, bytes, create));
+  if (done.status === 'failed') return { failed: `${done.error_code}: ${done.error_message}` };
+  const out = await fetch(`${server.url}/v1/jobs/${done.id}/output`, {
+    headers: { authorization: `Bearer ${server.key}` },
   });
-  const { data } = await created.json();
-  const up = await fetch(`${server.url}/v1/upload/${data.id}?token=${data.upload_token}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/octet-stream' },
-    body: bytes,
-  });
-  if (up.status !== 200) throw new Error(`upload: ${up.status}`);
-  await fetch(`${server.url}/v1/jobs/${data.id}/submit`, { method: 'POST', headers: auth });
-  for (;;) {
-    const res = await fetch(`${server.url}/v1/jobs/${data.id}?wait=60`, { headers: auth });
-    const { data: j } = await res.json();
-    if (j.status === 'finished') {
-      const out = await fetch(`${server.url}/v1/jobs/${data.id}/output`, { headers: auth });
-      return Buffer.from(await out.arrayBuffer());
-    }
-    if (j.status === 'failed') return { failed: `${j.error_code}: ${j.error_message}` };
-  }
+  return Buffer.from(await out.arrayBuffer());
 }
 
 /** Run fn over items with at most `limit` at once; returns wall milliseconds. */
@@ -74,34 +57,11 @@ async function pdftotext(path) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** create and upload; the job is loaded, waiting for its submit. */
-async function loadedJob(server, type, bytes, create) {
-  const auth = { authorization: `Bearer ${server.key}` };
-  const created = await fetch(`${server.url}/v1/jobs`, {
-    method: 'POST',
-    headers: { ...auth, 'content-type': 'application/json' },
-    body: JSON.stringify({ type, ...create }),
-  });
-  const { data } = await created.json();
-  const up = await fetch(`${server.url}/v1/upload/${data.id}?token=${data.upload_token}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/octet-stream' },
-    body: bytes,
-  });
-  if (up.status !== 200) throw new Error(`upload: ${up.status}`);
-  return data.id;
-}
-
 /** Milliseconds from submit to the job seen finished (a hit is finished when submit answers). */
 async function submitToFinished(server, id) {
-  const auth = { authorization: `Bearer ${server.key}` };
   const t = performance.now();
-  await fetch(`${server.url}/v1/jobs/${id}/submit`, { method: 'POST', headers: auth });
-  for (;;) {
-    const { data } = await (await fetch(`${server.url}/v1/jobs/${id}?wait=60`, { headers: auth })).json();
-    if (data.status === 'finished') return { ms: performance.now() - t, job: data };
-    if (data.status === 'failed') return { ms: performance.now() - t, job: data };
-  }
+  const job = await submitAndWait(server, id);
+  return { ms: performance.now() - t, job };
 }
 
 /**

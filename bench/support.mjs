@@ -50,6 +50,38 @@ export async function startBenchServer(env = {}, { logToFile = false } = {}) {
   };
 }
 
+/**
+ * A job created (with `create` added to the create body) and its input
+ * uploaded through `server`'s HTTP API: loaded, waiting for its submit.
+ * Resolves with its id.
+ */
+export async function loadedJob(server, type, bytes, create = {}) {
+  const auth = { authorization: `Bearer ${server.key}` };
+  const created = await fetch(`${server.url}/v1/jobs`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ type, ...create }),
+  });
+  const { data } = await created.json();
+  const up = await fetch(`${server.url}/v1/upload/${data.id}?token=${data.upload_token}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/octet-stream' },
+    body: bytes,
+  });
+  if (up.status !== 200) throw new Error(`upload: ${up.status}`);
+  return data.id;
+}
+
+/** Submit a loaded job and wait for its end (`?wait`); resolves with the job, finished or failed. */
+export async function submitAndWait(server, id) {
+  const auth = { authorization: `Bearer ${server.key}` };
+  await (await fetch(`${server.url}/v1/jobs/${id}/submit`, { method: 'POST', headers: auth })).arrayBuffer();
+  for (;;) {
+    const { data } = await (await fetch(`${server.url}/v1/jobs/${id}?wait=60`, { headers: auth })).json();
+    if (data.status === 'finished' || data.status === 'failed') return data;
+  }
+}
+
 /** The URL a child process prints as "Listening: <url>" once it serves. */
 export function listeningUrl(child, what) {
   return new Promise((resolveUrl, reject) => {
