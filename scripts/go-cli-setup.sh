@@ -20,15 +20,8 @@ sdk_gopath="${BSUBIO_GO_SDK_GOPATH:-/tmp/bsubio-go-sdk/gopath}"
 here="$(cd "$(dirname "$0")" && pwd)"
 
 apt_packages=(golang-1.19-go golang-github-google-uuid-dev golang-golang-x-term-dev golang-golang-x-sys-dev)
-missing=()
-for pkg in "${apt_packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+source "$(dirname "$0")/apt-missing.sh"
+apt_install_missing "${apt_packages[@]}"
 
 sdk_file="$sdk_gopath/src/github.com/bsubio/bsubio-go/client.go"
 if [ ! -f "$sdk_file" ]; then

@@ -18,15 +18,8 @@ src="$dest/gopath/src/github.com"
 
 apt_packages=(golang-1.19-go golang-github-stretchr-testify-dev golang-github-google-uuid-dev
   golang-github-davecgh-go-spew-dev golang-github-pmezard-go-difflib-dev golang-gopkg-yaml.v3-dev)
-missing=()
-for pkg in "${apt_packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+source "$(dirname "$0")/apt-missing.sh"
+apt_install_missing "${apt_packages[@]}"
 
 # export REPO_GIT_DIR REF INTO: the tree at REF, without history.
 export_tree() {

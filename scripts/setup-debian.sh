@@ -37,16 +37,8 @@ npm ci --no-audit --no-fund &
 npm_pid=$!
 trap 'kill "$npm_pid" 2>/dev/null || true' EXIT
 
-missing=()
-for pkg in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+source scripts/apt-missing.sh
+apt_install_missing --update "${PACKAGES[@]}"
 
 # The cluster-mode tests use moto's S3 server as the object store.
 if ! python3 -c 'import moto.server' 2>/dev/null; then
