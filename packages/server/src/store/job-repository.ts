@@ -290,7 +290,7 @@ export class JobRepository {
   private everyStepOf(types: readonly string[]) {
     const list = sql.join(types);
     const foreignStep =
-      dialectOf(this.db) === 'postgres'
+      this.dialect === 'postgres'
         ? sql`select 1 from json_array_elements(steps::json) s where s->>'type' not in (${list})`
         : sql`select 1 from json_each(steps) s where json_extract(s.value, '$.type') not in (${list})`;
     return sql<boolean>`(steps is null or not exists (${foreignStep}))`;
