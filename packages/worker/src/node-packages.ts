@@ -99,26 +99,28 @@ function reachableByOthers(dir: string): boolean {
 const copies = new Map<string, Promise<string>>();
 
 /**
- * The host directory to bind for `pkg` when sandboxes run as the host's
- * `nobody`: the package itself when that user can read it (a system-wide or
- * /app install), else a copy made once under `base` (an install under /root).
+ * The host directory to bind into a sandbox that runs as the host's
+ * `nobody`: `dir` itself when that user can reach it (a system-wide or /app
+ * install), else a copy made once at `copyAs` under `base` (an install under
+ * /root, or a checkout in a private directory). For npm packages and for the
+ * directory of the Node binary the tools run on.
  */
-export function hostDirForNobody(pkg: NodePackage, base: () => Promise<string>): Promise<string> {
-  let copy = copies.get(pkg.dir);
+export function hostDirForNobody(dir: string, copyAs: string, base: () => Promise<string>): Promise<string> {
+  let copy = copies.get(dir);
   if (!copy) {
     copy = (async () => {
-      if (reachableByOthers(pkg.dir)) return pkg.dir;
+      if (reachableByOthers(dir)) return dir;
       const root = await base();
-      const target = join(root, 'node_modules', pkg.name);
-      await cp(pkg.dir, target, { recursive: true, force: true });
+      const target = join(root, copyAs);
+      await cp(dir, target, { recursive: true, force: true });
       // cp makes the folders above the copy with the server's umask (077):
       // open them for the sandbox's user to pass through.
-      for (let dir = dirname(target); dir.startsWith(`${root}/`); dir = dirname(dir)) chmodSync(dir, 0o711);
+      for (let up = dirname(target); up.startsWith(`${root}/`); up = dirname(up)) chmodSync(up, 0o711);
       return target;
     })();
-    copies.set(pkg.dir, copy);
+    copies.set(dir, copy);
     // A copy that failed (a full disk) is tried again by the next job.
-    copy.catch(() => copies.delete(pkg.dir));
+    copy.catch(() => copies.delete(dir));
   }
   return copy;
 }

@@ -348,7 +348,13 @@ export class JobRunner {
       { host: inputHost, sandbox: sandboxInput },
       { host: await toolsHostDir(this.options.scratchDir), sandbox: SANDBOX_TOOLS },
     ];
-    if (node.bind) readOnly.push(node.bind);
+    if (node.bind) {
+      // The Node binary may sit in a checkout `nobody` cannot traverse (/root, a 0700 dir).
+      const host = sandboxDropsPrivileges()
+        ? await hostDirForNobody(node.bind.host, 'node-bin', () => sandboxBaseDir(this.options.scratchDir))
+        : node.bind.host;
+      readOnly.push({ ...node.bind, host });
+    }
     if (entry.definition.archive_in) {
       const filesHost = join(visible, 'files');
       const problem = await prepareFiles(entry.definition, inputHost, sniffed.mime, ext, filesHost);
@@ -360,7 +366,9 @@ export class JobRunner {
     }
     for (const pkg of entry.nodePackages) {
       const host = sandboxDropsPrivileges()
-        ? await hostDirForNobody(pkg, () => sandboxBaseDir(this.options.scratchDir))
+        ? await hostDirForNobody(pkg.dir, join('node_modules', pkg.name), () =>
+            sandboxBaseDir(this.options.scratchDir),
+          )
         : pkg.dir;
       readOnly.push({ host, sandbox: `${SANDBOX_NODE_MODULES}/${pkg.name}` });
     }

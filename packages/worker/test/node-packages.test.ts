@@ -130,12 +130,14 @@ describe('hostDirForNobody', () => {
     mkdirSync(base);
     const openPkg = { name: 'open-pkg', dir: join(open, 'node_modules', 'open-pkg') };
     const closedPkg = { name: 'closed-pkg', dir: join(closed, 'node_modules', 'closed-pkg') };
-    expect(await hostDirForNobody(openPkg, async () => base)).toBe(openPkg.dir);
+    expect(await hostDirForNobody(openPkg.dir, join('node_modules', openPkg.name), async () => base)).toBe(
+      openPkg.dir,
+    );
     // The server runs with umask 077: the folders made for the copy must still let others through.
     const umask = process.umask(0o077);
     let copy: string;
     try {
-      copy = await hostDirForNobody(closedPkg, async () => base);
+      copy = await hostDirForNobody(closedPkg.dir, join('node_modules', closedPkg.name), async () => base);
     } finally {
       process.umask(umask);
     }
