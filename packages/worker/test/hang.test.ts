@@ -17,6 +17,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TOOLS_DIR } from '../src/catalog.js';
 import { detectCgroups, JobCgroup } from '../src/cgroup.js';
+import { hostDirForNobody } from '../src/node-packages.js';
 import { runSandboxed, type SandboxResult } from '../src/sandbox.js';
 
 const cgroups = detectCgroups();
@@ -40,7 +41,9 @@ writeFileSync(
   'import threading, time\nthreading.stack_size(32768)\nn = 0\ntry:\n    while n < 5000:\n        threading.Thread(target=time.sleep, args=(3,), daemon=True).start()\n        n += 1\nexcept Exception as e:\n    print(n, e, flush=True)\ntime.sleep(3)\n',
 );
 chmodSync(bomb, 0o444);
-const nodeDir = dirname(process.execPath);
+// The sandbox runs as the host's nobody, which cannot traverse a checkout in
+// a private directory (a 0700 clone, /root): bound as the runner binds it.
+const nodeDir = await hostDirForNobody(dirname(process.execPath), 'node-bin', async () => base);
 
 let runs = 0;
 function sandbox(argv: string[], limits: { wall_seconds: number; memory_mb: number; output_mb: number }) {
