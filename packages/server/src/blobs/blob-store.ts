@@ -12,7 +12,6 @@
 import { createHash, type Hash, randomUUID } from 'node:crypto';
 import {
   closeSync,
-  createWriteStream,
   fstatSync,
   fsync,
   linkSync,
@@ -29,6 +28,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { type ByteRange, type RangeSpec, resolveRange } from './byte-range.js';
+import { FileSink } from './file-sink.js';
 
 const fsyncAsync = promisify(fsync);
 
@@ -61,6 +61,15 @@ export function contentKey(sha256: string): string {
   return `cas/${sha256.slice(0, 2)}/${sha256}`;
 }
 
+export interface StageOptions {
+  /**
+   * No one but the store holds the source's chunks (an upload's body read
+   * only by us): a local store may free each one's memory as soon as it is
+   * on disk (see file-sink.ts).
+   */
+  releaseWritten?: boolean;
+}
+
 export interface OpenedBlob {
   stream: Readable;
   size: number;
@@ -85,7 +94,7 @@ export interface BlobStore {
    * Stream `source` to a staging place, hashing it on the way (no second
    * pass); past `maxBytes` BlobTooLargeError, and nothing is kept.
    */
-  stage(source: Readable, maxBytes?: number): Promise<StagedBlob>;
+  stage(source: Readable, maxBytes?: number, options?: StageOptions): Promise<StagedBlob>;
   /**
    * Put a staged blob at its content key, durably; when the same bytes are
    * there already, the staged copy goes and the one there stays.
@@ -214,8 +223,7 @@ export class FsBlobStore implements BlobStore {
     const tmpPath = join(this.tmp, randomUUID());
     const { counter, size } = countBytes(source, maxBytes);
     try {
-      const file = createWriteStream(tmpPath, { flags: 'wx', highWaterMark: WRITE_CHUNK_BYTES });
-      await pipeline(counter, file);
+      await pipeline(counter, new FileSink(tmpPath, { highWaterMark: WRITE_CHUNK_BYTES }));
       await this.adopt(key, tmpPath);
       return { size: size() };
     } catch (err) {
@@ -265,12 +273,19 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
-  async stage(source: Readable, maxBytes = Number.POSITIVE_INFINITY): Promise<StagedBlob> {
+  async stage(
+    source: Readable,
+    maxBytes = Number.POSITIVE_INFINITY,
+    options: StageOptions = {},
+  ): Promise<StagedBlob> {
     const staging = join(this.tmp, randomUUID());
     const hash = createHash('sha256');
     const { counter, size } = countBytes(source, maxBytes, hash);
     try {
-      const file = createWriteStream(staging, { flags: 'wx', highWaterMark: WRITE_CHUNK_BYTES });
+      const file = new FileSink(staging, {
+        highWaterMark: WRITE_CHUNK_BYTES,
+        releaseWritten: options.releaseWritten,
+      });
       await pipeline(counter, file);
       return { size: size(), sha256: hash.digest('hex'), staging };
     } catch (err) {

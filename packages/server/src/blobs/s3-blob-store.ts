@@ -119,6 +119,7 @@ export class S3BlobStore implements BlobStore {
   }
 
   /** Uploaded to `tmp/<random>` while hashed; settle() copies it to its content key inside the bucket. */
+  // StageOptions.releaseWritten is not taken up: the S3 client holds the parts it sends.
   async stage(source: Readable, maxBytes = Number.POSITIVE_INFINITY): Promise<StagedBlob> {
     const staging = `tmp/${randomUUID()}`;
     const hash = createHash('sha256');

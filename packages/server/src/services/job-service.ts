@@ -100,6 +100,8 @@ export interface UploadInput {
   stream: Readable;
   fileName: string | null;
   contentType: string | null;
+  /** No one else reads the stream's chunks, so each may be freed once stored (StageOptions). */
+  releaseWritten?: boolean;
 }
 
 /** The wire form of a job (API.md "The job object"). */
@@ -453,7 +455,9 @@ export class JobService {
     }
     let stored: { key: string; size: number; sha256: string };
     try {
-      stored = await this.stored.storeInput(job.id, input.stream, Math.min(maxUploadBytes, room));
+      stored = await this.stored.storeInput(job.id, input.stream, Math.min(maxUploadBytes, room), {
+        releaseWritten: input.releaseWritten,
+      });
     } catch (err) {
       if (err instanceof BlobTooLargeError) {
         if (room < maxUploadBytes) throw storageLimitError(maxStoredBytes - room, maxStoredBytes);

@@ -15,7 +15,7 @@
  * of one blob both ask and may both remove: a removal of nothing is no harm.
  */
 import type { Readable } from 'node:stream';
-import { type BlobStore, contentKey } from '../blobs/blob-store.js';
+import { type BlobStore, contentKey, type StageOptions } from '../blobs/blob-store.js';
 import type { BlobRefRepository } from '../store/blob-ref-repository.js';
 
 export class StoredBlobs {
@@ -33,8 +33,9 @@ export class StoredBlobs {
     jobId: string,
     source: Readable,
     maxBytes: number,
+    options: StageOptions = {},
   ): Promise<{ key: string; size: number; sha256: string }> {
-    const staged = await this.blobs.stage(source, maxBytes);
+    const staged = await this.blobs.stage(source, maxBytes, options);
     const { size, sha256 } = staged;
     const key = contentKey(sha256);
     try {

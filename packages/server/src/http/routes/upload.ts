@@ -84,10 +84,15 @@ export function registerUploadRoutes(app: FastifyInstance, { jobs, maxUploadByte
             stream: request.raw,
             fileName: headerFileName(request.headers['content-disposition']),
             contentType: null,
+            // The body is read by this route alone.
+            releaseWritten: true,
           })
           .catch(closing);
       } else if (contentType === 'multipart/form-data') {
-        loaded = await consumeFilePart(request.raw, (part) => jobs.upload(job, part)).catch(closing);
+        loaded = await consumeFilePart(request.raw, (part) =>
+          // The parser hands each piece on and keeps none (it copies what it holds back).
+          jobs.upload(job, { ...part, releaseWritten: true }),
+        ).catch(closing);
         if (!loaded) {
           throw new ApiError(
             'bad_request',
