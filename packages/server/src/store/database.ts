@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { type CompiledQuery, Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import type pg from 'pg';
 import { migrateToLatest } from './migrations.js';
 import { preparingClient } from './pg-prepared.js';
@@ -42,6 +42,20 @@ export function groupCommitOf(db: Db): SqliteGroupCommit | undefined {
   return groupCommits.get(db);
 }
 
+/**
+ * SQLite only: runs a read that Kysely compiled (e.g. through QueryShapes)
+ * on better-sqlite3 at once, and gives its first row. Kysely's executor on
+ * top of the same statement (a connection mutex, promises, plugins we do
+ * not use) cost more than SQLite's own work for a lookup by key, and reads
+ * are synchronous here anyway. Reads only: a write must go through Kysely
+ * (or SqliteGroupCommit), which commits the open group transaction first.
+ */
+export type SqliteReadFirst = <Row>(query: CompiledQuery<Row>) => Row | undefined;
+const sqliteReaders = new WeakMap<object, SqliteReadFirst>();
+export function sqliteReadFirstOf(db: Db): SqliteReadFirst | undefined {
+  return sqliteReaders.get(db);
+}
+
 export async function openSqlite(path: string): Promise<Db> {
   mkdirSync(dirname(path), { recursive: true });
   const sqlite = new SQLite(path);
@@ -69,6 +83,11 @@ export async function openSqlite(path: string): Promise<Db> {
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
   dialects.set(db, 'sqlite');
   groupCommits.set(db, groupCommit);
+  sqliteReaders.set(db, <Row>(query: CompiledQuery<Row>) => {
+    const statement = statements.prepare(query.sql);
+    if (!statement.readonly) throw new Error(`not a read: ${query.sql}`);
+    return statement.get(...(query.parameters as unknown[])) as Row | undefined;
+  });
   await migrateToLatest(db as Kysely<unknown>);
   return db;
 }

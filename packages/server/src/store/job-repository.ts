@@ -5,7 +5,14 @@
  */
 import { type JobState, LEASED_STATES, MOVES } from '@bsubio/protocol';
 import { type CompiledQuery, type Selectable, sql, type Updateable } from 'kysely';
-import { type Db, type Dialect, dialectOf, groupCommitOf } from './database.js';
+import {
+  type Db,
+  type Dialect,
+  dialectOf,
+  groupCommitOf,
+  type SqliteReadFirst,
+  sqliteReadFirstOf,
+} from './database.js';
 import { QueryShapes, type ValueOf } from './query-shapes.js';
 import type { JobsTable } from './schema.js';
 import type { SqliteGroupCommit } from './sqlite-group-commit.js';
@@ -71,6 +78,8 @@ export class JobRepository {
   private readonly groupCommit: SqliteGroupCommit | undefined;
   /** The queue's statements, compiled once per shape (QueryShapes). */
   private readonly shapes = new QueryShapes();
+  /** SQLite: hot reads run on better-sqlite3 directly (sqliteReadFirstOf). */
+  private readonly readFirst: SqliteReadFirst | undefined;
 
   constructor(
     private readonly db: Db,
@@ -79,6 +88,7 @@ export class JobRepository {
     this.leaseDb = leaseDb ?? db;
     this.dialect = dialectOf(db);
     this.groupCommit = groupCommitOf(db);
+    this.readFirst = sqliteReadFirstOf(db);
   }
 
   /**
@@ -116,13 +126,21 @@ export class JobRepository {
 
   /** A job its owner can see: not deleted, not someone else's. */
   async findForUser(userId: string, id: string): Promise<JobRow | undefined> {
-    return this.db
-      .selectFrom('jobs')
-      .selectAll()
-      .where('id', '=', id)
-      .where('user_id', '=', userId)
-      .where('deleted_at', 'is', null)
-      .executeTakeFirst();
+    // Every GET of a job (and every ?wait poll) is this read: compiled once,
+    // and on SQLite run without Kysely's executor.
+    const query = this.shapes.compile(
+      'findForUser',
+      (value: ValueOf) =>
+        this.db
+          .selectFrom('jobs')
+          .selectAll()
+          .where('id', '=', value('id'))
+          .where('user_id', '=', value('userId'))
+          .where('deleted_at', 'is', null),
+      { id, userId },
+    );
+    if (this.readFirst) return this.readFirst(query);
+    return (await this.db.executeQuery(query)).rows[0];
   }
 
   async findById(id: string): Promise<JobRow | undefined> {
