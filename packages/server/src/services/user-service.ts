@@ -3,7 +3,7 @@
  * finds the row, the SHA-256 of the whole key is compared in constant time,
  * and the key itself is never stored.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { uuidv7 } from '@bsubio/protocol';
 import type { UserRepository, UserRow } from '../store/user-repository.js';
 
@@ -23,6 +23,8 @@ const KEY_CACHE_MAX = 10_000;
 
 interface CachedKey {
   row: { id: string; user_id: string; hash: string; last_used_at: number | null };
+  /** `row.hash` as bytes, for the comparison each request makes. */
+  expected: Buffer;
   readAt: number;
 }
 
@@ -30,8 +32,9 @@ export class UserError extends Error {
   override name = 'UserError';
 }
 
+/** SHA-256 of a key (or any secret), in one call (createHash's object cost more than the hash on every request). */
 function hashKey(key: string): Buffer {
-  return createHash('sha256').update(key).digest();
+  return hash('sha256', key, 'buffer');
 }
 
 export interface AuthenticatedUser {
@@ -127,12 +130,11 @@ export class UserService {
         return undefined;
       }
       if (this.keyCache.size >= KEY_CACHE_MAX) this.keyCache.clear();
-      cached = { row, readAt: now };
+      cached = { row, expected: Buffer.from(row.hash, 'hex'), readAt: now };
       this.keyCache.set(prefix, cached);
     }
     // The whole key is checked on every request, cached or not.
-    const expected = Buffer.from(cached.row.hash, 'hex');
-    if (!timingSafeEqual(expected, hashKey(key))) return undefined;
+    if (!timingSafeEqual(cached.expected, hashKey(key))) return undefined;
     const { row } = cached;
     if (row.last_used_at === null || now - row.last_used_at > TOUCH_INTERVAL_MS) {
       row.last_used_at = now;
@@ -144,7 +146,5 @@ export class UserService {
 
 /** Constant-time comparison of two secrets of any length. */
 export function secretsEqual(a: string, b: string): boolean {
-  const ha = createHash('sha256').update(a).digest();
-  const hb = createHash('sha256').update(b).digest();
-  return timingSafeEqual(ha, hb);
+  return timingSafeEqual(hashKey(a), hashKey(b));
 }
