@@ -23,10 +23,19 @@ import { ConfigError } from '../config.js';
 import type { Db } from '../store/database.js';
 
 const ENCRYPTED_PREFIX = 'enc1:';
+/**
+ * Upload tokens kept once computed. A created job's token is shown on every
+ * GET of it (pollers ask many times a second), and an HMAC each time was a
+ * measurable part of such a request. A token depends only on the key and the
+ * job id, so a kept one is never stale; the bound is what memory may hold.
+ */
+const UPLOAD_TOKEN_CACHE_MAX = 4096;
 /** What the jobs table's upload_token column holds for a token derived from the key. */
 export const DERIVED_FROM_SERVER_KEY = 'hmac';
 
 export class ServerKey {
+  private readonly uploadTokens = new Map<string, string>();
+
   private constructor(
     private readonly key: Buffer,
     /** Where the key came from, for the start-up log. */
@@ -80,7 +89,13 @@ export class ServerKey {
 
   /** The upload token of a job: the same for the same job id, unknowable without the key. */
   uploadToken(jobId: string): string {
-    return createHmac('sha256', this.key).update(`upload:${jobId}`).digest('base64url').slice(0, 32);
+    let token = this.uploadTokens.get(jobId);
+    if (token === undefined) {
+      token = createHmac('sha256', this.key).update(`upload:${jobId}`).digest('base64url').slice(0, 32);
+      if (this.uploadTokens.size >= UPLOAD_TOKEN_CACHE_MAX) this.uploadTokens.clear();
+      this.uploadTokens.set(jobId, token);
+    }
+    return token;
   }
 
   /** `enc1:<iv>.<tag>.<ciphertext>`, base64url parts. */
