@@ -28,6 +28,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { type ByteRange, type RangeSpec, resolveRange } from './byte-range.js';
+import { FileReadStream } from './file-read-stream.js';
 import { FileSink } from './file-sink.js';
 
 const fsyncAsync = promisify(fsync);
@@ -390,7 +391,7 @@ export class FsBlobStore implements BlobStore {
         await handle.close();
         throw err;
       }
-      const stream = handle.createReadStream({ autoClose: true, start: range?.start, end: range?.end });
+      const stream = new FileReadStream(handle, range?.start ?? 0, range?.end ?? size - 1);
       return { stream, size, ...(range ? { range } : {}) };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;

@@ -21,6 +21,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import type { OpenedBlob } from '../../blobs/blob-store.js';
 import { parseRangeHeader, RangeNotSatisfiableError } from '../../blobs/byte-range.js';
+import { reuseBuffersFor } from '../../blobs/file-read-stream.js';
 import { ApiError } from '../../services/api-error.js';
 import { toWireJob } from '../../services/job-service.js';
 import { outputKindOf } from '../../services/pipeline.js';
@@ -58,6 +59,7 @@ async function openRanged<T extends OpenedBlob | undefined>(
 
 /** 200 with the whole blob, or 206 with the part a Range asked for. */
 function sendBlob(reply: FastifyReply, blob: OpenedBlob) {
+  reuseBuffersFor(blob.stream, reply.raw);
   reply.header('accept-ranges', 'bytes');
   if (!blob.range) return reply.header('content-length', blob.size).send(blob.stream);
   const { start, end } = blob.range;

@@ -27,6 +27,7 @@ import {
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TSchema } from 'typebox';
+import { reuseBuffersFor } from '../../blobs/file-read-stream.js';
 import { ApiError } from '../../services/api-error.js';
 import type { JobService } from '../../services/job-service.js';
 import { stepsOf } from '../../services/pipeline.js';
@@ -153,6 +154,7 @@ export function registerWorkerRoutes(app: FastifyInstance, { jobs, workerTokens 
       async (request, reply) => {
         const blob = await jobs.openInput(request.params.jobId, request.query.worker_id);
         if (!blob) throw new ApiError('not_found', 'This job is not leased by this worker, or has no input.');
+        reuseBuffersFor(blob.stream, reply.raw);
         return reply.type('application/octet-stream').header('content-length', blob.size).send(blob.stream);
       },
     );
