@@ -63,6 +63,8 @@ export interface ServerConfig {
   webhookTimeoutMs: number;
   /** A request whose body stops arriving for this long is answered 408 and dropped. */
   bodyTimeoutMs: number;
+  /** A client that has not sent all of a request's headers this long after starting it is answered 408 and dropped. */
+  headersTimeoutMs: number;
   /** Bearer token /metrics asks for; unset: /metrics answers loopback clients only. */
   metricsToken: string | undefined;
   /** 64 hex digits: the server key (services/server-key.ts); unset: a file in the data dir. */
@@ -107,6 +109,12 @@ export const SETTINGS = [
   ],
   ['max-upload-bytes', 'BSUBIO_MAX_UPLOAD_BYTES', 'largest accepted upload', '1073741824 (1 GiB)'],
   ['body-timeout', 'BSUBIO_BODY_TIMEOUT', 'drop a request whose body stops arriving this long (408)', '60s'],
+  [
+    'headers-timeout',
+    'BSUBIO_HEADERS_TIMEOUT',
+    'drop a client whose request headers are not all in this long (408)',
+    '60s',
+  ],
   [
     'trust-proxy',
     'BSUBIO_TRUST_PROXY',
@@ -223,6 +231,12 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
       get('body-timeout', 'BSUBIO_BODY_TIMEOUT'),
       60_000,
       '--body-timeout / BSUBIO_BODY_TIMEOUT',
+      100,
+    ),
+    headersTimeoutMs: parseDuration(
+      get('headers-timeout', 'BSUBIO_HEADERS_TIMEOUT'),
+      60_000,
+      '--headers-timeout / BSUBIO_HEADERS_TIMEOUT',
       100,
     ),
     trustProxy: trustProxy(get('trust-proxy', 'BSUBIO_TRUST_PROXY')),

@@ -177,6 +177,7 @@ export async function startServer(
     version,
     maxUploadBytes: config.maxUploadBytes,
     bodyTimeoutMs: config.bodyTimeoutMs,
+    headersTimeoutMs: config.headersTimeoutMs,
     trustProxy: config.trustProxy,
     metricsToken: config.metricsToken,
     webhooks,

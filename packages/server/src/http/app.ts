@@ -47,6 +47,8 @@ export interface AppDeps {
   maxUploadBytes: number;
   /** A request whose body stops arriving for this long is answered 408 (undefined: never). */
   bodyTimeoutMs?: number;
+  /** A client whose request headers are not all in this long after it began is answered 408 (default: Node's 60 s). */
+  headersTimeoutMs?: number;
   /** Proxies whose X-Forwarded-* headers set request.ip and request.protocol (default: none). */
   trustProxy?: TrustProxy;
   /** What /metrics asks for; undefined: it answers loopback clients only. */
@@ -116,6 +118,17 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         });
     },
     clientErrorHandler: answerBrokenRequest,
+    // Slowloris: Node's headers timeout cuts a client that never finishes its
+    // headers (answerBrokenRequest says 408). Node looks for such clients
+    // every 30 s; a quarter of the timeout keeps the cut near the timeout.
+    ...(deps.headersTimeoutMs
+      ? {
+          http: {
+            headersTimeout: deps.headersTimeoutMs,
+            connectionsCheckingInterval: Math.min(30_000, Math.ceil(deps.headersTimeoutMs / 4)),
+          },
+        }
+      : {}),
   });
   // CONNECT is not routed: Node would drop the connection without a word.
   app.server.on('connect', (_req: unknown, socket: Duplex) => {
