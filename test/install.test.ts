@@ -65,6 +65,8 @@ function imageEntryPoint(stage: string): string {
 
 let work: string;
 const tarballs: Record<string, string> = {};
+/** The paths each tarball holds, as `npm pack --json` listed them. */
+const packed: Record<string, string[]> = {};
 const children: ChildProcess[] = [];
 
 function npm(args: string[], cwd: string) {
@@ -126,8 +128,9 @@ beforeAll(async () => {
       ['pack', '--json', '--ignore-scripts', '--pack-destination', packs],
       join(ROOT, 'packages', pkg),
     );
-    const [report] = JSON.parse(stdout) as [{ filename: string }];
+    const [report] = JSON.parse(stdout) as [{ filename: string; files: { path: string }[] }];
     tarballs[pkg] = join(packs, report.filename);
+    packed[pkg] = report.files.map((f) => f.path);
   }
 });
 
@@ -144,16 +147,12 @@ afterAll(async () => {
 });
 
 describe('the packed tarballs', () => {
-  it('hold no tests, sources, source maps or build info', async () => {
+  it('hold no tests, sources, source maps or build info', () => {
     for (const pkg of PACKAGES) {
-      const { stdout } = await npm(
-        ['pack', '--dry-run', '--json', '--ignore-scripts'],
-        join(ROOT, 'packages', pkg),
+      expect(packed[pkg]?.length, pkg).toBeGreaterThan(0);
+      const junk = packed[pkg]!.filter((p) =>
+        /(^|\/)test\/|\.test\.|\.map$|\.tsbuildinfo$|^src\/|(?<!\.d)\.tsx?$/.test(p),
       );
-      const [report] = JSON.parse(stdout) as [{ files: { path: string }[] }];
-      const junk = report.files
-        .map((f) => f.path)
-        .filter((p) => /(^|\/)test\/|\.test\.|\.map$|\.tsbuildinfo$|^src\/|(?<!\.d)\.tsx?$/.test(p));
       expect(junk, pkg).toEqual([]);
       const manifest = JSON.parse(readFileSync(join(ROOT, 'packages', pkg, 'package.json'), 'utf8'));
       expect(manifest.license, pkg).toBe('MIT');
