@@ -11,6 +11,7 @@ import type pg from 'pg';
 import { migrateToLatest } from './migrations.js';
 import { preparingClient } from './pg-prepared.js';
 import type { Database } from './schema.js';
+import { SqliteCheckpointer } from './sqlite-checkpointer.js';
 import { SqliteGroupCommit } from './sqlite-group-commit.js';
 
 export type Db = Kysely<Database>;
@@ -65,6 +66,7 @@ export async function openSqlite(path: string): Promise<Db> {
   sqlite.pragma('foreign_keys = ON');
   // Another process (a `user add` while the server runs) may hold the write lock briefly.
   sqlite.pragma('busy_timeout = 5000');
+  const checkpointer = new SqliteCheckpointer(sqlite, path);
   const statements = withStatementCache(sqlite);
   const groupCommit = new SqliteGroupCommit(sqlite, statements.prepare);
   // Kysely's statements: a write first commits the queue's open transaction,
@@ -77,6 +79,7 @@ export async function openSqlite(path: string): Promise<Db> {
     },
     close() {
       groupCommit.commitOpen();
+      void checkpointer.stop();
       statements.close();
     },
   };
