@@ -15,7 +15,6 @@
  * file the sandbox could reach would be reached with root's rights.
  */
 import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import {
   closeSync,
   createWriteStream,
@@ -328,7 +327,7 @@ function jobCgroup(limits: TypeLimits): JobCgroup | undefined {
   const { support } = detectCgroups();
   if (!support) return undefined;
   try {
-    return JobCgroup.create(support, `job-${randomUUID()}`, {
+    return JobCgroup.take(support, {
       // The scratch tmpfs is charged here too: it comes on top of the tool's memory.
       memoryBytes: limits.memory_mb * 1024 * 1024 + scratchBytes(limits),
       maxTasks: MAX_TASKS,
@@ -472,7 +471,7 @@ export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> 
       else if (stats.pidsMaxHits > 0) killedFor ??= 'process_limit';
     }
     cgroup.killAll();
-    cgroup.remove();
+    cgroup.release();
   }
 
   if (spawnError && !stderrFile.destroyed) {
