@@ -21,7 +21,6 @@
  * and cpuacct too when writable). Without either, `detectCgroups` says why
  * and the sandbox keeps to its /proc watch.
  */
-import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -348,8 +347,6 @@ export function detectCgroups(): CgroupDetection {
 function removeOnExit(dirs: (string | undefined)[]): void {
   const unique = [...new Set(dirs.filter((d): d is string => d !== undefined))];
   process.once('exit', () => {
-    // The idle job cgroups first: their parents go only when empty.
-    for (const cg of idleCgroups.splice(0)) cg.removeNow();
     for (const dir of unique) tryRmdir(dir);
   });
 }
@@ -390,26 +387,10 @@ function detectAny(): CgroupDetection {
   return { support: null, description: reasons.join('; ') };
 }
 
-/**
- * Job cgroups kept between jobs, v1 only. Making a job's cgroups and
- * removing them cost about 20 ms of CPU per directory on this project's VM
- * (the kernel allocates and frees each controller's per-CPU state, and
- * waits for RCU), more than the sandbox's own start: so a finished job's
- * cgroups, once its last task is gone, are emptied and kept for the next
- * job (see JobCgroup.take). On v2 the peak memory cannot be reset, so each
- * job gets new ones there.
- */
-export const IDLE_CGROUPS_KEPT = 16;
-const idleCgroups: JobCgroup[] = [];
-
-/** The cgroups of one job: made (or taken from the idle ones) before its sandbox starts, given back after. */
+/** The cgroups of one job: made before its sandbox starts, removed after. */
 export class JobCgroup {
   private readonly dirs: { memory: string; pids: string; cpu?: string; cpuacct?: string };
   private sampledPeak = 0;
-  /** The kernel's counters that cannot be reset, as they were when this job took the cgroup. */
-  private baseline = { oomKills: 0, pidsMaxHits: 0 };
-  /** Used by an earlier job: pids.peak (never reset by the kernel) is not this job's. */
-  private reused = false;
 
   private constructor(
     private readonly support: CgroupSupport,
@@ -437,81 +418,12 @@ export class JobCgroup {
     return cg;
   }
 
-  /**
-   * A job cgroup with these limits: an idle one kept from an earlier job
-   * when there is one (emptied, its counters reset), else a new one.
-   */
-  static take(support: CgroupSupport, limits: JobCgroupLimits): JobCgroup {
-    for (let cg = idleCgroups.pop(); cg; cg = idleCgroups.pop()) {
-      if (cg.support === support && cg.reuse(limits)) return cg;
-      cg.remove();
-    }
-    return JobCgroup.create(support, `job-${randomUUID()}`, limits);
-  }
-
-  /**
-   * The job is over and its tasks were killed: once the last of them is
-   * reaped, keep the cgroup for the next job (v1, while fewer than
-   * IDLE_CGROUPS_KEPT are idle), else remove it.
-   */
-  release(): void {
-    if (this.support.version !== 1) {
-      this.remove();
-      return;
-    }
-    let attempts = 0;
-    const keepWhenEmpty = () => {
-      if (this.tasksLeft() === 0) {
-        if (idleCgroups.length < IDLE_CGROUPS_KEPT) idleCgroups.push(this);
-        else this.remove();
-      } else if (attempts++ < 50) {
-        setTimeout(keepWhenEmpty, 20 * Math.min(attempts, 10)).unref();
-      } else {
-        this.remove();
-      }
-    };
-    keepWhenEmpty();
-  }
-
-  private tasksLeft(): number {
-    let n = 0;
-    for (const dir of this.unique())
-      n += (tryRead(join(dir, 'cgroup.procs')) ?? 'gone').split('\n').filter(Boolean).length;
-    return n;
-  }
-
-  /** Make an idle cgroup ready for a new job; false when the kernel refuses (then it goes). */
-  private reuse(limits: JobCgroupLimits): boolean {
-    try {
-      // Drop the pages the last job left charged here (page cache, tmpfs
-      // already freed), so that they count neither against this job's limit
-      // nor in its peak.
-      write(join(this.dirs.memory, 'memory.force_empty'), '0');
-      write(join(this.dirs.memory, 'memory.max_usage_in_bytes'), '0');
-      write(join(this.dirs.memory, 'memory.failcnt'), '0');
-      if (this.dirs.cpuacct) write(join(this.dirs.cpuacct, 'cpuacct.usage'), '0');
-      this.baseline = { oomKills: 0, pidsMaxHits: 0 };
-      const { oomKills, pidsMaxHits } = this.events();
-      this.baseline = { oomKills, pidsMaxHits };
-      this.sampledPeak = 0;
-      this.reused = true;
-      this.limit(limits);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
   private unique(): string[] {
     return [...new Set(Object.values(this.dirs) as string[])];
   }
 
   private setUp(limits: JobCgroupLimits): void {
     for (const dir of this.unique()) mkdirSync(dir);
-    this.limit(limits);
-  }
-
-  private limit(limits: JobCgroupLimits): void {
     const bytes = String(Math.floor(limits.memoryBytes));
     const tasks = String(Math.max(1, Math.floor(limits.maxTasks)));
     if (this.support.version === 2) {
@@ -528,13 +440,9 @@ export class JobCgroup {
           `${Math.max(1000, Math.round(limits.cpus * CPU_PERIOD_US))} ${CPU_PERIOD_US}`,
         );
     } else {
-      // memory + swap may never be below memory alone: a kept cgroup's old
-      // memsw limit is lifted first, or a higher memory limit is refused.
-      const memsw = join(this.dirs.memory, 'memory.memsw.limit_in_bytes');
-      const hasMemsw = existsSync(memsw);
-      if (hasMemsw && this.reused) write(memsw, '-1');
       write(join(this.dirs.memory, 'memory.limit_in_bytes'), bytes);
-      if (hasMemsw) write(memsw, bytes);
+      const memsw = join(this.dirs.memory, 'memory.memsw.limit_in_bytes');
+      if (existsSync(memsw)) write(memsw, bytes);
       write(join(this.dirs.pids, 'pids.max'), tasks);
       if (limits.cpus !== undefined && this.dirs.cpu) {
         write(join(this.dirs.cpu, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
@@ -542,9 +450,6 @@ export class JobCgroup {
           join(this.dirs.cpu, 'cpu.cfs_quota_us'),
           String(Math.max(1000, Math.round(limits.cpus * CPU_PERIOD_US))),
         );
-      } else if (this.reused && this.dirs.cpu) {
-        // The last job's cap, if it had one, is not this job's.
-        write(join(this.dirs.cpu, 'cpu.cfs_quota_us'), '-1');
       }
     }
   }
@@ -569,11 +474,11 @@ export class JobCgroup {
    */
   events(): { oomKills: number; pidsMaxHits: number; peakMemoryBytes: number } {
     const v2 = this.support.version === 2;
-    const oomKills =
-      keyed(tryRead(join(this.dirs.memory, v2 ? 'memory.events' : 'memory.oom_control')), 'oom_kill') -
-      this.baseline.oomKills;
-    const pidsMaxHits =
-      keyed(tryRead(join(this.dirs.pids, 'pids.events')), 'max') - this.baseline.pidsMaxHits;
+    const oomKills = keyed(
+      tryRead(join(this.dirs.memory, v2 ? 'memory.events' : 'memory.oom_control')),
+      'oom_kill',
+    );
+    const pidsMaxHits = keyed(tryRead(join(this.dirs.pids, 'pids.events')), 'max');
     this.peakKept ??= !v2 || existsSync(join(this.dirs.memory, 'memory.peak'));
     if (!this.peakKept) this.sampledPeak = Math.max(this.sampledPeak, this.memoryNow());
     return { oomKills, pidsMaxHits, peakMemoryBytes: this.sampledPeak };
@@ -595,7 +500,7 @@ export class JobCgroup {
       const ns = Number(tryRead(join(this.dirs.cpuacct, 'cpuacct.usage')) ?? Number.NaN);
       cpuSeconds = Number.isFinite(ns) ? ns / 1e9 : null;
     }
-    const peakTasksText = this.reused ? null : tryRead(join(this.dirs.pids, 'pids.peak'));
+    const peakTasksText = tryRead(join(this.dirs.pids, 'pids.peak'));
     return {
       peakMemoryBytes: this.sampledPeak,
       cpuSeconds,
@@ -634,11 +539,6 @@ export class JobCgroup {
    * for a while in the background; a cgroup left behind is swept by the next
    * server start.
    */
-  /** Remove it at once, if empty (at exit). */
-  removeNow(): void {
-    for (const dir of this.unique()) tryRmdir(dir);
-  }
-
   remove(): void {
     let left = this.unique();
     let attempts = 0;

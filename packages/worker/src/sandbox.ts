@@ -15,6 +15,7 @@
  * file the sandbox could reach would be reached with root's rights.
  */
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import {
   closeSync,
   createWriteStream,
@@ -327,7 +328,7 @@ function jobCgroup(limits: TypeLimits): JobCgroup | undefined {
   const { support } = detectCgroups();
   if (!support) return undefined;
   try {
-    return JobCgroup.take(support, {
+    return JobCgroup.create(support, `job-${randomUUID()}`, {
       // The scratch tmpfs is charged here too: it comes on top of the tool's memory.
       memoryBytes: limits.memory_mb * 1024 * 1024 + scratchBytes(limits),
       maxTasks: MAX_TASKS,
@@ -471,7 +472,7 @@ export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> 
       else if (stats.pidsMaxHits > 0) killedFor ??= 'process_limit';
     }
     cgroup.killAll();
-    cgroup.release();
+    cgroup.remove();
   }
 
   if (spawnError && !stderrFile.destroyed) {

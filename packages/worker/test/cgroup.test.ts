@@ -4,7 +4,7 @@
  * files for v1, v2 and a cgroup namespace.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { detectCgroups, JobCgroup, parseCgroupMounts, parseProcCgroup } from '../src/cgroup.js';
@@ -163,67 +163,5 @@ describe.skipIf(!cgroups.support)('a job cgroup on this kernel', () => {
     cg.remove();
     for (let i = 0; i < 50 && existsSync(dir); i++) await new Promise((r) => setTimeout(r, 50));
     expect(existsSync(dir)).toBe(false);
-  });
-});
-
-describe.skipIf(cgroups.support?.version !== 1)('a job cgroup kept for the next job (v1)', () => {
-  const support = cgroups.support!;
-  /** The cgroup `take` gives after `cg` was released: the same one, once its tasks are gone. */
-  const next = async (cg: JobCgroup, limits: { memoryBytes: number; maxTasks: number; cpus?: number }) => {
-    cg.killAll();
-    cg.release();
-    for (let i = 0; i < 50; i++) {
-      const taken = JobCgroup.take(support, limits);
-      if (taken.name === cg.name) return taken;
-      // Not kept yet (its last task not reaped): give the new one straight back.
-      taken.killAll();
-      taken.remove();
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`${cg.name} was not kept`);
-  };
-
-  it("starts each job with its own limits and counters: the last job's OOM kill, refused threads, CPU cap and page cache are not the next one's", async () => {
-    const first = JobCgroup.take(support, { memoryBytes: 48 << 20, maxTasks: 20, cpus: 0.25 });
-    // Page cache charged to the cgroup, then an OOM kill, then threads refused at the task limit.
-    await runIn(first, ['sh', '-c', `head -c ${24 << 20} /dev/zero > /tmp/bsubio-cg-cache-${process.pid}`])
-      .exited;
-    await runIn(first, ['python3', '-c', 'b = b"x" * (200 << 20)']).exited;
-    await runIn(first, [
-      'python3',
-      '-c',
-      'import threading, time\nthreading.stack_size(32768)\ntry:\n    [threading.Thread(target=time.sleep, args=(1,), daemon=True).start() for _ in range(100)]\nexcept RuntimeError:\n    pass',
-    ]).exited;
-    const before = first.stats();
-    expect(before.oomKills).toBeGreaterThan(0);
-    expect(before.pidsMaxHits).toBeGreaterThan(0);
-
-    const second = await next(first, { memoryBytes: 256 << 20, maxTasks: 64 });
-    try {
-      const memoryDir = join(support.parents.memory, second.name);
-      expect(Number(readFileSync(join(memoryDir, 'memory.limit_in_bytes'), 'utf8'))).toBe(256 << 20);
-      expect(readFileSync(join(support.parents.pids, second.name, 'pids.max'), 'utf8').trim()).toBe('64');
-      if (support.parents.cpu)
-        expect(readFileSync(join(support.parents.cpu, second.name, 'cpu.cfs_quota_us'), 'utf8').trim()).toBe(
-          '-1',
-        );
-      // The page cache the last job left was dropped: it counts neither against this job nor in its peak.
-      expect(Number(readFileSync(join(memoryDir, 'memory.usage_in_bytes'), 'utf8'))).toBeLessThan(4 << 20);
-      const { code, out } = await runIn(second, ['python3', '-c', 'b = b"x" * (100 << 20); print(len(b))'])
-        .exited;
-      expect(code).toBe(0);
-      expect(out.trim()).toBe(String(100 << 20));
-      const stats = second.stats();
-      expect(stats.oomKills).toBe(0);
-      expect(stats.pidsMaxHits).toBe(0);
-      expect(stats.peakMemoryBytes).toBeGreaterThan(100 << 20);
-      expect(stats.peakMemoryBytes).toBeLessThan(160 << 20);
-      expect(stats.peakTasks).toBeNull(); // pids.peak is the cgroup's lifetime peak, not this job's
-      if (support.cpuAccounting) expect(stats.cpuSeconds as number).toBeLessThan(before.cpuSeconds! + 5);
-    } finally {
-      second.killAll();
-      second.remove();
-      rmSync(`/tmp/bsubio-cg-cache-${process.pid}`, { force: true });
-    }
   });
 });
