@@ -86,11 +86,7 @@ export async function openSqlite(path: string): Promise<Db> {
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
   dialects.set(db, 'sqlite');
   groupCommits.set(db, groupCommit);
-  sqliteReaders.set(db, <Row>(query: CompiledQuery<Row>) => {
-    const statement = statements.prepare(query.sql);
-    if (!statement.readonly) throw new Error(`not a read: ${query.sql}`);
-    return statement.get(...(query.parameters as unknown[])) as Row | undefined;
-  });
+  sqliteReaders.set(db, (query) => groupCommit.readFirst(query));
   await migrateToLatest(db as Kysely<unknown>);
   return db;
 }
