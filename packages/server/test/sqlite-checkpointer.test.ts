@@ -53,8 +53,9 @@ describe('SqliteCheckpointer', () => {
     try {
       // The main connection's own threshold is the backstop, far above what is written here.
       expect(main.pragma('wal_autocheckpoint', { simple: true })).toBe(WAL_BACKSTOP_PAGES);
-      insert(300); // about 120 pages: below both thresholds, so only the thread would copy them
-      await sleep(CHECKPOINT_EVERY_MS * 6);
+      insert(300); // about 600 frames: below both thresholds, so only the thread would copy them
+      // The thread starts in a moment, or a few on a loaded machine.
+      for (let i = 0; i < 200 && wal().copied < wal().frames; i++) await sleep(CHECKPOINT_EVERY_MS);
       expect(wal().frames).toBeGreaterThan(100);
       expect(wal().copied).toBe(wal().frames);
     } finally {
