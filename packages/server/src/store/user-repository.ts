@@ -1,13 +1,20 @@
 /** SQL for users and their API keys. */
 import type { Selectable } from 'kysely';
-import type { Db } from './database.js';
+import { type Db, type SqliteReadFirst, sqliteReadFirstOf } from './database.js';
+import { QueryShapes, type ValueOf } from './query-shapes.js';
 import type { ApiKeysTable, UsersTable } from './schema.js';
 
 export type UserRow = Selectable<UsersTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
 
 export class UserRepository {
-  constructor(private readonly db: Db) {}
+  private readonly shapes = new QueryShapes(8);
+  /** SQLite: the key lookup runs on better-sqlite3 directly (sqliteReadFirstOf). */
+  private readonly readFirst: SqliteReadFirst | undefined;
+
+  constructor(private readonly db: Db) {
+    this.readFirst = sqliteReadFirstOf(db);
+  }
 
   async insertUser(row: UserRow): Promise<void> {
     await this.db.insertInto('users').values(row).execute();
@@ -31,12 +38,20 @@ export class UserRepository {
 
   /** The live key with this prefix, if any. */
   async findActiveKey(prefix: string): Promise<ApiKeyRow | undefined> {
-    return this.db
-      .selectFrom('api_keys')
-      .selectAll()
-      .where('prefix', '=', prefix)
-      .where('revoked_at', 'is', null)
-      .executeTakeFirst();
+    // Read again every few hundred ms per key in use (UserService's cache):
+    // too rarely for Kysely's code to be compiled, so each was slow.
+    const query = this.shapes.compile(
+      'findActiveKey',
+      (value: ValueOf) =>
+        this.db
+          .selectFrom('api_keys')
+          .selectAll()
+          .where('prefix', '=', value('prefix'))
+          .where('revoked_at', 'is', null),
+      { prefix },
+    );
+    if (this.readFirst) return this.readFirst(query);
+    return (await this.db.executeQuery(query)).rows[0];
   }
 
   async touchKey(id: string, now: number): Promise<void> {
