@@ -12,6 +12,7 @@ import SQLite from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   CHECKPOINT_EVERY_MS,
+  CHECKPOINT_PAGES,
   SqliteCheckpointer,
   WAL_BACKSTOP_PAGES,
 } from '../src/store/sqlite-checkpointer.js';
@@ -53,20 +54,34 @@ describe('SqliteCheckpointer', () => {
     try {
       // The main connection's own threshold is the backstop, far above what is written here.
       expect(main.pragma('wal_autocheckpoint', { simple: true })).toBe(WAL_BACKSTOP_PAGES);
-      insert(300); // about 600 frames: below both thresholds, so only the thread would copy them
+      insert(700); // about 1,400 frames: past the thread's threshold, below the backstop
+      expect(wal().frames).toBeGreaterThan(CHECKPOINT_PAGES);
       // The thread starts in a moment, or a few on a loaded machine.
       for (let i = 0; i < 200 && wal().copied < wal().frames; i++) await sleep(CHECKPOINT_EVERY_MS);
-      expect(wal().frames).toBeGreaterThan(100);
       expect(wal().copied).toBe(wal().frames);
     } finally {
       await checkpointer.stop();
     }
   });
 
-  it('without it, the same commits stay in the WAL below SQLite’s threshold (the control)', async () => {
-    insert(300);
-    await sleep(CHECKPOINT_EVERY_MS * 6);
-    expect(wal().frames).toBeGreaterThan(100);
+  it('leaves a WAL below its threshold alone, as SQLite would (no copy and two fsyncs 20 times a second)', async () => {
+    const checkpointer = new SqliteCheckpointer(main, path);
+    try {
+      insert(200);
+      await sleep(CHECKPOINT_EVERY_MS * 8);
+      expect(wal().frames).toBeGreaterThan(100);
+      expect(wal().frames).toBeLessThan(CHECKPOINT_PAGES);
+      expect(wal().copied).toBe(0);
+    } finally {
+      await checkpointer.stop();
+    }
+  });
+
+  it('without it, the same commits stay in the WAL under the backstop threshold (the control)', async () => {
+    main.pragma(`wal_autocheckpoint = ${WAL_BACKSTOP_PAGES}`);
+    insert(700);
+    await sleep(CHECKPOINT_EVERY_MS * 8);
+    expect(wal().frames).toBeGreaterThan(CHECKPOINT_PAGES);
     expect(wal().copied).toBe(0);
   });
 
