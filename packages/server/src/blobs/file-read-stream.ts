@@ -20,8 +20,10 @@ import { Readable, type Writable } from 'node:stream';
 
 /** Bytes per read: fewer system calls than fs streams' 64 KiB, and little memory per download. */
 export const READ_CHUNK_BYTES = 256 * 1024;
-/** Buffers one download cycles through. */
-const RING_SIZE = 4;
+/** How far reads run ahead of the socket, so the disk and the network overlap. */
+const READ_AHEAD_BYTES = 4 * READ_CHUNK_BYTES;
+/** Buffers one download cycles through: the read-ahead, what the socket holds, and room. */
+const RING_SIZE = 8;
 
 interface Slot {
   buffer: Buffer;
@@ -44,7 +46,7 @@ export class FileReadStream extends Readable {
     start: number,
     end: number,
   ) {
-    super({ highWaterMark: READ_CHUNK_BYTES });
+    super({ highWaterMark: READ_AHEAD_BYTES });
     this.position = start;
     this.end = end;
   }
