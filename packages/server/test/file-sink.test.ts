@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FLUSH_EVERY_BYTES, FileSink } from '../src/blobs/file-sink.js';
+import { FileSink, FLUSH_EVERY_BYTES } from '../src/blobs/file-sink.js';
 
 let dir: string;
 beforeEach(() => {
@@ -36,12 +36,14 @@ const sha = (data: Buffer | Buffer[]) =>
 
 describe('FileSink', () => {
   it('writes every byte in order across batched writes, past a background flush', async () => {
-    const chunks = ownedChunks(1500); // about 52 MiB: more than one FLUSH_EVERY_BYTES
+    const chunks = ownedChunks(200); // about 7 MiB, flushed every MiB on the way
     const expected = sha(chunks);
     const total = chunks.reduce((n, c) => n + c.length, 0);
-    expect(total).toBeGreaterThan(FLUSH_EVERY_BYTES);
+    const flushEveryBytes = 1024 * 1024;
+    expect(total).toBeGreaterThan(4 * flushEveryBytes);
+    expect(FLUSH_EVERY_BYTES).toBeGreaterThan(flushEveryBytes);
     const path = join(dir, 'out');
-    await pipeline(Readable.from(chunks), new FileSink(path, { highWaterMark: 1024 * 1024 }));
+    await pipeline(Readable.from(chunks), new FileSink(path, { highWaterMark: 256 * 1024, flushEveryBytes }));
     const written = readFileSync(path);
     expect(written.length).toBe(total);
     expect(sha(written)).toBe(expected);

@@ -31,6 +31,8 @@ export interface FileSinkOptions {
    * Buffer never spans its pool (pooled ones are under half of it).
    */
   releaseWritten?: boolean;
+  /** Bytes between two background flushes (FLUSH_EVERY_BYTES). */
+  flushEveryBytes?: number;
 }
 
 /** ES2024's ArrayBuffer (Node 22 and later have it; the project's TypeScript lib is ES2023). */
@@ -119,7 +121,7 @@ export class FileSink extends Writable {
   }
 
   private maybeFlush(): void {
-    if (this.flushing || this.sinceFlush < FLUSH_EVERY_BYTES) return;
+    if (this.flushing || this.sinceFlush < (this.options.flushEveryBytes ?? FLUSH_EVERY_BYTES)) return;
     this.flushing = true;
     this.sinceFlush = 0;
     // Only a head start: its outcome does not matter, since the blob is
