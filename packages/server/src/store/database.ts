@@ -79,7 +79,7 @@ export async function openSqlite(path: string): Promise<Db> {
     },
     close() {
       groupCommit.commitOpen();
-      void checkpointer.stop();
+      checkpointer.stop();
       statements.close();
     },
   };

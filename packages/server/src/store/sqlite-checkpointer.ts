@@ -34,29 +34,41 @@ export const WAL_BACKSTOP_PAGES = 8192;
 // from the built package and from the TypeScript sources under test.
 const THREAD = `
 const { parentPort, workerData } = require('node:worker_threads');
-const SQLite = require(workerData.driver);
-const db = new SQLite(workerData.path);
-const timer = setInterval(() => {
-  try {
-    // NOOP only reads how far the WAL is ahead of the database file; the
-    // copy (and its two fsyncs) waits for as many pages as SQLite's own
-    // automatic checkpoint would, so a quiet server does not sync 20 times a second.
-    const [{ log, checkpointed }] = db.pragma('wal_checkpoint(NOOP)');
-    if (log - checkpointed >= workerData.pages) db.pragma('wal_checkpoint(PASSIVE)');
-  } catch (err) {
-    // SQLITE_BUSY: another checkpoint runs (the writer's backstop); try again next time.
-    if (err.code !== 'SQLITE_BUSY') throw err;
-  }
-}, workerData.everyMs);
-parentPort.on('message', () => {
-  clearInterval(timer);
-  db.close();
+// state: 0 starting, 1 open, 2 closed, 3 stopped before it opened (see stop()).
+const state = new Int32Array(workerData.state);
+if (Atomics.compareExchange(state, 0, 0, 1) !== 0) {
   parentPort.close();
-});
+} else {
+  const SQLite = require(workerData.driver);
+  const db = new SQLite(workerData.path);
+  const timer = setInterval(() => {
+    try {
+      // NOOP only reads how far the WAL is ahead of the database file; the
+      // copy (and its two fsyncs) waits for as many pages as SQLite's own
+      // automatic checkpoint would, so a quiet server does not sync 20 times a second.
+      const [{ log, checkpointed }] = db.pragma('wal_checkpoint(NOOP)');
+      if (log - checkpointed >= workerData.pages) db.pragma('wal_checkpoint(PASSIVE)');
+    } catch (err) {
+      // SQLITE_BUSY: another checkpoint runs (the writer's backstop); try again next time.
+      if (err.code !== 'SQLITE_BUSY') throw err;
+    }
+  }, workerData.everyMs);
+  parentPort.on('message', () => {
+    clearInterval(timer);
+    db.close();
+    Atomics.store(state, 0, 2);
+    Atomics.notify(state, 0);
+    parentPort.close();
+  });
+}
 `;
+
+/** How long closing the store waits for the thread to close its connection. */
+const STOP_WAIT_MS = 5000;
 
 export class SqliteCheckpointer {
   private readonly worker: Worker;
+  private readonly state = new Int32Array(new SharedArrayBuffer(4));
   private stopped = false;
 
   constructor(
@@ -67,7 +79,13 @@ export class SqliteCheckpointer {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
     this.worker = new Worker(THREAD, {
       eval: true,
-      workerData: { driver, path, everyMs: CHECKPOINT_EVERY_MS, pages: CHECKPOINT_PAGES },
+      workerData: {
+        driver,
+        path,
+        everyMs: CHECKPOINT_EVERY_MS,
+        pages: CHECKPOINT_PAGES,
+        state: this.state.buffer,
+      },
     });
     // The thread never keeps the process alive; a store left open is the caller's to close.
     this.worker.unref();
@@ -75,13 +93,20 @@ export class SqliteCheckpointer {
     this.worker.on('exit', () => this.fellBack());
   }
 
-  /** Stop the thread (before the main connection closes, which checkpoints what is left). */
-  async stop(): Promise<void> {
+  /**
+   * Stop the thread, synchronously, before the main connection closes: its
+   * connection is closed when this returns, so a caller that removes the
+   * database's directory next finds no file still in use (closing the last
+   * connection removes the -wal and -shm files). A thread that has not
+   * opened its connection yet never will.
+   */
+  stop(): void {
     if (this.stopped) return;
     this.stopped = true;
-    const exited = new Promise((resolve) => this.worker.once('exit', resolve));
+    if (Atomics.compareExchange(this.state, 0, 0, 3) === 0) return;
+    if (Atomics.load(this.state, 0) !== 1) return;
     this.worker.postMessage('stop');
-    await exited;
+    Atomics.wait(this.state, 0, 1, STOP_WAIT_MS);
   }
 
   private fellBack(err?: Error): void {
