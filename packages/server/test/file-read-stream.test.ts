@@ -72,6 +72,32 @@ function download(port: number, slow: boolean): Promise<Buffer> {
   });
 }
 
+/**
+ * One download through serve(options), checked byte for byte, counting the
+ * chunks the stream pushed and the distinct buffers under them (by wrapping
+ * push: a 'data' listener would itself be a second reader).
+ */
+async function downloadCountingBuffers(options: Parameters<typeof serve>[0], slow: boolean) {
+  const seen = new Set<ArrayBufferLike>();
+  let pushes = 0;
+  const push = FileReadStream.prototype.push;
+  FileReadStream.prototype.push = function (this: FileReadStream, chunk: unknown) {
+    if (Buffer.isBuffer(chunk)) {
+      pushes++;
+      seen.add(chunk.buffer);
+    }
+    return push.call(this, chunk);
+  };
+  const { port, server } = await serve(options);
+  try {
+    expect(sha(await download(port, slow))).toBe(sha(content));
+  } finally {
+    FileReadStream.prototype.push = push;
+    server.close();
+  }
+  return { pushes, buffers: seen.size };
+}
+
 describe('FileReadStream', () => {
   it('serves every byte intact to a fast and to a slow client while reusing its buffers', async () => {
     for (const deepResponse of [false, true]) {
@@ -85,49 +111,16 @@ describe('FileReadStream', () => {
   });
 
   it('reuses a handful of buffers for a whole download piped into the response alone', async () => {
-    // Count the buffers by wrapping push: a 'data' listener would itself be a second reader.
-    const seen = new Set<ArrayBufferLike>();
-    let pushes = 0;
-    const push = FileReadStream.prototype.push;
-    FileReadStream.prototype.push = function (this: FileReadStream, chunk: unknown) {
-      if (Buffer.isBuffer(chunk)) {
-        pushes++;
-        seen.add(chunk.buffer);
-      }
-      return push.call(this, chunk);
-    };
-    const { port, server } = await serve({ reuse: true });
-    try {
-      expect(sha(await download(port, true))).toBe(sha(content));
-    } finally {
-      FileReadStream.prototype.push = push;
-      server.close();
-    }
+    const { pushes, buffers } = await downloadCountingBuffers({ reuse: true }, true);
     expect(pushes).toBeGreaterThanOrEqual(content.length / READ_CHUNK_BYTES);
     // Fresh buffers only while the oldest is still being written: far fewer than reads.
-    expect(seen.size).toBeLessThan(pushes / 4);
+    expect(buffers).toBeLessThan(pushes / 4);
   });
 
   it('takes a fresh buffer per read when it is not told where it goes, or has a second reader', async () => {
     for (const options of [{ reuse: false }, { reuse: true, extraReader: true }]) {
-      const seen = new Set<ArrayBufferLike>();
-      let pushes = 0;
-      const push = FileReadStream.prototype.push;
-      FileReadStream.prototype.push = function (this: FileReadStream, chunk: unknown) {
-        if (Buffer.isBuffer(chunk)) {
-          pushes++;
-          seen.add(chunk.buffer);
-        }
-        return push.call(this, chunk);
-      };
-      const { port, server } = await serve(options);
-      try {
-        expect(sha(await download(port, false))).toBe(sha(content));
-      } finally {
-        FileReadStream.prototype.push = push;
-        server.close();
-      }
-      expect(seen.size).toBe(pushes);
+      const { pushes, buffers } = await downloadCountingBuffers(options, false);
+      expect(buffers).toBe(pushes);
     }
   });
 
