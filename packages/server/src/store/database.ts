@@ -44,17 +44,18 @@ export function groupCommitOf(db: Db): SqliteGroupCommit | undefined {
 }
 
 /**
- * SQLite only: runs a read that Kysely compiled (e.g. through QueryShapes)
- * on better-sqlite3 at once, and gives its first row. Kysely's executor on
- * top of the same statement (a connection mutex, promises, plugins we do
- * not use) cost more than SQLite's own work for a lookup by key, and reads
- * are synchronous here anyway. Reads only: a write must go through Kysely
- * (or SqliteGroupCommit), which commits the open group transaction first.
+ * The first row of a read Kysely compiled (e.g. through QueryShapes). On
+ * SQLite it runs on better-sqlite3 at once: Kysely's executor on top of the
+ * same statement (a connection mutex, promises, plugins we do not use) cost
+ * more than SQLite's own work for a lookup by key, and reads are synchronous
+ * there anyway. Elsewhere, through Kysely's executor. Reads only: a write
+ * must go through Kysely (or SqliteGroupCommit), which commits the open
+ * group transaction first.
  */
-export type SqliteReadFirst = <Row>(query: CompiledQuery<Row>) => Row | undefined;
-const sqliteReaders = new WeakMap<object, SqliteReadFirst>();
-export function sqliteReadFirstOf(db: Db): SqliteReadFirst | undefined {
-  return sqliteReaders.get(db);
+export async function readFirst<Row>(db: Db, query: CompiledQuery<Row>): Promise<Row | undefined> {
+  const groupCommit = groupCommits.get(db);
+  if (groupCommit) return groupCommit.readFirst(query);
+  return (await db.executeQuery(query)).rows[0];
 }
 
 export async function openSqlite(path: string): Promise<Db> {
@@ -86,7 +87,6 @@ export async function openSqlite(path: string): Promise<Db> {
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
   dialects.set(db, 'sqlite');
   groupCommits.set(db, groupCommit);
-  sqliteReaders.set(db, (query) => groupCommit.readFirst(query));
   await migrateToLatest(db as Kysely<unknown>);
   return db;
 }

@@ -5,14 +5,7 @@
  */
 import { type JobState, LEASED_STATES, MOVES } from '@bsubio/protocol';
 import { type CompiledQuery, type Selectable, sql, type Updateable } from 'kysely';
-import {
-  type Db,
-  type Dialect,
-  dialectOf,
-  groupCommitOf,
-  type SqliteReadFirst,
-  sqliteReadFirstOf,
-} from './database.js';
+import { type Db, type Dialect, dialectOf, groupCommitOf, readFirst } from './database.js';
 import { QueryShapes, type ValueOf } from './query-shapes.js';
 import type { JobsTable } from './schema.js';
 import type { SqliteGroupCommit } from './sqlite-group-commit.js';
@@ -78,8 +71,6 @@ export class JobRepository {
   private readonly groupCommit: SqliteGroupCommit | undefined;
   /** The queue's statements, compiled once per shape (QueryShapes). */
   private readonly shapes = new QueryShapes();
-  /** SQLite: hot reads run on better-sqlite3 directly (sqliteReadFirstOf). */
-  private readonly readFirst: SqliteReadFirst | undefined;
 
   constructor(
     private readonly db: Db,
@@ -88,7 +79,6 @@ export class JobRepository {
     this.leaseDb = leaseDb ?? db;
     this.dialect = dialectOf(db);
     this.groupCommit = groupCommitOf(db);
-    this.readFirst = sqliteReadFirstOf(db);
   }
 
   /**
@@ -139,8 +129,7 @@ export class JobRepository {
           .where('deleted_at', 'is', null),
       { id, userId },
     );
-    if (this.readFirst) return this.readFirst(query);
-    return (await this.db.executeQuery(query)).rows[0];
+    return readFirst(this.db, query);
   }
 
   async findById(id: string): Promise<JobRow | undefined> {

@@ -1,6 +1,6 @@
 /** SQL for users and their API keys. */
 import type { Selectable } from 'kysely';
-import { type Db, type SqliteReadFirst, sqliteReadFirstOf } from './database.js';
+import { type Db, readFirst } from './database.js';
 import { QueryShapes, type ValueOf } from './query-shapes.js';
 import type { ApiKeysTable, UsersTable } from './schema.js';
 
@@ -9,12 +9,8 @@ export type ApiKeyRow = Selectable<ApiKeysTable>;
 
 export class UserRepository {
   private readonly shapes = new QueryShapes(8);
-  /** SQLite: the key lookup runs on better-sqlite3 directly (sqliteReadFirstOf). */
-  private readonly readFirst: SqliteReadFirst | undefined;
 
-  constructor(private readonly db: Db) {
-    this.readFirst = sqliteReadFirstOf(db);
-  }
+  constructor(private readonly db: Db) {}
 
   async insertUser(row: UserRow): Promise<void> {
     await this.db.insertInto('users').values(row).execute();
@@ -50,8 +46,7 @@ export class UserRepository {
           .where('revoked_at', 'is', null),
       { prefix },
     );
-    if (this.readFirst) return this.readFirst(query);
-    return (await this.db.executeQuery(query)).rows[0];
+    return readFirst(this.db, query);
   }
 
   async touchKey(id: string, now: number): Promise<void> {
