@@ -348,13 +348,13 @@ export class JobRunner {
       { host: inputHost, sandbox: sandboxInput },
       { host: await toolsHostDir(this.options.scratchDir), sandbox: SANDBOX_TOOLS },
     ];
-    if (node.bind) {
-      // The Node binary may sit in a checkout `nobody` cannot traverse (/root, a 0700 dir).
-      const host = sandboxDropsPrivileges()
-        ? await hostDirForNobody(node.bind.host, 'node-bin', () => sandboxBaseDir(this.options.scratchDir))
-        : node.bind.host;
-      readOnly.push({ ...node.bind, host });
-    }
+    // Directories from the server's install (the Node binary, npm packages)
+    // may sit where `nobody` cannot traverse (/root, a 0700 checkout).
+    const reachable = (dir: string, copyAs: string) =>
+      sandboxDropsPrivileges()
+        ? hostDirForNobody(dir, copyAs, () => sandboxBaseDir(this.options.scratchDir))
+        : Promise.resolve(dir);
+    if (node.bind) readOnly.push({ ...node.bind, host: await reachable(node.bind.host, 'node-bin') });
     if (entry.definition.archive_in) {
       const filesHost = join(visible, 'files');
       const problem = await prepareFiles(entry.definition, inputHost, sniffed.mime, ext, filesHost);
@@ -365,11 +365,7 @@ export class JobRunner {
       if (existsSync(path)) readOnly.push({ host: path, sandbox: path });
     }
     for (const pkg of entry.nodePackages) {
-      const host = sandboxDropsPrivileges()
-        ? await hostDirForNobody(pkg.dir, join('node_modules', pkg.name), () =>
-            sandboxBaseDir(this.options.scratchDir),
-          )
-        : pkg.dir;
+      const host = await reachable(pkg.dir, join('node_modules', pkg.name));
       readOnly.push({ host, sandbox: `${SANDBOX_NODE_MODULES}/${pkg.name}` });
     }
 
