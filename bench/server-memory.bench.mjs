@@ -72,6 +72,8 @@ function rawGetBodyLength(url, headers) {
       },
     });
     socket.on('error', reject);
+    // A connection that ends before the whole body is a failed download, not a wait for ever.
+    socket.on('close', () => reject(new Error(`the download ended after ${body} of ${length} body bytes`)));
     socket.write(`${request}\r\n\r\n`);
   });
 }

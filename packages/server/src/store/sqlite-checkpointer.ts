@@ -11,11 +11,11 @@
  * and runs a PASSIVE checkpoint once CHECKPOINT_PAGES wait: it copies what
  * is committed without taking the write lock, so the event loop never waits
  * for it. The main connection keeps an automatic checkpoint with a far
- * higher threshold as a backstop: under
- * writes that never pause, a checkpoint running beside them cannot let the
- * WAL start over (new frames keep arriving behind it), and then the writer
- * checkpoints itself at WAL_BACKSTOP_PAGES, cheaply, since the thread has
- * copied nearly everything already. If the thread fails, the main
+ * higher threshold as a backstop: under writes that never pause, a
+ * checkpoint running beside them cannot let the WAL start over (new frames
+ * keep arriving behind it), and then the writer checkpoints itself at
+ * WAL_BACKSTOP_PAGES, cheaply, since the thread has copied nearly
+ * everything already. If the thread fails, the main
  * connection goes back to SQLite's default threshold. The thread's cost:
  * about 14 MiB of RSS (a V8 isolate), and the WAL file grows to the
  * backstop's 32 MiB under sustained writes instead of about 4.
