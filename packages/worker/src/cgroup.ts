@@ -454,6 +454,11 @@ export class JobCgroup {
     }
   }
 
+  /** The files a process writes its pid to, to enter the job's cgroups itself (the launcher's child). */
+  procsFiles(): string[] {
+    return this.unique().map((dir) => join(dir, 'cgroup.procs'));
+  }
+
   /** Put a process (not yet forked: the sandbox's start gate) in the job's cgroups. */
   enter(pid: number): void {
     for (const dir of this.unique()) write(join(dir, 'cgroup.procs'), String(pid));

@@ -29,6 +29,7 @@ import {
 import { dirname } from 'node:path';
 import type { TypeLimits } from './catalog.js';
 import { type CgroupDetection, detectCgroups, JobCgroup, type JobCgroupStats } from './cgroup.js';
+import { launcherPlan, type SandboxLauncher, sandboxLauncher } from './launcher.js';
 import { watchCgroup, watchTree } from './proc-watch.js';
 import { sandboxSeccompFilter } from './seccomp.js';
 
@@ -170,7 +171,7 @@ export function sandboxMechanisms(): SandboxMechanisms {
   return {
     cgroups,
     seccomp,
-    summary: `sandbox: ${limits}; seccomp filter ${seccomp ? 'on' : `off (no filter for ${process.arch})`}; /work and /tmp on a tmpfs per job`,
+    summary: `sandbox: ${limits}; seccomp filter ${seccomp ? 'on' : `off (no filter for ${process.arch})`}; /work and /tmp on a tmpfs per job; ${launcherPlan()}`,
     degraded: cgroups.support === null || !seccomp,
   };
 }
@@ -339,6 +340,118 @@ function jobCgroup(limits: TypeLimits): JobCgroup | undefined {
   }
 }
 
+/** A started sandbox, whichever way it was started. */
+interface StartedSandbox {
+  /** Its first process, the leader of its process group; undefined when it never started. */
+  pid: number | undefined;
+  /** Whether it was in the job's cgroups before bwrap started (else the watch keeps the limits). */
+  inCgroup: boolean;
+  onStderr(listener: (chunk: Buffer) => void): void;
+  /** Once it exited and its stderr closed; spawnError when it never ran. */
+  closed: Promise<{ exitCode: number | null; termSignal: string | null; spawnError?: Error }>;
+}
+
+/**
+ * Through the launcher (launcher.ts): its child enters the cgroups, sets the
+ * limits and drops privileges itself, then executes bwrap.
+ */
+async function startFromLauncher(
+  launcher: SandboxLauncher,
+  req: SandboxRequest,
+  cgroup: JobCgroup | undefined,
+  seccomp: Buffer | null,
+  start: SandboxStart,
+): Promise<StartedSandbox> {
+  const mib = 1024 * 1024;
+  const drop = sandboxDropsPrivileges();
+  try {
+    const launched = await launcher.start({
+      argv: bwrapCommand(req, start),
+      env: SANDBOX_SPAWN_ENV,
+      stdoutPath: req.stdoutPath,
+      ...(seccomp ? { seccomp } : {}),
+      ...(drop ? { uid: SANDBOX_HOST_ID, gid: SANDBOX_HOST_ID } : {}),
+      cgroupProcs: cgroup?.procsFiles() ?? [],
+      rlimits: {
+        data: Math.floor(req.limits.memory_mb * mib),
+        fsize: Math.floor(req.limits.output_mb * mib),
+        nofile: 1024,
+        core: 0,
+        ...(start.pidsCgroup ? {} : { nproc: NPROC_LIMIT }),
+      },
+    });
+    return {
+      pid: launched.pid,
+      inCgroup: launched.inCgroup,
+      onStderr: (listener) => launched.onStderr(listener),
+      closed: launched.closed.then(({ exitCode, termSignal, launcherLost }) => ({
+        exitCode,
+        termSignal,
+        ...(launcherLost ? { spawnError: new Error('the sandbox launcher stopped while the tool ran') } : {}),
+      })),
+    };
+  } catch (err) {
+    return {
+      pid: undefined,
+      inCgroup: false,
+      onStderr: () => {},
+      closed: Promise.resolve({ exitCode: null, termSignal: null, spawnError: err as Error }),
+    };
+  }
+}
+
+/**
+ * From Node, where there is no launcher: prlimit and bwrap, or with a cgroup
+ * the gate shell, which this process moves into it before letting it go on.
+ */
+function startFromNode(
+  req: SandboxRequest,
+  cgroup: JobCgroup | undefined,
+  seccomp: Buffer | null,
+  start: SandboxStart,
+  stdoutFd: number,
+): StartedSandbox {
+  const [command, ...args] = cgroup ? buildGatedSandboxCommand(req, start) : buildSandboxCommand(req, start);
+  const child = spawn(command as string, args, {
+    // stdin: the gate's pipe, or nothing. fd 3: the seccomp program.
+    stdio: [cgroup ? 'pipe' : 'ignore', stdoutFd, 'pipe', ...(seccomp ? (['pipe'] as const) : [])],
+    // Not the server's environment: bwrap's own process stays in the sandbox
+    // as its pid 1, where the tool can read /proc/1/environ (database URL,
+    // storage credentials). bwrap and prlimit need nothing but PATH.
+    env: SANDBOX_SPAWN_ENV,
+    // Its own process group, so one kill reaches bwrap and everything under it.
+    detached: true,
+    // As root, the host's nobody (the child drops its groups too, before the exec).
+    ...(sandboxDropsPrivileges() ? { uid: SANDBOX_HOST_ID, gid: SANDBOX_HOST_ID } : {}),
+  });
+  // Pipes to a child that died early fail with EPIPE: the outcome says why, not this.
+  for (const stream of [child.stdin, child.stdio[SECCOMP_FD]]) stream?.on('error', () => {});
+  if (seccomp) (child.stdio[SECCOMP_FD] as NodeJS.WritableStream | null)?.end(seccomp);
+
+  let inCgroup = false;
+  if (cgroup && child.pid !== undefined) {
+    try {
+      cgroup.enter(child.pid);
+      inCgroup = true;
+    } catch {
+      // Not moved (or only partly): the watch keeps the limits.
+    }
+    child.stdin?.end('go\n');
+  }
+  const closed = new Promise<{ exitCode: number | null; termSignal: string | null; spawnError?: Error }>(
+    (resolve) => {
+      child.once('error', (spawnError) => resolve({ exitCode: null, termSignal: null, spawnError }));
+      child.once('close', (exitCode, termSignal) => resolve({ exitCode, termSignal }));
+    },
+  );
+  return {
+    pid: child.pid,
+    inCgroup,
+    onStderr: (listener) => child.stderr?.on('data', listener),
+    closed,
+  };
+}
+
 export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> {
   const started = Date.now();
   const stdoutLimit = Math.floor(req.limits.output_mb * 1024 * 1024);
@@ -358,6 +471,20 @@ export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> 
   let stderrTail = '';
   let killedFor: SandboxOutcome | undefined;
   let writeError: string | undefined;
+  let sandbox: StartedSandbox | undefined;
+  let cgroup: JobCgroup | undefined;
+  // Before the start too (a failed log write while the launcher answers):
+  // the reason is kept, and the kill repeated once the sandbox is there.
+  const kill = (reason: SandboxOutcome) => {
+    killedFor ??= reason;
+    try {
+      if (sandbox?.pid !== undefined) process.kill(-sandbox.pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+    // Whatever left the process group (bwrap's --new-session) is still in the cgroup.
+    cgroup?.killAll();
+  };
   // The log is on the server's disk, which may fill up (ENOSPC): the tool is
   // stopped, and the job fails saying so, instead of the error going
   // unhandled and taking the whole process down.
@@ -366,70 +493,36 @@ export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> 
     kill('write_error');
   });
 
-  const cgroup = jobCgroup(req.limits);
+  cgroup = jobCgroup(req.limits);
   const seccomp = sandboxSeccompFilter();
   const start: SandboxStart = {
     pidsCgroup: cgroup !== undefined,
     ...(seccomp ? { seccompFd: SECCOMP_FD } : {}),
   };
-  const [command, ...args] = cgroup ? buildGatedSandboxCommand(req, start) : buildSandboxCommand(req, start);
-  let child: ReturnType<typeof spawn>;
+  const launcher = await sandboxLauncher();
   try {
-    child = spawn(command as string, args, {
-      // stdin: the gate's pipe, or nothing. fd 3: the seccomp program.
-      stdio: [cgroup ? 'pipe' : 'ignore', stdoutFd, 'pipe', ...(seccomp ? (['pipe'] as const) : [])],
-      // Not the server's environment: bwrap's own process stays in the sandbox
-      // as its pid 1, where the tool can read /proc/1/environ (database URL,
-      // storage credentials). bwrap and prlimit need nothing but PATH.
-      env: SANDBOX_SPAWN_ENV,
-      // Its own process group, so one kill reaches bwrap and everything under it.
-      detached: true,
-      // As root, the host's nobody (the child drops its groups too, before the exec).
-      ...(sandboxDropsPrivileges() ? { uid: SANDBOX_HOST_ID, gid: SANDBOX_HOST_ID } : {}),
-    });
+    sandbox = launcher
+      ? await startFromLauncher(launcher, req, cgroup, seccomp, start)
+      : startFromNode(req, cgroup, seccomp, start, stdoutFd);
   } catch (err) {
     cgroup?.remove();
     throw err;
   } finally {
-    // The child has its own copy of the descriptor.
+    // A child from Node has its own copy; the launcher's opened the file itself.
     closeSync(stdoutFd);
   }
-
-  const kill = (reason: SandboxOutcome) => {
-    killedFor ??= reason;
-    try {
-      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
-    // Whatever left the process group (bwrap's --new-session) is still in the cgroup.
-    cgroup?.killAll();
-  };
-
-  // Pipes to a child that died early fail with EPIPE: the outcome says why, not this.
-  for (const stream of [child.stdin, child.stdio[SECCOMP_FD]]) stream?.on('error', () => {});
-  if (seccomp) (child.stdio[SECCOMP_FD] as NodeJS.WritableStream | null)?.end(seccomp);
-
-  let inCgroup = false;
-  if (cgroup && child.pid !== undefined) {
-    try {
-      cgroup.enter(child.pid);
-      inCgroup = true;
-    } catch {
-      // Not moved (or only partly): the watch below keeps the limits.
-    }
-    child.stdin?.end('go\n');
-  }
+  if (killedFor) kill(killedFor);
+  const { inCgroup } = sandbox;
 
   const timer = setTimeout(() => kill('timeout'), req.limits.wall_seconds * 1000);
   const onViolation = (kind: 'memory' | 'processes') => kill(kind === 'memory' ? 'memory' : 'process_limit');
   const watch =
-    child.pid === undefined
+    sandbox.pid === undefined
       ? undefined
       : inCgroup && cgroup
         ? watchCgroup(cgroup, onViolation)
         : watchTree(
-            child.pid,
+            sandbox.pid,
             {
               maxMemoryBytes: req.limits.memory_mb * 1024 * 1024,
               maxProcesses: MAX_PROCESSES,
@@ -441,7 +534,7 @@ export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> 
   if (req.signal?.aborted) onAbort();
   req.signal?.addEventListener('abort', onAbort, { once: true });
 
-  child.stderr?.on('data', (chunk: Buffer) => {
+  sandbox.onStderr((chunk: Buffer) => {
     stderrTail = (stderrTail + chunk.toString('utf8')).slice(-4096);
     if (stderrBytes >= STDERR_CAP_BYTES) return;
     const room = STDERR_CAP_BYTES - stderrBytes;
@@ -451,14 +544,7 @@ export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> 
     req.onStderr?.(part);
   });
 
-  let spawnError: Error | undefined;
-  const [exitCode, termSignal] = await new Promise<[number | null, string | null]>((resolve) => {
-    child.once('error', (err) => {
-      spawnError = err;
-      resolve([null, null]);
-    });
-    child.once('close', (code, sig) => resolve([code, sig]));
-  });
+  const { exitCode, termSignal, spawnError } = await sandbox.closed;
   clearTimeout(timer);
   const watchedPeak = watch?.stop().peakBytes ?? 0;
   req.signal?.removeEventListener('abort', onAbort);
