@@ -21,7 +21,17 @@
  * and cpuacct too when writable). Without either, `detectCgroups` says why
  * and the sandbox keeps to its /proc watch.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmdirSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 
 export type CgroupVersion = 1 | 2;
@@ -152,6 +162,46 @@ function tryRead(path: string): string | null {
 
 function write(path: string, value: string): void {
   writeFileSync(path, value);
+}
+
+/**
+ * The files the watch reads on every tick, kept open: a cgroup file read
+ * again from offset 0 gives its current content, one pread instead of
+ * readFileSync's open, fstat, reads and close (32 jobs watched every 100 ms
+ * made those a visible part of the server's CPU).
+ */
+class HeldFiles {
+  private readonly fds = new Map<string, number | null>();
+  private readonly buffer = Buffer.alloc(4096);
+
+  private closed = false;
+
+  read(path: string): string | null {
+    // After close (the cgroup is going): read once, hold nothing.
+    if (this.closed) return tryRead(path);
+    let fd = this.fds.get(path);
+    if (fd === undefined) {
+      try {
+        fd = openSync(path, 'r');
+      } catch {
+        fd = null;
+      }
+      this.fds.set(path, fd);
+    }
+    if (fd === null) return null;
+    try {
+      const n = readSync(fd, this.buffer, 0, this.buffer.length, 0);
+      return this.buffer.toString('latin1', 0, n);
+    } catch {
+      return null;
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const fd of this.fds.values()) if (fd !== null) closeSync(fd);
+    this.fds.clear();
+  }
 }
 
 /** Make (or reuse) a directory and check that a cgroup file in it can be written. */
@@ -391,6 +441,7 @@ function detectAny(): CgroupDetection {
 export class JobCgroup {
   private readonly dirs: { memory: string; pids: string; cpu?: string; cpuacct?: string };
   private sampledPeak = 0;
+  private readonly held = new HeldFiles();
 
   private constructor(
     private readonly support: CgroupSupport,
@@ -480,10 +531,10 @@ export class JobCgroup {
   events(): { oomKills: number; pidsMaxHits: number; peakMemoryBytes: number } {
     const v2 = this.support.version === 2;
     const oomKills = keyed(
-      tryRead(join(this.dirs.memory, v2 ? 'memory.events' : 'memory.oom_control')),
+      this.held.read(join(this.dirs.memory, v2 ? 'memory.events' : 'memory.oom_control')),
       'oom_kill',
     );
-    const pidsMaxHits = keyed(tryRead(join(this.dirs.pids, 'pids.events')), 'max');
+    const pidsMaxHits = keyed(this.held.read(join(this.dirs.pids, 'pids.events')), 'max');
     this.peakKept ??= !v2 || existsSync(join(this.dirs.memory, 'memory.peak'));
     if (!this.peakKept) this.sampledPeak = Math.max(this.sampledPeak, this.memoryNow());
     return { oomKills, pidsMaxHits, peakMemoryBytes: this.sampledPeak };
@@ -545,6 +596,7 @@ export class JobCgroup {
    * server start.
    */
   remove(): void {
+    this.held.close();
     let left = this.unique();
     let attempts = 0;
     const tryAll = () => {

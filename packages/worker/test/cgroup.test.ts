@@ -4,7 +4,7 @@
  * files for v1, v2 and a cgroup namespace.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { detectCgroups, JobCgroup, parseCgroupMounts, parseProcCgroup } from '../src/cgroup.js';
@@ -149,6 +149,24 @@ describe.skipIf(!cgroups.support)('a job cgroup on this kernel', () => {
       }
     },
   );
+
+  it('shows the watch fresh counts from the files it keeps open, and closes them when removed', async () => {
+    const openFds = () => readdirSync('/proc/self/fd').length;
+    const before = openFds();
+    const cg = make({ memoryBytes: 256 << 20, maxTasks: 4 });
+    try {
+      expect(cg.events().pidsMaxHits).toBe(0);
+      expect(openFds()).toBeGreaterThan(before);
+      // Forks past pids.max: the same open file, read again, must show the refusals.
+      const { exited } = runIn(cg, ['sh', '-c', 'for i in 1 2 3 4 5 6 7 8; do sleep 1 & done; wait']);
+      await exited;
+      expect(cg.events().pidsMaxHits).toBeGreaterThan(0);
+    } finally {
+      cg.killAll();
+      cg.remove();
+    }
+    expect(openFds()).toBe(before);
+  });
 
   it('kills everything in it and is removed after', async () => {
     const cg = make({ memoryBytes: 64 << 20, maxTasks: 16 });
