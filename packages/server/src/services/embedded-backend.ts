@@ -4,11 +4,23 @@ import type { JobService } from './job-service.js';
 import { stepsOf } from './pipeline.js';
 
 export class EmbeddedBackend implements WorkerBackend {
+  /**
+   * The pool's idle slots, first asleep first woken. A job that becomes
+   * pending wakes one of them, not all: with 32 slots idle, waking all made
+   * 31 claims that found nothing for every job submitted.
+   */
+  private readonly sleeping: (() => void)[] = [];
+  private readonly wakeOne = () => this.sleeping[0]?.();
+
   constructor(private readonly service: JobService) {}
 
   async claim(workerId: string, types: readonly string[], leaseMs: number): Promise<ClaimedJob | null> {
     const row = await this.service.claim(workerId, types, leaseMs);
     if (!row) return null;
+    // One wake-up may stand for several jobs (leases that lapsed together,
+    // another server's jobs): whoever got one passes the word on, and the
+    // chain ends at the first slot that finds nothing.
+    this.wakeOne();
     return {
       id: row.id,
       type: row.type,
@@ -23,12 +35,15 @@ export class EmbeddedBackend implements WorkerBackend {
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
-        this.service.events.off('pending', done);
+        const at = this.sleeping.indexOf(done);
+        if (at >= 0) this.sleeping.splice(at, 1);
+        if (this.sleeping.length === 0) this.service.events.off('pending', this.wakeOne);
         signal.removeEventListener('abort', done);
         resolve();
       };
       const timer = setTimeout(done, timeoutMs);
-      this.service.events.on('pending', done);
+      if (this.sleeping.length === 0) this.service.events.on('pending', this.wakeOne);
+      this.sleeping.push(done);
       signal.addEventListener('abort', done, { once: true });
     });
   }
