@@ -33,6 +33,15 @@ function literal(states: readonly JobState[]) {
 /** Claim's guard: the one state a claim takes a job from (the protocol's table of moves). */
 const PENDING = sql.lit<JobState>(MOVES.claim.from[0]);
 
+/**
+ * The predicate of jobs_user_live_status_id (migration 0014), which leaves
+ * the running states out so that a job's moves between them write none of
+ * its pages. SQLite uses a partial index only for a query whose WHERE holds
+ * the index's predicate as it is, so every query meant to use the index
+ * adds this term (true of every state it asks for anyway).
+ */
+const NOT_RUNNING = sql<boolean>`${sql.ref('status')} not in (${sql.join(literal(LEASED_STATES))})`;
+
 /** Pending or running: the jobs BSUBIO_MAX_ACTIVE_JOBS counts. */
 const ACTIVE: readonly JobState[] = ['pending', ...LEASED_STATES];
 
@@ -154,7 +163,7 @@ export class JobRepository {
     type?: string,
   ): Promise<{ rows: JobRow[]; total: number; more: boolean }> {
     let query = this.db.selectFrom('jobs').where('user_id', '=', userId).where('deleted_at', 'is', null);
-    if (status) query = query.where('status', '=', status);
+    if (status) query = query.where('status', '=', status).where(this.byStatusIndex(status));
     if (type) query = query.where('type', '=', type);
     const page = before === undefined ? query : query.where('id', '<', before);
     const [rows, total] = await Promise.all([
@@ -167,6 +176,25 @@ export class JobRepository {
     ]);
     const more = rows.length > limit;
     return { rows: more ? rows.slice(0, limit) : rows, total, more };
+  }
+
+  /**
+   * The term that lets a query of a user's jobs in `status` find them by an
+   * index: jobs_user_live_status_id for the states it holds, and for the
+   * running ones (which it leaves out) the jobs holding a lease, all of
+   * which jobs_lease has; there are as many as jobs running, however many
+   * the user has in all.
+   */
+  private byStatusIndex(status: JobState) {
+    return LEASED_STATES.includes(status) ? this.holdingLease() : NOT_RUNNING;
+  }
+
+  /** Jobs holding a lease (every running job does), from jobs_lease. */
+  private holdingLease() {
+    return sql<boolean>`${sql.ref('id')} in (${this.db
+      .selectFrom('jobs as leased')
+      .select('leased.id')
+      .where('leased.lease_expires_at', 'is not', null)})`;
   }
 
   /**
@@ -328,7 +356,7 @@ export class JobRepository {
    */
   private nextUserToServe(types: readonly string[], limits: ClaimLimits) {
     const running = sql<number>`coalesce((select sum(r.n) from job_counts r where r.user_id = c.user_id and r.status in (${sql.join(literal(LEASED_STATES))})), 0)`;
-    const oldestPending = sql<string>`(select min(p.id) from jobs p where p.user_id = c.user_id and p.deleted_at is null and p.status = 'pending' and p.type in (${sql.join(types)}))`;
+    const oldestPending = sql<string>`(select min(p.id) from jobs p where p.user_id = c.user_id and p.deleted_at is null and p.status = 'pending' and ${NOT_RUNNING} and p.type in (${sql.join(types)}))`;
     return this.db
       .selectFrom('job_counts as c')
       .select('c.user_id')
@@ -390,7 +418,7 @@ export class JobRepository {
               .where('status', '=', PENDING)
               .where('type', 'in', [...types])
               .where('deleted_at', 'is', null)
-              .$if(user !== undefined, (q) => q.where('user_id', '=', user!))
+              .$if(user !== undefined, (q) => q.where('user_id', '=', user!).where(NOT_RUNNING))
               .$if(notUsers !== undefined, (q) => q.where('user_id', 'not in', notUsers!))
               .$if(steps !== undefined, (q) => q.where(steps!))
               .orderBy('id')
@@ -616,6 +644,7 @@ export class JobRepository {
       .where('user_id', '=', userId)
       .where('deleted_at', 'is', null)
       .where('status', '=', 'failed')
+      .where(NOT_RUNNING)
       .where('error_code', '=', 'ECANCELED')
       .executeTakeFirstOrThrow();
     return Number(row.n);
@@ -638,6 +667,7 @@ export class JobRepository {
       .where('user_id', '=', userId)
       .where('deleted_at', 'is', null)
       .where('status', 'in', ['finished', 'failed'])
+      .where(NOT_RUNNING)
       .where('finished_at', '>=', since)
       .groupBy([bucket, 'status'])
       .execute();
@@ -675,6 +705,7 @@ export class JobRepository {
       .where('deleted_at', 'is', null)
       .where('status', 'in', [...LEASED_STATES])
       .where('claimed_by', 'is not', null)
+      .where(this.holdingLease())
       .groupBy('claimed_by')
       .execute();
     return rows.map((r) => ({ worker: r.claimed_by!, n: Number(r.n) }));
