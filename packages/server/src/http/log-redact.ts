@@ -9,6 +9,8 @@ import type { FastifyRequest } from 'fastify';
 const SECRET_PARAMS = /([?&](?:token|code|api_key|key|device_code)=)[^&#]*/gi;
 
 export function redactUrl(url: string): string {
+  // Every secret is a `name=value`; most URLs have none to run the expression over.
+  if (!url.includes('=')) return url;
   return url.replace(SECRET_PARAMS, '$1[redacted]');
 }
 
