@@ -34,7 +34,12 @@ beforeAll(async () => {
     await openBlobStore(undefined, join(dir, 'blobs')),
     Catalog.load(),
     new JobEvents(),
-    { maxUploadBytes: 1 << 20, maxAttempts: 3, blobRefs: new BlobRefRepository(db) },
+    {
+      maxUploadBytes: 1 << 20,
+      maxAttempts: 3,
+      blobRefs: new BlobRefRepository(db),
+      uploadToken: (jobId) => `test-token-${jobId}`,
+    },
   );
 });
 afterAll(async () => {
