@@ -18,11 +18,11 @@ import {
 } from '@bsubio/worker';
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
-import { pino } from 'pino';
 import { openBlobStore } from './blobs/open-blob-store.js';
 import type { ServerConfig } from './config.js';
 import { buildApp } from './http/app.js';
 import { requestLogFields } from './http/log-redact.js';
+import { openLogSink } from './log-sink.js';
 import { AccountService } from './services/account-service.js';
 import { ClusterNotifier } from './services/cluster-notifier.js';
 import { EmbeddedBackend } from './services/embedded-backend.js';
@@ -153,30 +153,8 @@ export async function startServer(
   }
 
   let closing: Promise<void> | undefined;
-  // Log lines (two access-log lines per request) are written asynchronously:
-  // a synchronous write(2) per line was 13 % of the server's time under
-  // load. Lines written while one write is in flight go out together. What
-  // is still buffered is written out at close and at exit.
-  // Lines are gathered up to 4 KiB before a write, and written at the latest
-  // after 200 ms, so a quiet server's log is still current.
-  // SonicBoom holds the lines as Buffers ('buffer' mode): in its default
-  // mode it appends each line to one string and measures that whole
-  // string's UTF-8 length again for every line (up to 16 KiB while a write
-  // is in flight), which copied and scanned kilobytes per log line.
-  const logFile = pino.destination({ dest: 2, sync: false, minLength: 4096, contentMode: 'buffer' });
-  const logDestination = {
-    write: (line: string) => logFile.write(Buffer.from(line) as unknown as string),
-    flush: () => logFile.flush(),
-    flushSync: () => logFile.flushSync(),
-  };
-  const flushLogs = () => {
-    try {
-      logDestination.flushSync();
-    } catch {}
-  };
-  process.once('exit', flushLogs);
-  const logFlushTimer = setInterval(() => logDestination.flush(), 200);
-  logFlushTimer.unref();
+  // Log lines go to stderr in batches of 16 KiB, and at least every 200 ms (log-sink.ts).
+  const logSink = openLogSink(2);
   const app = buildApp({
     jobs,
     users,
@@ -205,7 +183,7 @@ export async function startServer(
     },
     logger: {
       level: config.logLevel,
-      stream: logDestination,
+      stream: logSink,
       serializers: { req: requestLogFields },
     } as never,
     workerTokens: new WorkerTokens(db),
@@ -314,8 +292,7 @@ export async function startServer(
         await webhooks.stop();
         await notifier?.stop();
         await db.destroy();
-        clearInterval(logFlushTimer);
-        flushLogs();
+        logSink.close();
       })();
       return closing;
     },
