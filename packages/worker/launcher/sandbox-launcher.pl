@@ -31,7 +31,7 @@
 use strict;
 use warnings;
 use POSIX qw(:sys_wait_h setsid _exit dup2 EINTR);
-use Fcntl qw(F_GETFD F_SETFD FD_CLOEXEC O_WRONLY O_CREAT O_TRUNC O_RDONLY);
+use Fcntl qw(F_GETFD F_SETFD F_GETFL F_SETFL FD_CLOEXEC O_NONBLOCK O_WRONLY O_CREAT O_TRUNC O_RDONLY);
 
 my %RLIMIT = (fsize => 1, data => 2, core => 4, nproc => 6, nofile => 7);
 # prlimit64 and prctl by architecture; unknown ones are refused at start.
@@ -60,8 +60,15 @@ binmode STDOUT;
 my %jobs;        # id => { pid, fh (stderr read end), exited, status }
 my %by_pid;      # pid => id
 my $inbuf = '';
-my $children_changed = 0;
-$SIG{CHLD} = sub { $children_changed = 1 };
+# SIGCHLD wakes the select below through a pipe of its own: a flag alone
+# misses a child that ends between the check and the select, which would
+# then hold that job's end back for the select's whole timeout.
+pipe(my $sigchld_r, my $sigchld_w) or die "pipe: $!\n";
+for my $fh ($sigchld_r, $sigchld_w) {
+    my $flags = fcntl($fh, F_GETFL, 0);
+    fcntl($fh, F_SETFL, $flags | O_NONBLOCK);
+}
+$SIG{CHLD} = sub { syswrite($sigchld_w, 'c') };
 $SIG{PIPE} = 'IGNORE';
 
 sub reply { my ($text) = @_; syswrite_all(\*STDOUT, $text) }
@@ -234,14 +241,15 @@ sub handle_requests {
 
 reply("ready $$\n");
 while (1) {
-    reap() if $children_changed && !($children_changed = 0);
     my $rin = '';
     vec($rin, fileno(STDIN), 1) = 1;
+    vec($rin, fileno($sigchld_r), 1) = 1;
     for my $job (values %jobs) { vec($rin, fileno($job->{fh}), 1) = 1 if $job->{fh} }
-    my $nfound = select(my $rout = $rin, undef, undef, 1);
-    if ($nfound < 0) { next }
+    my $nfound = select(my $rout = $rin, undef, undef, 5);
+    # Whatever woke it, ended children are collected first.
+    1 while sysread($sigchld_r, my $drain, 4096);
     reap();
-    next if $nfound == 0;
+    next if $nfound <= 0;
     if (vec($rout, fileno(STDIN), 1)) {
         my $n = sysread(STDIN, $inbuf, 65536, length $inbuf);
         if (defined $n && $n == 0) { shutdown_all() }
