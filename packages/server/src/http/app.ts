@@ -200,7 +200,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     }
   });
 
-  app.addHook('onResponse', async (request, reply) => {
+  // A callback, not an async function: no promise to settle after every response.
+  app.addHook('onResponse', (request, reply, done) => {
     deps.metrics.http.observe(
       {
         method: request.method,
@@ -209,6 +210,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       },
       reply.elapsedTime / 1000,
     );
+    done();
   });
 
   app.setErrorHandler((caught, request, reply) => {

@@ -16,13 +16,18 @@ const ALLOWED_HEADERS = [
 ];
 const EXPOSED_HEADERS = ['retry-after', 'content-disposition', 'x-request-id'];
 const ALLOWED_METHODS = ['GET', 'POST', 'DELETE'];
+const EXPOSED = EXPOSED_HEADERS.join(', ');
 
 export function registerCors(app: FastifyInstance): void {
   // First hook of all, so that errors (401, 429…) are readable by the page too.
-  app.addHook('onRequest', async (request, reply) => {
-    if (request.headers.origin === undefined) return;
-    reply.header('access-control-allow-origin', '*');
-    reply.header('access-control-expose-headers', EXPOSED_HEADERS.join(', '));
+  // A callback, not an async function: Fastify goes on to the next hook at
+  // once instead of after a promise settles, on every request.
+  app.addHook('onRequest', (request, reply, done) => {
+    if (request.headers.origin !== undefined) {
+      reply.header('access-control-allow-origin', '*');
+      reply.header('access-control-expose-headers', EXPOSED);
+    }
+    done();
   });
   // Preflight: answered for any path, before authentication (browsers send no key with it).
   app.options('*', { config: { auth: 'none' } }, async (_request, reply) => {
