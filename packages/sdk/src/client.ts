@@ -135,7 +135,8 @@ export class BaseBsubClient {
     const { signal, onProgress } = options;
     let created: Job | undefined;
     try {
-      const submitted = await this.createAndSubmit(type, input, {
+      // The job as submitted is not fetched: the wait's first answer is it.
+      const submitted = await this.submitNew(type, input, {
         ...options,
         onProgress: (event) => {
           created = event.job;
@@ -190,6 +191,16 @@ export class BaseBsubClient {
     input: UploadInput,
     options: CreateAndSubmitOptions = {},
   ): Promise<Job> {
+    const job = await this.submitNew(type, input, options);
+    return (await this.jobs.getJob(job.id, { signal: options.signal })).data;
+  }
+
+  /** createAndSubmit without fetching the job again: returns it as created. */
+  private async submitNew(
+    type: string | Pipeline,
+    input: UploadInput,
+    options: CreateAndSubmitOptions,
+  ): Promise<Job> {
     const { signal, onProgress } = options;
     if (typeof input === 'string') await this.platform.openFile(input);
     const request: CreateJobRequest = typeof type === 'string' ? { type } : type.toRequest();
@@ -214,7 +225,7 @@ export class BaseBsubClient {
       await this.discard(job.id);
       throw error;
     }
-    return (await this.jobs.getJob(job.id, { signal })).data;
+    return job;
   }
 
   /**

@@ -119,6 +119,29 @@ describe('processFile', () => {
     expect(lastUpload).toMatchObject({ sent: json.length, total: json.length });
   });
 
+  it('makes one request per step and no more: create, upload, submit, wait, output, logs', async () => {
+    const calls: string[] = [];
+    const counting = new BsubClient({
+      baseUrl: server.url,
+      apiKey: server.apiKey,
+      fetch: (input, init) => {
+        const url = new URL(String(input instanceof Request ? input.url : input));
+        calls.push(`${init?.method ?? 'GET'} ${url.pathname.replace(/[0-9a-f-]{36}/, '{id}')}`);
+        return globalThis.fetch(input, init);
+      },
+    });
+    const result = await counting.processFile('test/linecount', Buffer.from('one\ntwo\n'));
+    expect(text(result.output).trim()).toBe('2');
+    expect(calls).toEqual([
+      'POST /v1/jobs',
+      'POST /v1/upload/{id}',
+      'POST /v1/jobs/{id}/submit',
+      'GET /v1/jobs/{id}',
+      'GET /v1/jobs/{id}/output',
+      'GET /v1/jobs/{id}/logs',
+    ]);
+  });
+
   it("takes a pipeline built with pipeline().pipe(): one job, the last step's output", async () => {
     const chain = pipeline('passthru').pipe('json_format').pipe('test/linecount');
     expect(String(chain)).toBe('passthru → json_format → test/linecount');
