@@ -141,6 +141,23 @@ it('relays stderr whole and in order, beside the exit code', async () => {
   expect(result.lastStderrLine).toBe('line 19999');
 });
 
+it('keeps each of many sandboxes at once apart: its own stdout, stderr and exit code', async () => {
+  const reqs = Array.from({ length: 16 }, (_, n) =>
+    request([
+      'sh',
+      '-c',
+      `i=0; while [ $i -lt 300 ]; do echo "job ${n} line $i" >&2; i=$((i+1)); done; echo out ${n}; exit ${n}`,
+    ]),
+  );
+  const results = await Promise.all(reqs.map((req) => runSandboxed(req)));
+  results.forEach((result, n) => {
+    expect(result.exitCode).toBe(n);
+    expect(stdoutOf(reqs[n]!)).toBe(`out ${n}\n`);
+    const expected = Array.from({ length: 300 }, (_, i) => `job ${n} line ${i}\n`).join('');
+    expect(readFileSync(reqs[n]!.stderrPath, 'utf8')).toBe(expected);
+  });
+});
+
 it('reports a tool killed by a signal by its name', async () => {
   const result = await runSandboxed(request(['sh', '-c', 'kill -TERM $$']));
   expect(result.outcome).toBe('exited');
