@@ -215,9 +215,9 @@ export async function startServer(
           scratchDir: join(blobs.scratchDir, 'work'),
           concurrency: config.workers,
           leaseMs: config.leaseMs,
-          // Every move to pending in this process wakes the workers at once
-          // (the 'pending' event); the poll is only a safety net, and an idle
-          // server should do next to nothing.
+          // Every move to pending in this process wakes an idle slot at once
+          // (the 'pending' event, see EmbeddedBackend); the poll is only a
+          // safety net, and an idle server should do next to nothing.
           pollMs: 10_000,
           onError: (err, jobId) => app.log.error({ err, jobId }, 'worker error'),
         })
