@@ -243,6 +243,8 @@ describe('installed from the tarballs, outside the repository', () => {
     // The agent logs JSON lines with the server's fields (pino), naming itself.
     const lines = stderrOf['bsubio-worker']!().trim().split('\n').filter(Boolean);
     expect(lines.length).toBeGreaterThan(0);
+    // The tarball carries the sandbox launcher: sandboxes do not fall back to forks of the worker.
+    expect(stderrOf['bsubio-worker']!()).toContain('sandboxes start from the sandbox launcher');
     for (const line of lines) {
       expect(JSON.parse(line)).toMatchObject({
         level: expect.any(Number),

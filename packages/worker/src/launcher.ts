@@ -255,6 +255,8 @@ export function launcherPlan(): string {
   if (process.env.BSUBIO_SANDBOX_LAUNCHER === '0')
     return 'sandboxes start from this process (BSUBIO_SANDBOX_LAUNCHER=0)';
   if (!existsSync(PERL)) return `sandboxes start from this process (no ${PERL} for the sandbox launcher)`;
+  if (!existsSync(SCRIPT))
+    return `sandboxes start from this process (the sandbox launcher ${SCRIPT} is missing)`;
   return 'sandboxes start from the sandbox launcher';
 }
 
