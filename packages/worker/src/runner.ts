@@ -9,6 +9,7 @@ import {
   existsSync,
   linkSync,
   mkdirSync,
+  readdirSync,
   renameSync,
   rmSync,
   statSync,
@@ -77,11 +78,42 @@ let sandboxBase: Promise<string> | undefined;
 function sandboxBaseDir(scratchDir: string): Promise<string> {
   if (!sandboxDropsPrivileges()) return Promise.resolve(scratchDir);
   sandboxBase ??= (async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'bsubio-sandbox-'));
+    removeStaleSandboxBases();
+    const dir = await mkdtemp(join(tmpdir(), `${SANDBOX_BASE_PREFIX}${process.pid}-`));
     chmodSync(dir, 0o711);
+    // It may hold a copy of Node.js (hostDirForNobody): 170 MiB a process
+    // start, which filled a disk when every test server left its own.
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
     return dir;
   })();
   return sandboxBase;
+}
+
+const SANDBOX_BASE_PREFIX = 'bsubio-sandbox-';
+
+/** Sandbox base directories of processes that are gone (killed before their exit could remove them). */
+function removeStaleSandboxBases(): void {
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = /^bsubio-sandbox-(\d+)-/.exec(name)?.[1];
+    if (pid === undefined || Number(pid) === process.pid || processAlive(Number(pid))) continue;
+    rmSync(join(tmpdir(), name), { recursive: true, force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: alive, another user's.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /**
