@@ -137,9 +137,11 @@ for (const store of ['SQLite', 'PostgreSQL'] as const) {
       const expected =
         '== step 1/2: test/upper ==\nupper ran\n== step 2/2: test/linger (attempt 2) ==\nlingering\n';
       // While step 2 runs again, the live log holds step 1's kept log and then the new attempt's lines.
+      // Until the rescuer claims it, the log is still the killed attempt's, which may hold
+      // "lingering" too (a sandbox that starts fast prints it before the kill): wait for attempt 2's.
       for (;;) {
         const live = await (await api.request(`/v1/jobs/${job.id}/logs`)).text();
-        if (live.includes('lingering')) {
+        if (live.includes('(attempt 2) ==\nlingering')) {
           expect(live).toBe(expected);
           break;
         }
