@@ -215,7 +215,8 @@ function makeWritable(dir: string, probeFile: string, probeValue: string): boole
   }
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process runs (EPERM: it does, as another user). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

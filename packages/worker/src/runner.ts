@@ -23,6 +23,7 @@ import type { JobErrorCode } from '@bsubio/protocol';
 import { ARCHIVE_TYPES, ArchiveError, unpackArchive } from './archive.js';
 import type { ClaimedJob, JobOutcome, PipelineStep, WorkerBackend } from './backend.js';
 import { type Catalog, TOOLS_DIR, type TypeDefinition, type TypeLimits } from './catalog.js';
+import { isAlive } from './cgroup.js';
 import { resolveCommand, resolveEnv } from './command.js';
 import { hostDirForNobody, SANDBOX_NODE_MODULES } from './node-packages.js';
 import { checkParams } from './params.js';
@@ -101,18 +102,8 @@ function removeStaleSandboxBases(): void {
   }
   for (const name of names) {
     const pid = /^bsubio-sandbox-(\d+)-/.exec(name)?.[1];
-    if (pid === undefined || Number(pid) === process.pid || processAlive(Number(pid))) continue;
+    if (pid === undefined || Number(pid) === process.pid || isAlive(Number(pid))) continue;
     rmSync(join(tmpdir(), name), { recursive: true, force: true });
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: alive, another user's.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
