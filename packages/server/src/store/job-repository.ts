@@ -349,13 +349,18 @@ export class JobRepository {
     return types.filter((t) => !((caps[t] ?? 0) > 0 && (now.get(t) ?? 0) >= caps[t]!));
   }
 
+  /** How many jobs this user runs now, from the counters. */
+  private runningOf(userId: 'c.user_id') {
+    return sql<number>`coalesce((select sum(r.n) from job_counts r where r.user_id = ${sql.ref(userId)} and r.status in (${sql.join(literal(LEASED_STATES))})), 0)`;
+  }
+
   /**
    * The user whose job goes next: of those with pending jobs of these types,
    * the one running fewest jobs now, then the one waiting longest. From the
    * job_counts counters (a row per user, type and state), not from the jobs.
    */
   private nextUserToServe(types: readonly string[], limits: ClaimLimits) {
-    const running = sql<number>`coalesce((select sum(r.n) from job_counts r where r.user_id = c.user_id and r.status in (${sql.join(literal(LEASED_STATES))})), 0)`;
+    const running = this.runningOf('c.user_id');
     const oldestPending = sql<string>`(select min(p.id) from jobs p where p.user_id = c.user_id and p.deleted_at is null and p.status = 'pending' and ${NOT_RUNNING} and p.type in (${sql.join(types)}))`;
     return this.db
       .selectFrom('job_counts as c')
@@ -368,6 +373,30 @@ export class JobRepository {
       .orderBy(running)
       .orderBy(oldestPending)
       .limit(1);
+  }
+
+  /**
+   * On PostgreSQL, the user to serve next whom no concurrent claim is
+   * serving. Claims run at once there, each on its own snapshot: two slots
+   * freed together both saw the same user running nothing and both took her
+   * jobs, round after round, while another user waited
+   * (fair-claim-race.test.ts). So a claim tries the waiting users in the fair
+   * order with fair_claim_try_user (migration 0015): it takes an advisory
+   * lock on the user, held until the claim commits, and with the lock held
+   * rereads how many jobs she runs; a user another claim holds, or one
+   * served since this claim's snapshot, is passed over. `offset 0` keeps the
+   * planner from pushing that filter into the grouping, where it locked
+   * every waiting user at once. If every waiting user is passed over, the
+   * plain fair pick is taken: a lone user's workers all take her jobs.
+   */
+  private nextUserNotBeingServed(types: readonly string[], limits: ClaimLimits) {
+    const candidates = this.nextUserToServe(types, limits)
+      .clearLimit()
+      .select(sql<number>`${this.runningOf('c.user_id')}`.as('running'));
+    return sql<string>`coalesce(
+      (select f.user_id from (${candidates} offset 0) f
+        where fair_claim_try_user(f.user_id, f.running) limit 1),
+      (${this.nextUserToServe(types, limits)}))`;
   }
 
   /** Users running `cap` jobs or more. */
@@ -398,7 +427,12 @@ export class JobRepository {
     const query = this.shapes.compile(
       shape,
       (value: ValueOf) => {
-        const user = whose === 'fair' ? this.nextUserToServe(types, limits) : undefined;
+        const user =
+          whose !== 'fair'
+            ? undefined
+            : postgres
+              ? this.nextUserNotBeingServed(types, limits)
+              : this.nextUserToServe(types, limits);
         const notUsers = whose === 'any-under-cap' && cap > 0 ? this.usersAtCap(cap) : undefined;
         const steps = onlyRunnablePipelines ? this.everyStepOf(types) : undefined;
         return this.leaseDb

@@ -367,7 +367,39 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // PostgreSQL only: the fair claim's guard against concurrent claims
+  // serving the same user (job-repository.ts, nextUserNotBeingServed).
+  // A function because only a VOLATILE function's queries see what was
+  // committed after the calling statement began: the claim's own snapshot
+  // is taken before it can hold the user's lock.
+  '0015_fair_claim_lock': {
+    async up(db: Kysely<unknown>) {
+      if (!isPostgres(db)) return;
+      await sql`
+        CREATE FUNCTION fair_claim_try_user(u text, running_then numeric) RETURNS boolean
+        LANGUAGE plpgsql VOLATILE AS $$
+        BEGIN
+          -- Another claim is serving this user now: pass her over.
+          IF NOT pg_try_advisory_xact_lock(${sql.lit(FAIR_CLAIM_LOCKS)}, hashtext(u)) THEN
+            RETURN false;
+          END IF;
+          -- With the lock held, a fresh look: a claim that served her and
+          -- committed after the caller's snapshot shows here. Serve her only
+          -- if she runs no more than the caller thought.
+          RETURN (SELECT coalesce(sum(n), 0) FROM job_counts
+                  WHERE user_id = u AND status IN ('claimed', 'preparing', 'processing')) <= running_then;
+        END
+        $$`.execute(db);
+    },
+  },
 };
+
+/**
+ * The first key of the advisory locks a fair claim takes on the user it
+ * serves (PostgreSQL; the second key is the user id's hash). Any constant
+ * no other lock of the database uses: bsubio takes no other advisory lock.
+ */
+const FAIR_CLAIM_LOCKS = 0x6273_7562; // "bsub"
 
 /** Whether the migration runs on PostgreSQL (Kysely's migrator hands both dialects the same code). */
 function isPostgres(db: Kysely<unknown>): boolean {
