@@ -386,16 +386,20 @@ export class JobRepository {
    * rereads how many jobs she runs; a user another claim holds, or one
    * served since this claim's snapshot, is passed over. `offset 0` keeps the
    * planner from pushing that filter into the grouping, where it locked
-   * every waiting user at once. If every waiting user is passed over, the
-   * plain fair pick is taken: a lone user's workers all take her jobs.
+   * every waiting user at once. A lone waiting user is served without the
+   * lock (there is no one to be fair to), and if every waiting user is
+   * passed over, the plain fair pick is taken: no slot idles while work
+   * waits.
    */
   private nextUserNotBeingServed(types: readonly string[], limits: ClaimLimits) {
     const candidates = this.nextUserToServe(types, limits)
       .clearLimit()
-      .select(sql<number>`${this.runningOf('c.user_id')}`.as('running'));
+      .select(sql<number>`${this.runningOf('c.user_id')}`.as('running'))
+      .select(sql<number>`count(*) over ()`.as('waiting'));
     return sql<string>`coalesce(
       (select f.user_id from (${candidates} offset 0) f
-        where fair_claim_try_user(f.user_id, f.running) limit 1),
+        where case when f.waiting = 1 then true else fair_claim_try_user(f.user_id, f.running) end
+        limit 1),
       (${this.nextUserToServe(types, limits)}))`;
   }
 
