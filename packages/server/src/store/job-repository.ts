@@ -9,6 +9,7 @@ import { type Db, type Dialect, dialectOf, groupCommitOf, readFirst } from './da
 import { QueryShapes, type ValueOf } from './query-shapes.js';
 import type { JobsTable } from './schema.js';
 import type { SqliteGroupCommit } from './sqlite-group-commit.js';
+import { type TypeSet, TypeSets } from './type-sets.js';
 
 export type JobRow = Selectable<JobsTable>;
 type PipelineColumn = 'steps' | 'step' | 'step_outputs';
@@ -78,6 +79,8 @@ export class JobRepository {
   private readonly dialect: Dialect;
   /** SQLite: the queue's writes are committed in batches (SqliteGroupCommit). */
   private readonly groupCommit: SqliteGroupCommit | undefined;
+  /** Lists of types for `type in`: on SQLite, indexed temp tables (TypeSets). */
+  private readonly typeSets: TypeSets;
   /** The queue's statements, compiled once per shape (QueryShapes). */
   private readonly shapes = new QueryShapes();
 
@@ -88,6 +91,7 @@ export class JobRepository {
     this.leaseDb = leaseDb ?? db;
     this.dialect = dialectOf(db);
     this.groupCommit = groupCommitOf(db);
+    this.typeSets = new TypeSets(db, this.dialect);
   }
 
   /**
@@ -309,7 +313,7 @@ export class JobRepository {
   ): Promise<JobRow | undefined> {
     const open = await this.typesUnderCap(types, limits.maxRunningPerType);
     if (open.length === 0) return undefined;
-    const pick = { types: open, limits, onlyRunnablePipelines };
+    const pick = { types: open, typeSet: await this.typeSets.of(open), limits, onlyRunnablePipelines };
     const fair = await this.claimWhere(workerId, leaseMs, now, pick, 'fair');
     // On SQLite (one writer) a miss means there is nothing to take, unless
     // the fair pick's user has only pipelines this worker cannot run.
@@ -322,12 +326,11 @@ export class JobRepository {
    * (steps JSON) a worker of only these types can run to the end. Only for
    * workers that do not take every type (remote workers of some types).
    */
-  private everyStepOf(types: readonly string[]) {
-    const list = sql.join(types);
+  private everyStepOf(typeSet: TypeSet) {
     const foreignStep =
       this.dialect === 'postgres'
-        ? sql`select 1 from json_array_elements(steps::json) s where s->>'type' not in (${list})`
-        : sql`select 1 from json_each(steps) s where json_extract(s.value, '$.type') not in (${list})`;
+        ? sql`select 1 from json_array_elements(steps::json) s where s->>'type' not in ${typeSet}`
+        : sql`select 1 from json_each(steps) s where json_extract(s.value, '$.type') not in ${typeSet}`;
     return sql<boolean>`(steps is null or not exists (${foreignStep}))`;
   }
 
@@ -359,14 +362,14 @@ export class JobRepository {
    * the one running fewest jobs now, then the one waiting longest. From the
    * job_counts counters (a row per user, type and state), not from the jobs.
    */
-  private nextUserToServe(types: readonly string[], limits: ClaimLimits) {
+  private nextUserToServe(typeSet: TypeSet, limits: ClaimLimits) {
     const running = this.runningOf('c.user_id');
-    const oldestPending = sql<string>`(select min(p.id) from jobs p where p.user_id = c.user_id and p.deleted_at is null and p.status = 'pending' and ${NOT_RUNNING} and p.type in (${sql.join(types)}))`;
+    const oldestPending = sql<string>`(select min(p.id) from jobs p where p.user_id = c.user_id and p.deleted_at is null and p.status = 'pending' and ${NOT_RUNNING} and p.type in ${typeSet})`;
     return this.db
       .selectFrom('job_counts as c')
       .select('c.user_id')
       .where('c.status', '=', PENDING)
-      .where('c.type', 'in', [...types])
+      .where(sql<boolean>`c.type in ${typeSet}`)
       .where('c.n', '>', sql.lit(0))
       .groupBy('c.user_id')
       .$if(limits.maxRunningPerUser > 0, (q) => q.having(running, '<', limits.maxRunningPerUser))
@@ -391,8 +394,8 @@ export class JobRepository {
    * passed over, the plain fair pick is taken: no slot idles while work
    * waits.
    */
-  private nextUserNotBeingServed(types: readonly string[], limits: ClaimLimits) {
-    const candidates = this.nextUserToServe(types, limits)
+  private nextUserNotBeingServed(typeSet: TypeSet, limits: ClaimLimits) {
+    const candidates = this.nextUserToServe(typeSet, limits)
       .clearLimit()
       .select(sql<number>`${this.runningOf('c.user_id')}`.as('running'))
       .select(sql<number>`count(*) over ()`.as('waiting'));
@@ -400,7 +403,7 @@ export class JobRepository {
       (select f.user_id from (${candidates} offset 0) f
         where case when f.waiting = 1 then true else fair_claim_try_user(f.user_id, f.running) end
         limit 1),
-      (${this.nextUserToServe(types, limits)}))`;
+      (${this.nextUserToServe(typeSet, limits)}))`;
   }
 
   /** Users running `cap` jobs or more. */
@@ -421,10 +424,10 @@ export class JobRepository {
     workerId: string,
     leaseMs: number,
     now: number,
-    pick: { types: readonly string[]; limits: ClaimLimits; onlyRunnablePipelines: boolean },
+    pick: { types: readonly string[]; typeSet: TypeSet; limits: ClaimLimits; onlyRunnablePipelines: boolean },
     whose: 'fair' | 'any-under-cap',
   ): Promise<JobRow | undefined> {
-    const { types, limits, onlyRunnablePipelines } = pick;
+    const { types, typeSet, limits, onlyRunnablePipelines } = pick;
     const postgres = this.dialect === 'postgres';
     const cap = limits.maxRunningPerUser;
     const shape = `claim ${whose} cap ${cap} pipelines ${onlyRunnablePipelines} of ${types.join(' ')}`;
@@ -435,10 +438,10 @@ export class JobRepository {
           whose !== 'fair'
             ? undefined
             : postgres
-              ? this.nextUserNotBeingServed(types, limits)
-              : this.nextUserToServe(types, limits);
+              ? this.nextUserNotBeingServed(typeSet, limits)
+              : this.nextUserToServe(typeSet, limits);
         const notUsers = whose === 'any-under-cap' && cap > 0 ? this.usersAtCap(cap) : undefined;
-        const steps = onlyRunnablePipelines ? this.everyStepOf(types) : undefined;
+        const steps = onlyRunnablePipelines ? this.everyStepOf(typeSet) : undefined;
         return this.leaseDb
           .updateTable('jobs')
           .set((eb) => ({
@@ -454,7 +457,7 @@ export class JobRepository {
               .selectFrom('jobs')
               .select('id')
               .where('status', '=', PENDING)
-              .where('type', 'in', [...types])
+              .where(sql<boolean>`${sql.ref('type')} in ${typeSet}`)
               .where('deleted_at', 'is', null)
               .$if(user !== undefined, (q) => q.where('user_id', '=', user!).where(NOT_RUNNING))
               .$if(notUsers !== undefined, (q) => q.where('user_id', 'not in', notUsers!))
