@@ -8,6 +8,10 @@
  * every slot freed together, the other user waited round after round (the
  * fairness test saw three of her claims come first). The store must give
  * the two slots to the two users however the claims interleave.
+ *
+ * The caps on running jobs (per user, per type) had the same hole: four
+ * claims at once under a cap of one took up to four jobs. They must hold
+ * however the claims interleave.
  */
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -69,6 +73,48 @@ describe('fair claims racing on PostgreSQL', () => {
       );
     }
     expect(unfair).toEqual([]);
+  }, 120_000);
+
+  it('holds the caps on running jobs against claims made at once', async () => {
+    const repo = new JobRepository(db);
+    const unheld: string[] = [];
+    for (let round = 0; round < 10; round++) {
+      const r = `cap-${String(round).padStart(2, '0')}`;
+      const dave = await addUser(`dave-${r}`);
+      const erin = await addUser(`erin-${r}`);
+      for (let i = 0; i < 4; i++) await addPending(dave, `job-${r}-d${i}`);
+      for (let i = 0; i < 4; i++) await addPending(erin, `job-${r}-e${i}`);
+      const now = Date.now();
+      const perUser = await Promise.all(
+        Array.from({ length: 4 }, (_, slot) =>
+          repo.claimNext(`${r}-u${slot}`, [TYPE], 60_000, now, {
+            maxRunningPerUser: 1,
+            maxRunningPerType: {},
+          }),
+        ),
+      );
+      const users = perUser.flatMap((job) => (job ? [job.user_id] : [])).sort();
+      if (users.join() !== [dave, erin].join()) unheld.push(`${r} one per user: ${users.join(' + ')}`);
+      await sql`UPDATE jobs SET status = 'finished', lease_expires_at = NULL WHERE status <> 'finished'`.execute(
+        db,
+      );
+
+      for (let i = 0; i < 4; i++) await addPending(dave, `job-${r}-t${i}`);
+      const perType = await Promise.all(
+        Array.from({ length: 4 }, (_, slot) =>
+          repo.claimNext(`${r}-t${slot}`, [TYPE], 60_000, now, {
+            maxRunningPerUser: 0,
+            maxRunningPerType: { [TYPE]: 1 },
+          }),
+        ),
+      );
+      const taken = perType.filter((job) => job !== undefined).length;
+      if (taken !== 1) unheld.push(`${r} one of the type: ${taken}`);
+      await sql`UPDATE jobs SET status = 'finished', lease_expires_at = NULL WHERE status <> 'finished'`.execute(
+        db,
+      );
+    }
+    expect(unheld).toEqual([]);
   }, 120_000);
 
   it("lets every slot take a lone user's jobs at once, each a different one", async () => {

@@ -406,6 +406,33 @@ export class JobRepository {
       (${this.nextUserToServe(typeSet, limits)}))`;
   }
 
+  /**
+   * PostgreSQL: the caps on running jobs, held by the claim itself. What
+   * claimNext and the fair pick read of the counters is this claim's
+   * snapshot, and concurrent claims each saw a type with a cap of 1 running
+   * nothing and all took a job of it (fair-claim-race.test.ts). So the job a
+   * claim takes must pass claim_under_cap (migration 0015) for its user and,
+   * if its type is capped, its type: an advisory lock, then a fresh count
+   * against the cap. SQLite's claims are serial and need none of this.
+   */
+  private capsHeld(types: readonly string[], limits: ClaimLimits) {
+    const terms = [];
+    if (limits.maxRunningPerUser > 0) {
+      terms.push(sql<boolean>`claim_under_cap('user', user_id, ${sql.lit(limits.maxRunningPerUser)})`);
+    }
+    const capped = types.filter((t) => (limits.maxRunningPerType[t] ?? 0) > 0);
+    if (capped.length > 0) {
+      const capOf = sql.join(
+        capped.map((t) => sql`when ${sql.lit(t)} then ${sql.lit(limits.maxRunningPerType[t]!)}`),
+        sql` `,
+      );
+      terms.push(
+        sql<boolean>`(type not in (${sql.join(capped.map((t) => sql.lit(t)))}) or claim_under_cap('type', type, case type ${capOf} end))`,
+      );
+    }
+    return terms.length === 0 ? undefined : sql<boolean>`${sql.join(terms, sql` and `)}`;
+  }
+
   /** Users running `cap` jobs or more. */
   private usersAtCap(cap: number) {
     return this.db
@@ -430,7 +457,8 @@ export class JobRepository {
     const { types, typeSet, limits, onlyRunnablePipelines } = pick;
     const postgres = this.dialect === 'postgres';
     const cap = limits.maxRunningPerUser;
-    const shape = `claim ${whose} cap ${cap} pipelines ${onlyRunnablePipelines} of ${types.join(' ')}`;
+    const typeCaps = JSON.stringify(limits.maxRunningPerType);
+    const shape = `claim ${whose} cap ${cap} ${typeCaps} pipelines ${onlyRunnablePipelines} of ${types.join(' ')}`;
     const query = this.shapes.compile(
       shape,
       (value: ValueOf) => {
@@ -442,6 +470,7 @@ export class JobRepository {
               : this.nextUserToServe(typeSet, limits);
         const notUsers = whose === 'any-under-cap' && cap > 0 ? this.usersAtCap(cap) : undefined;
         const steps = onlyRunnablePipelines ? this.everyStepOf(typeSet) : undefined;
+        const caps = postgres ? this.capsHeld(types, limits) : undefined;
         return this.leaseDb
           .updateTable('jobs')
           .set((eb) => ({
@@ -462,6 +491,7 @@ export class JobRepository {
               .$if(user !== undefined, (q) => q.where('user_id', '=', user!).where(NOT_RUNNING))
               .$if(notUsers !== undefined, (q) => q.where('user_id', 'not in', notUsers!))
               .$if(steps !== undefined, (q) => q.where(steps!))
+              .$if(caps !== undefined, (q) => q.where(caps!))
               .orderBy('id')
               .limit(sql.lit(1))
               .$if(postgres, (q) => q.forUpdate().skipLocked()),

@@ -367,27 +367,46 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
-  // PostgreSQL only: the fair claim's guard against concurrent claims
-  // serving the same user (job-repository.ts, nextUserNotBeingServed).
-  // A function because only a VOLATILE function's queries see what was
-  // committed after the calling statement began: the claim's own snapshot
-  // is taken before it can hold the user's lock.
-  '0015_fair_claim_lock': {
+  // PostgreSQL only: the claim's guards against concurrent claims, which
+  // each read the counters on their own snapshot (job-repository.ts:
+  // nextUserNotBeingServed, capsHeld). Functions, because only a VOLATILE
+  // function's queries see what was committed after the calling statement
+  // began: the claim's own snapshot is taken before it can hold a lock.
+  // Both take a transaction-scoped advisory lock, held until the claim
+  // commits, and only try it: a claim passes over what another claim is
+  // deciding about at that moment instead of waiting (no deadlocks).
+  '0015_claim_locks': {
     async up(db: Kysely<unknown>) {
       if (!isPostgres(db)) return;
+      const running = sql.raw("status IN ('claimed', 'preparing', 'processing')");
       await sql`
         CREATE FUNCTION fair_claim_try_user(u text, running_then numeric) RETURNS boolean
         LANGUAGE plpgsql VOLATILE AS $$
         BEGIN
           -- Another claim is serving this user now: pass her over.
-          IF NOT pg_try_advisory_xact_lock(${sql.lit(FAIR_CLAIM_LOCKS)}, hashtext(u)) THEN
+          IF NOT pg_try_advisory_xact_lock(${sql.lit(USER_CLAIM_LOCKS)}, hashtext(u)) THEN
             RETURN false;
           END IF;
           -- With the lock held, a fresh look: a claim that served her and
           -- committed after the caller's snapshot shows here. Serve her only
           -- if she runs no more than the caller thought.
-          RETURN (SELECT coalesce(sum(n), 0) FROM job_counts
-                  WHERE user_id = u AND status IN ('claimed', 'preparing', 'processing')) <= running_then;
+          RETURN (SELECT coalesce(sum(n), 0) FROM job_counts WHERE user_id = u AND ${running}) <= running_then;
+        END
+        $$`.execute(db);
+      await sql`
+        CREATE FUNCTION claim_under_cap(kind text, k text, cap bigint) RETURNS boolean
+        LANGUAGE plpgsql VOLATILE AS $$
+        BEGIN
+          -- A user (kind 'user') or a type ('type') that another claim is
+          -- taking a job of now: pass it over, whatever its count.
+          IF NOT pg_try_advisory_xact_lock(
+            CASE kind WHEN 'user' THEN ${sql.lit(USER_CLAIM_LOCKS)} ELSE ${sql.lit(TYPE_CLAIM_LOCKS)} END, hashtext(k)) THEN
+            RETURN false;
+          END IF;
+          IF kind = 'user' THEN
+            RETURN (SELECT coalesce(sum(n), 0) FROM job_counts WHERE user_id = k AND ${running}) < cap;
+          END IF;
+          RETURN (SELECT coalesce(sum(n), 0) FROM job_counts WHERE type = k AND ${running}) < cap;
         END
         $$`.execute(db);
     },
@@ -395,11 +414,13 @@ const migrations: Record<string, Migration> = {
 };
 
 /**
- * The first key of the advisory locks a fair claim takes on the user it
- * serves (PostgreSQL; the second key is the user id's hash). Any constant
- * no other lock of the database uses: bsubio takes no other advisory lock.
+ * The first keys of the advisory locks a claim takes on PostgreSQL: on the
+ * user it serves, and on a capped type it takes a job of (the second key is
+ * the user id's or the type's hash). Constants no other lock of the
+ * database uses: bsubio takes no other advisory locks.
  */
-const FAIR_CLAIM_LOCKS = 0x6273_7562; // "bsub"
+const USER_CLAIM_LOCKS = 0x6273_7562; // "bsub"
+const TYPE_CLAIM_LOCKS = 0x6273_7563;
 
 /** Whether the migration runs on PostgreSQL (Kysely's migrator hands both dialects the same code). */
 function isPostgres(db: Kysely<unknown>): boolean {
