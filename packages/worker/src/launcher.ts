@@ -224,7 +224,16 @@ export class SandboxLauncher {
 }
 
 let current: SandboxLauncher | undefined;
+/** Why the launcher failed to come up, once it has: it is not tried again. */
 let unusable: string | undefined;
+
+/** Why this process may not use the launcher at all (before trying it), or undefined. */
+function whyNotLauncher(): string | undefined {
+  if (process.env.BSUBIO_SANDBOX_LAUNCHER === '0') return 'BSUBIO_SANDBOX_LAUNCHER=0';
+  if (!existsSync(PERL)) return `no ${PERL} for the sandbox launcher`;
+  if (!existsSync(SCRIPT)) return `the sandbox launcher ${SCRIPT} is missing`;
+  return undefined;
+}
 
 /**
  * The process's launcher, started on first use; undefined when sandboxes
@@ -232,11 +241,7 @@ let unusable: string | undefined;
  * or BSUBIO_SANDBOX_LAUNCHER=0.
  */
 export async function sandboxLauncher(): Promise<SandboxLauncher | undefined> {
-  if (unusable !== undefined || process.env.BSUBIO_SANDBOX_LAUNCHER === '0') return undefined;
-  if (!existsSync(PERL) || !existsSync(SCRIPT)) {
-    unusable = `${existsSync(PERL) ? SCRIPT : PERL} is missing`;
-    return undefined;
-  }
+  if (unusable !== undefined || whyNotLauncher() !== undefined) return undefined;
   const launcher = current ?? new SandboxLauncher();
   current = launcher;
   try {
@@ -252,15 +257,8 @@ export async function sandboxLauncher(): Promise<SandboxLauncher | undefined> {
 
 /** How sandboxes will start, for the start-up log (the launcher itself starts on first use). */
 export function launcherPlan(): string {
-  if (process.env.BSUBIO_SANDBOX_LAUNCHER === '0')
-    return 'sandboxes start from this process (BSUBIO_SANDBOX_LAUNCHER=0)';
-  if (!existsSync(PERL)) return `sandboxes start from this process (no ${PERL} for the sandbox launcher)`;
-  if (!existsSync(SCRIPT))
-    return `sandboxes start from this process (the sandbox launcher ${SCRIPT} is missing)`;
-  return 'sandboxes start from the sandbox launcher';
-}
-
-/** Why sandboxes are spawned from Node instead, once the launcher was tried; for the start-up log. */
-export function launcherUnusable(): string | undefined {
-  return unusable;
+  const whyNot = whyNotLauncher();
+  return whyNot === undefined
+    ? 'sandboxes start from the sandbox launcher'
+    : `sandboxes start from this process (${whyNot})`;
 }
