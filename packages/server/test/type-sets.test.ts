@@ -45,8 +45,11 @@ describe('claims by a list of types on SQLite', () => {
     let repo = new JobRepository(db);
     const evens = TYPES.filter((_, i) => i % 2 === 0);
     const firstThree = TYPES.slice(1, 4);
-    // Three lists of more than two types, and one of one.
-    expect((await drain(repo, firstThree)).sort()).toEqual(firstThree.flatMap((t) => [t, t, t, t]).sort());
+    // Three lists of more than two types, and one of one; the first by
+    // another repository on the same connection, whose tables must not
+    // disturb this one's.
+    const other = new JobRepository(db);
+    expect((await drain(other, firstThree)).sort()).toEqual(firstThree.flatMap((t) => [t, t, t, t]).sort());
     expect(await drain(repo, [TYPES[5]!])).toEqual([TYPES[5], TYPES[5], TYPES[5], TYPES[5]]);
     // kind/02 is even and was in the first list: its jobs are gone already.
     expect(new Set(await drain(repo, evens))).toEqual(new Set(evens.filter((t) => t !== 'kind/02')));
@@ -57,7 +60,15 @@ describe('claims by a list of types on SQLite', () => {
     const tables = await db.executeQuery<{ name: string }>(
       CompiledQuery.raw("SELECT name FROM temp.sqlite_master WHERE type = 'table' ORDER BY name"),
     );
-    expect(tables.rows.map((r) => r.name)).toEqual(['type_set_1', 'type_set_2']);
+    expect(tables.rows.map((r) => r.name)).toEqual([
+      expect.stringMatching(/^type_set_[0-9a-f]{16}$/),
+      expect.stringMatching(/^type_set_[0-9a-f]{16}$/),
+    ]);
+    // The other repository finds its list's table as it made it.
+    await addPending(db, 'job-late-a', 'kind/00');
+    await addPending(db, 'job-late-b', 'kind/01');
+    expect(await drain(other, [...firstThree].reverse())).toEqual(['kind/01']);
+    expect(await drain(repo, evens)).toEqual(['kind/00']);
 
     // A new connection has no temp tables: a new repository makes them again.
     await db.destroy();
@@ -82,12 +93,12 @@ describe('claims by a list of types on SQLite', () => {
     };
     await repo.claimNext('w', TYPES, 60_000, Date.now());
     const claim = sent.find((q) => q.sql.startsWith('update "jobs"'))!;
-    expect(claim.sql).toContain('in (select type from temp."type_set_1")');
+    expect(claim.sql).toMatch(/in \(select type from temp\."type_set_[0-9a-f]{16}"\)/);
     const plan = await db.executeQuery<{ detail: string }>(
       CompiledQuery.raw(`EXPLAIN QUERY PLAN ${claim.sql}`, [...claim.parameters]),
     );
     const details = plan.rows.map((r) => r.detail);
-    expect(details.filter((d) => d.includes('type_set_1') && d.includes('FOR IN-OPERATOR')).length).toBe(3);
+    expect(details.filter((d) => d.includes('type_set_') && d.includes('FOR IN-OPERATOR')).length).toBe(3);
     expect(details.some((d) => /LIST SUBQUERY|TEMP B-TREE FOR IN/.test(d))).toBe(false);
     await db.destroy();
   });

@@ -91,7 +91,8 @@ export class JobRepository {
     this.leaseDb = leaseDb ?? db;
     this.dialect = dialectOf(db);
     this.groupCommit = groupCommitOf(db);
-    this.typeSets = new TypeSets(db, this.dialect);
+    // On the connection the claims run on: a temp table is its connection's own.
+    this.typeSets = new TypeSets(this.leaseDb, this.dialect);
   }
 
   /**

@@ -10,9 +10,10 @@
  * those b-trees (pcache1FetchStage2 and its page faults). `x IN (SELECT col
  * FROM t)` with an index on col uses that index and builds nothing, so on
  * SQLite each list is kept once as an indexed temporary table of the
- * connection (`temp.type_set_<n>`) and queries ask it. PostgreSQL (and a
+ * connection (`temp.type_set_<hash of the list>`) and queries ask it. PostgreSQL (and a
  * list of one or two, which SQLite compares directly) keep the plain list.
  */
+import { createHash } from 'node:crypto';
 import { type RawBuilder, sql } from 'kysely';
 import type { Db, Dialect } from './database.js';
 
@@ -24,8 +25,8 @@ const MAX_TABLES = 64;
 
 export class TypeSets {
   private readonly tables = new Map<string, Promise<string>>();
-  private made = 0;
 
+  /** `db`: the connection the queries that use the tables run on (temp tables are its own). */
   constructor(
     private readonly db: Db,
     private readonly dialect: Dialect,
@@ -38,11 +39,11 @@ export class TypeSets {
   async of(types: readonly string[]): Promise<TypeSet> {
     const list = sql`(${sql.join(types)})`;
     if (this.dialect !== 'sqlite' || types.length <= 2) return list;
-    const key = [...types].sort().join('\n');
+    const key = [...new Set(types)].sort().join('\n');
     let table = this.tables.get(key);
     if (!table) {
       if (this.tables.size >= MAX_TABLES) return list;
-      table = this.create(types);
+      table = this.create(key);
       this.tables.set(key, table);
       // A failed creation is not kept: the next claim tries again.
       table.catch(() => this.tables.delete(key));
@@ -50,15 +51,20 @@ export class TypeSets {
     return sql`(select type from temp.${sql.table(await table)})`;
   }
 
-  private async create(types: readonly string[]): Promise<string> {
-    const name = `type_set_${++this.made}`;
+  /**
+   * The table is named after its list, so that every user of the
+   * connection (another repository on it) finds the same table with the
+   * same rows, and making it twice, or again after a failure, is harmless:
+   * the INSERT is one statement, all or nothing.
+   */
+  private async create(key: string): Promise<string> {
+    const name = `type_set_${createHash('sha256').update(key).digest('hex').slice(0, 16)}`;
+    const table = sql.table(`temp.${name}`);
     await sql`create temp table if not exists ${sql.table(name)} (type text primary key) without rowid`.execute(
       this.db,
     );
-    await sql`delete from temp.${sql.table(name)}`.execute(this.db);
-    await sql`insert into temp.${sql.table(name)} (type) values ${sql.join(
-      [...new Set(types)].map((type) => sql`(${type})`),
-    )}`.execute(this.db);
+    const rows = key.split('\n').map((type) => sql`(${type})`);
+    await sql`insert or ignore into ${table} (type) values ${sql.join(rows)}`.execute(this.db);
     return name;
   }
 }
