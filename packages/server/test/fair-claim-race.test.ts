@@ -17,7 +17,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres, type TestPostgres } from '../../../test/support/cluster.js';
 import { type Db, openPostgres } from '../src/store/database.js';
-import { JobRepository } from '../src/store/job-repository.js';
+import { type ClaimLimits, JobRepository } from '../src/store/job-repository.js';
 
 const TYPE = 'test/race';
 const ROUNDS = 40;
@@ -49,6 +49,23 @@ describe('fair claims racing on PostgreSQL', () => {
       VALUES (${id}, ${userId}, ${TYPE}, 'pending', '{}', 0, 0, ${now}, ${now})`.execute(db);
   }
 
+  /** `slots` claims made at once by workers `<prefix>0`, `<prefix>1`, ...: what each took, if anything. */
+  function claimAtOnce(repo: JobRepository, slots: number, prefix: string, limits?: ClaimLimits) {
+    const now = Date.now();
+    return Promise.all(
+      Array.from({ length: slots }, (_, slot) =>
+        repo.claimNext(`${prefix}${slot}`, [TYPE], 60_000, now, limits),
+      ),
+    );
+  }
+
+  /** Every job ends, so that the next round starts with no one running. */
+  async function endEveryJob() {
+    await sql`UPDATE jobs SET status = 'finished', lease_expires_at = NULL WHERE status <> 'finished'`.execute(
+      db,
+    );
+  }
+
   it('gives two slots freed together to the two waiting users, round after round', async () => {
     const repo = new JobRepository(db);
     const unfair: string[] = [];
@@ -60,17 +77,10 @@ describe('fair claims racing on PostgreSQL', () => {
       for (let i = 0; i < 4; i++) await addPending(alice, `job-${r}-a${i}`);
       await addPending(bob, `job-${r}-b`);
 
-      const now = Date.now();
-      const claimed = await Promise.all([
-        repo.claimNext(`w1-${r}`, [TYPE], 60_000, now),
-        repo.claimNext(`w2-${r}`, [TYPE], 60_000, now),
-      ]);
+      const claimed = await claimAtOnce(repo, 2, `${r}-w`);
       const users = claimed.map((job) => job?.user_id).sort();
       if (users.join() !== [alice, bob].join()) unfair.push(`round ${r}: ${users.join(' + ')}`);
-      // The round's jobs end, so the next round starts with no one running.
-      await sql`UPDATE jobs SET status = 'finished', lease_expires_at = NULL WHERE status <> 'finished'`.execute(
-        db,
-      );
+      await endEveryJob();
     }
     expect(unfair).toEqual([]);
   }, 120_000);
@@ -84,35 +94,19 @@ describe('fair claims racing on PostgreSQL', () => {
       const erin = await addUser(`erin-${r}`);
       for (let i = 0; i < 4; i++) await addPending(dave, `job-${r}-d${i}`);
       for (let i = 0; i < 4; i++) await addPending(erin, `job-${r}-e${i}`);
-      const now = Date.now();
-      const perUser = await Promise.all(
-        Array.from({ length: 4 }, (_, slot) =>
-          repo.claimNext(`${r}-u${slot}`, [TYPE], 60_000, now, {
-            maxRunningPerUser: 1,
-            maxRunningPerType: {},
-          }),
-        ),
-      );
+      const perUser = await claimAtOnce(repo, 4, `${r}-u`, { maxRunningPerUser: 1, maxRunningPerType: {} });
       const users = perUser.flatMap((job) => (job ? [job.user_id] : [])).sort();
       if (users.join() !== [dave, erin].join()) unheld.push(`${r} one per user: ${users.join(' + ')}`);
-      await sql`UPDATE jobs SET status = 'finished', lease_expires_at = NULL WHERE status <> 'finished'`.execute(
-        db,
-      );
+      await endEveryJob();
 
       for (let i = 0; i < 4; i++) await addPending(dave, `job-${r}-t${i}`);
-      const perType = await Promise.all(
-        Array.from({ length: 4 }, (_, slot) =>
-          repo.claimNext(`${r}-t${slot}`, [TYPE], 60_000, now, {
-            maxRunningPerUser: 0,
-            maxRunningPerType: { [TYPE]: 1 },
-          }),
-        ),
-      );
+      const perType = await claimAtOnce(repo, 4, `${r}-t`, {
+        maxRunningPerUser: 0,
+        maxRunningPerType: { [TYPE]: 1 },
+      });
       const taken = perType.filter((job) => job !== undefined).length;
       if (taken !== 1) unheld.push(`${r} one of the type: ${taken}`);
-      await sql`UPDATE jobs SET status = 'finished', lease_expires_at = NULL WHERE status <> 'finished'`.execute(
-        db,
-      );
+      await endEveryJob();
     }
     expect(unheld).toEqual([]);
   }, 120_000);
@@ -121,10 +115,7 @@ describe('fair claims racing on PostgreSQL', () => {
     const repo = new JobRepository(db);
     const carol = await addUser('carol');
     for (let i = 0; i < 12; i++) await addPending(carol, `job-carol-${String(i).padStart(2, '0')}`);
-    const now = Date.now();
-    const claimed = await Promise.all(
-      Array.from({ length: 6 }, (_, slot) => repo.claimNext(`carol-w${slot}`, [TYPE], 60_000, now)),
-    );
+    const claimed = await claimAtOnce(repo, 6, 'carol-w');
     const ids = claimed.map((job) => job?.id);
     expect(ids.every((id) => id !== undefined)).toBe(true);
     expect(new Set(ids).size).toBe(6);

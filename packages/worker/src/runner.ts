@@ -101,7 +101,8 @@ function removeStaleSandboxBases(): void {
     return;
   }
   for (const name of names) {
-    const pid = /^bsubio-sandbox-(\d+)-/.exec(name)?.[1];
+    if (!name.startsWith(SANDBOX_BASE_PREFIX)) continue;
+    const pid = /^(\d+)-/.exec(name.slice(SANDBOX_BASE_PREFIX.length))?.[1];
     if (pid === undefined || Number(pid) === process.pid || isAlive(Number(pid))) continue;
     rmSync(join(tmpdir(), name), { recursive: true, force: true });
   }

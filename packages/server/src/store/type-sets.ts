@@ -10,8 +10,9 @@
  * those b-trees (pcache1FetchStage2 and its page faults). `x IN (SELECT col
  * FROM t)` with an index on col uses that index and builds nothing, so on
  * SQLite each list is kept once as an indexed temporary table of the
- * connection (`temp.type_set_<hash of the list>`) and queries ask it. PostgreSQL (and a
- * list of one or two, which SQLite compares directly) keep the plain list.
+ * connection (`temp.type_set_<hash of the list>`) and queries ask it.
+ * PostgreSQL (and a list of one or two, which SQLite compares directly) keep
+ * the plain list.
  */
 import { createHash } from 'node:crypto';
 import { type RawBuilder, sql } from 'kysely';
@@ -59,12 +60,11 @@ export class TypeSets {
    */
   private async create(key: string): Promise<string> {
     const name = `type_set_${createHash('sha256').update(key).digest('hex').slice(0, 16)}`;
-    const table = sql.table(`temp.${name}`);
     await sql`create temp table if not exists ${sql.table(name)} (type text primary key) without rowid`.execute(
       this.db,
     );
     const rows = key.split('\n').map((type) => sql`(${type})`);
-    await sql`insert or ignore into ${table} (type) values ${sql.join(rows)}`.execute(this.db);
+    await sql`insert or ignore into temp.${sql.table(name)} (type) values ${sql.join(rows)}`.execute(this.db);
     return name;
   }
 }
