@@ -71,9 +71,14 @@ RUN apt-get update -qq \
 FROM tools AS worker
 WORKDIR /app
 COPY --from=build /packs /tmp/packs
-RUN npm install --omit=dev --no-audit --no-fund \
+# A compiler only while npm installs: @bsubio/worker's install builds its C
+# sandbox launcher (without one, sandboxes start from the Perl launcher).
+RUN apt-get update -qq \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev \
+ && npm install --omit=dev --no-audit --no-fund \
       /tmp/packs/bsubio-protocol-*.tgz /tmp/packs/bsubio-worker-*.tgz \
- && rm -rf /tmp/packs /root/.npm
+ && apt-get purge -y -qq gcc libc6-dev && apt-get autoremove -y -qq \
+ && rm -rf /tmp/packs /root/.npm /var/lib/apt/lists/*
 ENTRYPOINT ["/app/node_modules/.bin/bsubio-worker"]
 
 # single: the whole service on one node (SQLite, files, in-process workers),
@@ -81,10 +86,14 @@ ENTRYPOINT ["/app/node_modules/.bin/bsubio-worker"]
 FROM tools AS single
 WORKDIR /app
 COPY --from=build /packs /tmp/packs
-RUN npm install --omit=dev --no-audit --no-fund \
+# The compiler for the C sandbox launcher, as in the worker image.
+RUN apt-get update -qq \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev \
+ && npm install --omit=dev --no-audit --no-fund \
       /tmp/packs/bsubio-protocol-*.tgz /tmp/packs/bsubio-worker-*.tgz \
       /tmp/packs/bsubio-web-*.tgz /tmp/packs/bsubio-server-*.tgz \
- && rm -rf /tmp/packs /root/.npm \
+ && apt-get purge -y -qq gcc libc6-dev && apt-get autoremove -y -qq \
+ && rm -rf /tmp/packs /root/.npm /var/lib/apt/lists/* \
  && mkdir -p /var/lib/bsubio
 ENV BSUBIO_HOST=0.0.0.0 BSUBIO_PORT=9986 BSUBIO_DATA_DIR=/var/lib/bsubio
 VOLUME /var/lib/bsubio

@@ -1,6 +1,10 @@
 /**
- * Starts sandboxes through the sandbox launcher (launcher/sandbox-launcher.pl),
- * a small long-lived process, instead of forking the server for each one.
+ * Starts sandboxes through the sandbox launcher, a small long-lived process,
+ * instead of forking the server for each one: launcher/sandbox-launcher (C,
+ * built by launcher/build.mjs when a compiler is at hand) or else
+ * launcher/sandbox-launcher.pl (Perl, always at hand on Debian). Both speak
+ * the same protocol; the C one starts each sandbox with vfork, which saves
+ * the fork's page faults (see its header).
  *
  * Why: starting a process from Node forks Node, and a fork copies the
  * parent's page tables. On a VM with paravirtualised page tables that is
@@ -10,19 +14,42 @@
  * bwrap, which saves the gate shell's exec (sandbox.ts) as well.
  *
  * One launcher serves the whole process; it is started on first use. When
- * it cannot run (no perl, an architecture it has no syscall table for) the
+ * neither can run (no build and no perl, an architecture the Perl one has no
+ * syscall table for) the
  * caller falls back to spawning from Node, as before. When it dies, the
  * sandboxes it started die with it (bwrap's --die-with-parent), their runs
  * end as failures to start, and the next sandbox starts a new launcher.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { constants } from 'node:os';
+import { accessSync, constants, existsSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 
-/** The script, beside dist/ and src/ in the package. */
+/** The launchers, beside dist/ and src/ in the package. */
+const NATIVE = join(import.meta.dirname, '..', 'launcher', 'sandbox-launcher');
 const SCRIPT = join(import.meta.dirname, '..', 'launcher', 'sandbox-launcher.pl');
 const PERL = '/usr/bin/perl';
+
+export type LauncherKind = 'c' | 'perl';
+
+/** Whether the C launcher was built: looked at once (a build does not appear under a running server). */
+let nativeBuilt: boolean | undefined;
+function nativeLauncherBuilt(): boolean {
+  if (nativeBuilt === undefined) {
+    try {
+      accessSync(NATIVE, constants.X_OK);
+      nativeBuilt = true;
+    } catch {
+      nativeBuilt = false;
+    }
+  }
+  return nativeBuilt;
+}
+
+/** Which launcher a new SandboxLauncher runs: the C build when there is one, unless BSUBIO_SANDBOX_LAUNCHER=perl. */
+export function preferredLauncher(): LauncherKind {
+  return process.env.BSUBIO_SANDBOX_LAUNCHER !== 'perl' && nativeLauncherBuilt() ? 'c' : 'perl';
+}
 
 export interface LaunchRequest {
   argv: string[];
@@ -57,7 +84,7 @@ interface Pending {
   close?: (result: { exitCode: number | null; termSignal: string | null; launcherLost: boolean }) => void;
 }
 
-const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, n]) => [n as number, name]));
+const SIGNAL_NAMES = new Map(Object.entries(osConstants.signals).map(([name, n]) => [n as number, name]));
 
 export class SandboxLauncher {
   private readonly child: ChildProcess;
@@ -66,10 +93,12 @@ export class SandboxLauncher {
   private input: Buffer = Buffer.alloc(0);
   private dead = false;
   private started = false;
+  private retiring = false;
   readonly ready: Promise<void>;
 
-  constructor() {
-    this.child = spawn(PERL, [SCRIPT], {
+  constructor(readonly kind: LauncherKind = preferredLauncher()) {
+    const [command, args] = kind === 'c' ? [NATIVE, []] : [PERL, [SCRIPT]];
+    this.child = spawn(command, args, {
       stdio: ['pipe', 'pipe', 'inherit'],
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
     });
@@ -196,6 +225,7 @@ export class SandboxLauncher {
       });
     } else if (kind === 'F') {
       this.jobs.delete(id);
+      if (this.retiring && this.jobs.size === 0) this.stop();
       job.started?.reject(new Error(body?.toString('utf8') ?? 'the sandbox could not start'));
     } else if (kind === 'E' && body) {
       const chunk = Buffer.from(body);
@@ -203,6 +233,7 @@ export class SandboxLauncher {
       for (const listener of job.stderr) listener(chunk);
     } else if (kind === 'X') {
       this.jobs.delete(id);
+      if (this.retiring && this.jobs.size === 0) this.stop();
       const code = Number(head[2]);
       const signal = Number(head[3]);
       job.close?.({
@@ -218,6 +249,12 @@ export class SandboxLauncher {
     this.child.stdin?.end();
   }
 
+  /** Stop it once no sandbox of its own runs any more. */
+  stopWhenIdle(): void {
+    this.retiring = true;
+    if (this.jobs.size === 0) this.stop();
+  }
+
   get pid(): number | undefined {
     return this.child.pid;
   }
@@ -230,7 +267,8 @@ let unusable: string | undefined;
 /** Why this process may not use the launcher at all (before trying it), or undefined. */
 function whyNotLauncher(): string | undefined {
   if (process.env.BSUBIO_SANDBOX_LAUNCHER === '0') return 'BSUBIO_SANDBOX_LAUNCHER=0';
-  if (!existsSync(PERL)) return `no ${PERL} for the sandbox launcher`;
+  if (preferredLauncher() === 'c') return undefined;
+  if (!existsSync(PERL)) return `no C build of the sandbox launcher and no ${PERL} for the Perl one`;
   if (!existsSync(SCRIPT)) return `the sandbox launcher ${SCRIPT} is missing`;
   return undefined;
 }
@@ -242,6 +280,12 @@ function whyNotLauncher(): string | undefined {
  */
 export async function sandboxLauncher(): Promise<SandboxLauncher | undefined> {
   if (unusable !== undefined || whyNotLauncher() !== undefined) return undefined;
+  // The setting changed (tests do that): the next sandbox starts from the
+  // other kind, and the old launcher stops once its sandboxes have ended.
+  if (current && current.kind !== preferredLauncher()) {
+    current.stopWhenIdle();
+    current = undefined;
+  }
   const launcher = current ?? new SandboxLauncher();
   current = launcher;
   try {
@@ -258,7 +302,8 @@ export async function sandboxLauncher(): Promise<SandboxLauncher | undefined> {
 /** How sandboxes will start, for the start-up log (the launcher itself starts on first use). */
 export function launcherPlan(): string {
   const whyNot = whyNotLauncher();
-  return whyNot === undefined
-    ? 'sandboxes start from the sandbox launcher'
-    : `sandboxes start from this process (${whyNot})`;
+  if (whyNot !== undefined) return `sandboxes start from this process (${whyNot})`;
+  return preferredLauncher() === 'c'
+    ? 'sandboxes start from the sandbox launcher (C)'
+    : 'sandboxes start from the sandbox launcher (Perl: no C build, or BSUBIO_SANDBOX_LAUNCHER=perl)';
 }
