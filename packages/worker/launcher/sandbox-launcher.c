@@ -68,7 +68,7 @@ struct plan {
   int stdout_fd, stderr_fd, seccomp_fd; /* seccomp_fd -1: none */
   const char *procs[MAX_PROCS];
   int proc_count;
-  struct { int resource; rlim_t value; const char *name; } limits[MAX_LIMITS];
+  struct { int resource; rlim_t value; const char *step; } limits[MAX_LIMITS];
   int limit_count;
   int drop_ids;
   uid_t uid;
@@ -93,6 +93,12 @@ static void write_all(const char *data, size_t length) {
     ssize_t n = write(STDOUT_FILENO, data, length);
     if (n < 0) {
       if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        /* A pipe the server made non-blocking, and full: wait for room. */
+        struct pollfd out = {.fd = STDOUT_FILENO, .events = POLLOUT};
+        poll(&out, 1, -1);
+        continue;
+      }
       shutdown_all(); /* the server is gone: nothing left to report to */
     }
     data += n;
@@ -165,7 +171,7 @@ static void child_steps(struct plan *plan, struct child_report *report) {
   report->in_cgroup = entered;
   for (int i = 0; i < plan->limit_count; i++) {
     struct rlimit limit = {plan->limits[i].value, plan->limits[i].value};
-    if (setrlimit(plan->limits[i].resource, &limit) != 0) FAIL(plan->limits[i].name);
+    if (setrlimit(plan->limits[i].resource, &limit) != 0) FAIL(plan->limits[i].step);
   }
   if (dup2(null_fd, 0) < 0) FAIL("dup2 stdin");
   if (dup2(plan->stdout_fd, 1) < 0) FAIL("dup2 stdout");
@@ -208,28 +214,31 @@ static int child_main(void *arg) {
   return 127;
 }
 
-static const struct { const char *name; int resource; } LIMIT_NAMES[] = {
-    {"data", RLIMIT_DATA}, {"fsize", RLIMIT_FSIZE}, {"nofile", RLIMIT_NOFILE},
-    {"core", RLIMIT_CORE}, {"nproc", RLIMIT_NPROC},
+/* name: as the request says it; step: as a failure to set it is reported. */
+static const struct { const char *name; int resource; const char *step; } LIMIT_NAMES[] = {
+    {"data", RLIMIT_DATA, "setrlimit data"},    {"fsize", RLIMIT_FSIZE, "setrlimit fsize"},
+    {"nofile", RLIMIT_NOFILE, "setrlimit nofile"}, {"core", RLIMIT_CORE, "setrlimit core"},
+    {"nproc", RLIMIT_NPROC, "setrlimit nproc"},
 };
 
-static int parse_limits(char *text, struct plan *plan) {
+/* NULL, or the pair that is not a limit this launcher knows. */
+static const char *parse_limits(char *text, struct plan *plan) {
   for (char *save = NULL, *pair = strtok_r(text, ",", &save); pair; pair = strtok_r(NULL, ",", &save)) {
     char *eq = strchr(pair, '=');
-    if (!eq || plan->limit_count == MAX_LIMITS) return -1;
+    if (!eq || plan->limit_count == MAX_LIMITS) return pair;
     *eq = '\0';
     int found = 0;
     for (size_t i = 0; i < sizeof LIMIT_NAMES / sizeof LIMIT_NAMES[0]; i++) {
       if (strcmp(pair, LIMIT_NAMES[i].name) != 0) continue;
       plan->limits[plan->limit_count].resource = LIMIT_NAMES[i].resource;
-      plan->limits[plan->limit_count].name = LIMIT_NAMES[i].name;
+      plan->limits[plan->limit_count].step = LIMIT_NAMES[i].step;
       plan->limits[plan->limit_count].value = (rlim_t)strtoull(eq + 1, NULL, 10);
       plan->limit_count++;
       found = 1;
     }
-    if (!found) return -1;
+    if (!found) return pair;
   }
-  return 0;
+  return NULL;
 }
 
 /* execvp's search, made in the parent: the child may not allocate. */
@@ -357,9 +366,11 @@ static void spawn_job(char **fields, size_t count) {
     }
     plan.procs[plan.proc_count++] = p;
   }
-  if (parse_limits(fields[7], &plan) != 0) {
+  const char *unknown = parse_limits(fields[7], &plan);
+  if (unknown) {
+    snprintf(message, sizeof message, "unknown resource limit %s", unknown);
     errno = 0;
-    why = "bad resource limits";
+    why = message;
     goto failed;
   }
   plan.stdout_fd = open(fields[2], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

@@ -173,7 +173,7 @@ sub prepare {
     }
     for my $pair (split /,/, $req->{rlimits}) {
         my ($name, $value) = split /=/, $pair;
-        defined $RLIMIT{$name} or return "unknown limit $name";
+        defined $RLIMIT{$name} or return "unknown resource limit $name";
         push @{ $req->{limits} }, [ $RLIMIT{$name}, pack('QQ', $value, $value), $name ];
     }
     $req->{groups} = pack('L', $req->{gid}) if defined $req->{gid};

@@ -160,6 +160,14 @@ describe.each(['c', 'perl'] as const)('the %s launcher', (kind) => {
       await expect(
         launcher.start({ ...base, argv: ['true'], stdoutPath: join(dir, 'no-such-dir', 'out') }),
       ).rejects.toThrow(/no-such-dir\/out: No such file/);
+      const bogus = { ...base.rlimits, bogus: 1 } as typeof base.rlimits;
+      await expect(launcher.start({ ...base, argv: ['true'], rlimits: bogus })).rejects.toThrow(
+        /unknown resource limit bogus/,
+      );
+      // Above the kernel's fs.nr_open: refused in the child, before bwrap.
+      await expect(
+        launcher.start({ ...base, argv: ['true'], rlimits: { ...base.rlimits, nofile: 2 ** 40 } }),
+      ).rejects.toThrow(/setrlimit nofile: Operation not permitted/);
       // Still serving after the refusals.
       const ok = await launcher.start({ ...base, argv: ['true'] });
       expect((await ok.closed).exitCode).toBe(0);
