@@ -74,10 +74,10 @@ COPY --from=build /packs /tmp/packs
 # A compiler only while npm installs: @bsubio/worker's install builds its C
 # sandbox launcher (without one, sandboxes start from the Perl launcher).
 RUN apt-get update -qq \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tcc libc6-dev \
  && npm install --omit=dev --no-audit --no-fund \
       /tmp/packs/bsubio-protocol-*.tgz /tmp/packs/bsubio-worker-*.tgz \
- && apt-get purge -y -qq gcc libc6-dev && apt-get autoremove -y -qq \
+ && apt-get purge -y -qq tcc libc6-dev && apt-get autoremove -y -qq \
  && rm -rf /tmp/packs /root/.npm /var/lib/apt/lists/*
 ENTRYPOINT ["/app/node_modules/.bin/bsubio-worker"]
 
@@ -88,11 +88,11 @@ WORKDIR /app
 COPY --from=build /packs /tmp/packs
 # The compiler for the C sandbox launcher, as in the worker image.
 RUN apt-get update -qq \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tcc libc6-dev \
  && npm install --omit=dev --no-audit --no-fund \
       /tmp/packs/bsubio-protocol-*.tgz /tmp/packs/bsubio-worker-*.tgz \
       /tmp/packs/bsubio-web-*.tgz /tmp/packs/bsubio-server-*.tgz \
- && apt-get purge -y -qq gcc libc6-dev && apt-get autoremove -y -qq \
+ && apt-get purge -y -qq tcc libc6-dev && apt-get autoremove -y -qq \
  && rm -rf /tmp/packs /root/.npm /var/lib/apt/lists/* \
  && mkdir -p /var/lib/bsubio
 ENV BSUBIO_HOST=0.0.0.0 BSUBIO_PORT=9986 BSUBIO_DATA_DIR=/var/lib/bsubio

@@ -11,9 +11,10 @@ cd "$(dirname "$0")/.."
 # (postgresql: the cluster-mode tests and `npm run bench` start a throwaway
 # server from its binaries; its own service is not used. redis-server: only
 # `npm run bench`, for BullMQ, the peer of the queue core; also started by the
-# suite itself). gcc and libc6-dev: the C sandbox launcher
-# (packages/worker/launcher), a few milliseconds less per sandbox than the
-# Perl one that stands in without a compiler.
+# suite itself). tcc and libc6-dev: a small C compiler for the C sandbox
+# launcher (packages/worker/launcher), milliseconds less per sandbox than the
+# Perl one that stands in without a compiler (a cc already installed is used
+# instead).
 PACKAGES=(
   bubblewrap util-linux coreutils file bash python3 fonts-dejavu-core
   poppler-utils tesseract-ocr tesseract-ocr-eng ghostscript
@@ -25,7 +26,7 @@ PACKAGES=(
   latexmk texlive-latex-base texlive-latex-recommended texlive-fonts-recommended
   chromium tmux
   postgresql python3-pip redis-server
-  gcc libc6-dev
+  tcc libc6-dev
 )
 
 # Node.js 24 from the npm registry into .node/ (Debian 12's own is 20); every
@@ -53,5 +54,5 @@ fi
 wait "$npm_pid"
 trap - EXIT
 
-# npm ci's build ran while apt worked, perhaps before gcc was there.
+# npm ci's build ran while apt worked, perhaps before the compiler was there.
 node packages/worker/launcher/build.mjs

@@ -11,18 +11,38 @@ import { join } from 'node:path';
 const source = join(import.meta.dirname, 'sandbox-launcher.c');
 const target = join(import.meta.dirname, 'sandbox-launcher');
 const partial = `${target}.${process.pid}.tmp`;
-const compiler = process.env.CC || 'cc';
+// $CC, else the system's cc, else tcc: the set-up script installs tcc (a
+// 300 KiB package) rather than gcc (40 MiB) where there is no compiler.
+const compilers = [...new Set([process.env.CC, 'cc', 'gcc', 'tcc'].filter(Boolean))];
 
-try {
-  execFileSync(compiler, ['-O2', '-Wall', '-o', partial, source], { stdio: ['ignore', 'ignore', 'pipe'] });
-  renameSync(partial, target);
-} catch (err) {
-  rmSync(partial, { force: true });
+/** Undefined once built, else why not (a compiler that fails does not stop the next one). */
+function build() {
+  const failures = [];
+  for (const compiler of compilers) {
+    try {
+      execFileSync(compiler, ['-O2', '-Wall', '-o', partial, source], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      renameSync(partial, target);
+      return undefined;
+    } catch (err) {
+      rmSync(partial, { force: true });
+      if (err.code !== 'ENOENT')
+        failures.push(
+          `${compiler}: ${
+            String(err.stderr || err.message)
+              .trim()
+              .split('\n')[0]
+          }`,
+        );
+    }
+  }
+  return failures.length > 0 ? failures.join('; ') : `no C compiler: tried ${compilers.join(', ')}`;
+}
+
+const why = build();
+if (why !== undefined) {
   // An older build must not outlive its source.
   rmSync(target, { force: true });
-  const why =
-    err.code === 'ENOENT' ? `no C compiler (${compiler})` : String(err.stderr || err.message).trim();
-  console.log(
-    `bsubio: the C sandbox launcher was not built (${why.split('\n')[0]}); sandboxes start from the Perl one`,
-  );
+  console.log(`bsubio: the C sandbox launcher was not built (${why}); sandboxes start from the Perl one`);
 }
