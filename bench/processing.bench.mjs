@@ -2,6 +2,9 @@
 //  1. The PDFs of ../shared/corpus/pdf through `pdf/extract`, versus
 //     `pdftotext -layout` run directly, with the same parallelism (the
 //     server's worker count). Ratio = bsubio wall time / direct wall time.
+//     Beside it, for reference, the same pdftotext in the sandbox the worker
+//     builds (buildSandboxCommand), spawned directly: what the service adds
+//     around the sandbox, as the end-to-end line measures it.
 //  2. The fixed cost of one job: sequential `passthru` jobs from create to
 //     finished (create, upload, submit, wait), p50 and p99.
 //  3. The result cache: each PDF's `pdf/extract` from submit to finished,
@@ -12,6 +15,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { buildSandboxCommand, Catalog } from '../packages/worker/dist/index.js';
 import { loadedJob, percentile, ROOT, report, startBenchServer, submitAndWait } from './support.mjs';
 
 const execFileP = promisify(execFile);
@@ -49,6 +53,23 @@ async function pdftotext(path) {
       encoding: 'buffer',
       maxBuffer: 1 << 30,
     });
+    return stdout;
+  } catch (err) {
+    return { failed: String(err.stderr).trim().split('\n').at(-1) };
+  }
+}
+
+const extractLimits = Catalog.load().resolve('pdf/extract').definition.limits;
+
+/** The same pdftotext inside the sandbox as the worker builds it (no cgroup or seccomp filter: the server adds those). */
+async function pdftotextInSandbox(path) {
+  const argv = buildSandboxCommand({
+    argv: ['pdftotext', '-layout', '-enc', 'UTF-8', '/in/input.pdf', '-'],
+    limits: extractLimits,
+    readOnly: [{ host: path, sandbox: '/in/input.pdf' }],
+  });
+  try {
+    const { stdout } = await execFileP(argv[0], argv.slice(1), { encoding: 'buffer', maxBuffer: 1 << 30 });
     return stdout;
   } catch (err) {
     return { failed: String(err.stderr).trim().split('\n').at(-1) };
@@ -123,9 +144,12 @@ try {
       // Largest first, both ways: the wall time is a makespan, and a big PDF
       // started last would leave one lane idle, whichever side drew it.
       .sort((a, b) => b.bytes.length - a.bytes.length);
-    // Same output both ways, checked once (and it warms the caches).
+    // Same output every way, checked once (and it warms the caches).
     for (const pdf of pdfs) {
       const direct = await pdftotext(pdf.path);
+      const inSandbox = await pdftotextInSandbox(pdf.path);
+      if (Buffer.isBuffer(direct) && !(Buffer.isBuffer(inSandbox) && direct.equals(inSandbox)))
+        throw new Error(`${pdf.name}: pdftotext in the sandbox ${inSandbox.failed ?? 'gave other output'}`);
       const viaBsubio = await job(server, 'pdf/extract', pdf.bytes);
       if (Buffer.isBuffer(direct) !== Buffer.isBuffer(viaBsubio))
         throw new Error(
@@ -137,15 +161,18 @@ try {
         console.log(`  ${pdf.name}: fails both ways (bsubio: ${viaBsubio.failed})`);
     }
     const directMs = [];
+    const sandboxMs = [];
     const bsubioMs = [];
     for (let round = 0; round < ROUNDS; round++) {
       directMs.push(await timedPool(pdfs, PARALLEL, (pdf) => pdftotext(pdf.path)));
+      sandboxMs.push(await timedPool(pdfs, PARALLEL, (pdf) => pdftotextInSandbox(pdf.path)));
       bsubioMs.push(await timedPool(pdfs, PARALLEL, (pdf) => job(server, 'pdf/extract', pdf.bytes)));
       console.log(
-        `  round ${round + 1}: pdftotext direct ${directMs.at(-1).toFixed(0)} ms, via bsubio ${bsubioMs.at(-1).toFixed(0)} ms`,
+        `  round ${round + 1}: pdftotext direct ${directMs.at(-1).toFixed(0)} ms, in the sandbox ${sandboxMs.at(-1).toFixed(0)} ms, via bsubio ${bsubioMs.at(-1).toFixed(0)} ms`,
       );
     }
     const d = median(directMs);
+    const sb = median(sandboxMs);
     const b = median(bsubioMs);
     const ratio = b / d;
     console.log(
@@ -160,6 +187,15 @@ try {
       ours: b,
       peer: d,
       peerName: `pdftotext -layout run directly (median wall time of ${ROUNDS} rounds)`,
+    });
+    report({
+      item: 5,
+      what: `processing, for reference: the same through pdf/extract vs pdftotext in the same sandbox, ${PARALLEL} at a time`,
+      unit: 'ms',
+      better: 'lower',
+      ours: b,
+      peer: sb,
+      peerName: `prlimit + bwrap + pdftotext spawned directly (median wall time of ${ROUNDS} rounds)`,
     });
     if (ratio > 1.1) failed = true;
   }
