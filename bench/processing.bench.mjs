@@ -46,28 +46,10 @@ async function timedPool(items, limit, fn) {
   return performance.now() - started;
 }
 
-/** pdftotext run directly; a damaged PDF is an outcome, not an error. */
-async function pdftotext(path) {
-  try {
-    const { stdout } = await execFileP('pdftotext', ['-layout', '-enc', 'UTF-8', path, '-'], {
-      encoding: 'buffer',
-      maxBuffer: 1 << 30,
-    });
-    return stdout;
-  } catch (err) {
-    return { failed: String(err.stderr).trim().split('\n').at(-1) };
-  }
-}
+const PDFTOTEXT = ['pdftotext', '-layout', '-enc', 'UTF-8'];
 
-const extractLimits = Catalog.load().resolve('pdf/extract').definition.limits;
-
-/** The same pdftotext inside the sandbox as the worker builds it (no cgroup or seccomp filter: the server adds those). */
-async function pdftotextInSandbox(path) {
-  const argv = buildSandboxCommand({
-    argv: ['pdftotext', '-layout', '-enc', 'UTF-8', '/in/input.pdf', '-'],
-    limits: extractLimits,
-    readOnly: [{ host: path, sandbox: '/in/input.pdf' }],
-  });
+/** A command's stdout; a damaged PDF is an outcome ({ failed }), not an error. */
+async function outputOf(argv) {
   try {
     const { stdout } = await execFileP(argv[0], argv.slice(1), { encoding: 'buffer', maxBuffer: 1 << 30 });
     return stdout;
@@ -75,6 +57,21 @@ async function pdftotextInSandbox(path) {
     return { failed: String(err.stderr).trim().split('\n').at(-1) };
   }
 }
+
+/** pdftotext run directly. */
+const pdftotext = (path) => outputOf([...PDFTOTEXT, path, '-']);
+
+const extractLimits = Catalog.load().resolve('pdf/extract').definition.limits;
+
+/** The same pdftotext inside the sandbox as the worker builds it (no cgroup or seccomp filter: the server adds those). */
+const pdftotextInSandbox = (path) =>
+  outputOf(
+    buildSandboxCommand({
+      argv: [...PDFTOTEXT, '/in/input.pdf', '-'],
+      limits: extractLimits,
+      readOnly: [{ host: path, sandbox: '/in/input.pdf' }],
+    }),
+  );
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 

@@ -3,8 +3,8 @@
  * instead of forking the server for each one: launcher/sandbox-launcher (C,
  * built by launcher/build.mjs when a compiler is at hand) or else
  * launcher/sandbox-launcher.pl (Perl, always at hand on Debian). Both speak
- * the same protocol; the C one starts each sandbox with vfork, which saves
- * the fork's page faults (see its header).
+ * the same protocol; the C one starts each sandbox the way vfork does,
+ * which saves the fork's page faults (see its header).
  *
  * Why: starting a process from Node forks Node, and a fork copies the
  * parent's page tables. On a VM with paravirtualised page tables that is
@@ -14,9 +14,9 @@
  * bwrap, which saves the gate shell's exec (sandbox.ts) as well.
  *
  * One launcher serves the whole process; it is started on first use. When
- * neither can run (no build and no perl, an architecture the Perl one has no
- * syscall table for) the
- * caller falls back to spawning from Node, as before. When it dies, the
+ * neither can run (no build and no perl, an architecture the Perl one has
+ * no syscall table for) the caller falls back to spawning from Node, as
+ * before. When it dies, the
  * sandboxes it started die with it (bwrap's --die-with-parent), their runs
  * end as failures to start, and the next sandbox starts a new launcher.
  */
@@ -224,16 +224,14 @@ export class SandboxLauncher {
         closed,
       });
     } else if (kind === 'F') {
-      this.jobs.delete(id);
-      if (this.retiring && this.jobs.size === 0) this.stop();
+      this.forget(id);
       job.started?.reject(new Error(body?.toString('utf8') ?? 'the sandbox could not start'));
     } else if (kind === 'E' && body) {
       const chunk = Buffer.from(body);
       if (job.stderr.length === 0) job.buffered.push(chunk);
       for (const listener of job.stderr) listener(chunk);
     } else if (kind === 'X') {
-      this.jobs.delete(id);
-      if (this.retiring && this.jobs.size === 0) this.stop();
+      this.forget(id);
       const code = Number(head[2]);
       const signal = Number(head[3]);
       job.close?.({
@@ -242,6 +240,12 @@ export class SandboxLauncher {
         launcherLost: false,
       });
     }
+  }
+
+  /** A job's last reply has come: a retiring launcher stops after its last one. */
+  private forget(id: string): void {
+    this.jobs.delete(id);
+    if (this.retiring && this.jobs.size === 0) this.stop();
   }
 
   /** Stop the launcher (tests; a server's exit does this by closing its stdin). */

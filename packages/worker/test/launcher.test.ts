@@ -157,6 +157,10 @@ describe.each(['c', 'perl'] as const)('the %s launcher', (kind) => {
       await expect(launcher.start({ ...base, argv: ['/nonexistent/tool'] })).rejects.toThrow(
         /exec \/nonexistent\/tool: No such file/,
       );
+      // A bare name is looked for on the job's PATH, as execvp would.
+      await expect(launcher.start({ ...base, argv: ['no-such-tool-bsubio'] })).rejects.toThrow(
+        /exec no-such-tool-bsubio: No such file/,
+      );
       await expect(
         launcher.start({ ...base, argv: ['true'], stdoutPath: join(dir, 'no-such-dir', 'out') }),
       ).rejects.toThrow(/no-such-dir\/out: No such file/);
