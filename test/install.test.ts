@@ -85,9 +85,11 @@ async function installInto(name: string, packages: (typeof PACKAGES)[number][]):
   return dir;
 }
 
-/** Start a bin with npx in `cwd` and wait until stdout matches `ready`. */
-/** What each started bin wrote to stderr, by its name. */
+/** What each started bin wrote to stderr, and its npx process, by its name. */
 const stderrOf: Record<string, () => string> = {};
+const processOf: Record<string, ChildProcess> = {};
+
+/** Start a bin with npx in `cwd` and wait until stdout matches `ready`. */
 
 function startBin(cwd: string, args: string[], extraEnv: Record<string, string>, ready: RegExp) {
   const child = spawn('npx', ['--no', '--', ...args], {
@@ -101,6 +103,7 @@ function startBin(cwd: string, args: string[], extraEnv: Record<string, string>,
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err = (err + d).slice(-20_000)));
   stderrOf[args[0]!] = () => err;
+  processOf[args[0]!] = child;
   return new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${args[0]} did not start:\n${err}`)), 120_000);
     child.stdout!.on('data', (d: Buffer) => {
@@ -116,6 +119,15 @@ function startBin(cwd: string, args: string[], extraEnv: Record<string, string>,
       reject(new Error(`${args[0]} exited with ${code}:\n${err}`));
     });
   });
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 beforeAll(async () => {
@@ -271,6 +283,21 @@ describe('installed from the tarballs, outside the repository', () => {
     });
     const { stdout: text } = await run('pdftotext', [pdf, '-']);
     expect(text).toContain('Compiled by an installed worker.');
+  });
+
+  it('the lone bsubio-worker, stopped, removes the scratch directory it made', async () => {
+    // Its default scratch directory is named after its pid, which its log lines carry.
+    const { pid } = JSON.parse(stderrOf['bsubio-worker']!().trim().split('\n')[0]!) as { pid: number };
+    const scratch = join(tmpdir(), `bsubio-worker-${pid}`);
+    expect(existsSync(scratch)).toBe(true);
+    const npx = processOf['bsubio-worker']!;
+    process.kill(-npx.pid!, 'SIGTERM');
+    for (let waited = 0; isRunning(pid) && waited < 60_000; waited += 100) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(isRunning(pid)).toBe(false);
+    expect(stderrOf['bsubio-worker']!()).toContain('"msg":"stopped"');
+    expect(existsSync(scratch)).toBe(false);
   });
 
   it('the SDK imports from ESM, CommonJS and strict TypeScript', async () => {

@@ -2,9 +2,18 @@
  * Types files with shell-script tools that take their time, so tests can act
  * on jobs while they run (cancel, stop the server, follow their logs).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll } from 'vitest';
+
+// The directories of the types files written by this test file, removed
+// when its tests are done (this module is imported by each test file anew).
+const written = new Set<string>();
+afterAll(() => {
+  for (const dir of written) rmSync(dir, { recursive: true, force: true });
+  written.clear();
+});
 
 const base = {
   mime_in: ['*/*'],
@@ -22,7 +31,9 @@ export function shellType(type: string, name: string, description: string, scrip
 
 /** A types file with exactly these types (full definitions). */
 export function writeTypesFile(types: object[]): string {
-  const path = join(mkdtempSync(join(tmpdir(), 'bsubio-types-')), 'types.json');
+  const dir = mkdtempSync(join(tmpdir(), 'bsubio-types-'));
+  written.add(dir);
+  const path = join(dir, 'types.json');
   writeFileSync(path, JSON.stringify({ types }));
   return path;
 }

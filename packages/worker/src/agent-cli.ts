@@ -27,7 +27,7 @@ export const AGENT_SETTINGS = [
   ['types-file', 'BSUBIO_TYPES_FILE', "extra processing types (the same file as the servers')", 'none'],
   ['lease-seconds', 'BSUBIO_LEASE_SECONDS', 'lease, renewed at a third of it', '15'],
   ['shutdown-grace-seconds', 'BSUBIO_SHUTDOWN_GRACE_SECONDS', 'time running jobs get on SIGTERM', '10'],
-  ['scratch-dir', 'BSUBIO_SCRATCH_DIR', 'local scratch space', 'a temp dir'],
+  ['scratch-dir', 'BSUBIO_SCRATCH_DIR', 'local scratch space', 'a temp dir, removed on stop'],
   ['log-level', 'BSUBIO_LOG_LEVEL', 'fatal, error, warn, info, debug or silent', 'info'],
 ] as const satisfies readonly Setting[];
 type AgentFlag = (typeof AGENT_SETTINGS)[number][0];

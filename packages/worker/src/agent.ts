@@ -6,10 +6,12 @@
  * nor the AWS SDK. SIGTERM drains: no new claims, running jobs get the grace
  * period, the rest go back.
  */
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { Catalog } from './catalog.js';
+import { isAlive } from './cgroup.js';
 import { WorkerPool } from './pool.js';
 import { RemoteBackend } from './remote-backend.js';
 import { sandboxMechanisms } from './sandbox.js';
@@ -32,8 +34,27 @@ export function defaultWorkerName(): string {
   return `worker-${hostname()}-${process.pid}`;
 }
 
+const SCRATCH_PREFIX = 'bsubio-worker-';
+
 export function defaultScratchDir(): string {
-  return join(tmpdir(), `bsubio-worker-${process.pid}`);
+  return join(tmpdir(), `${SCRATCH_PREFIX}${process.pid}`);
+}
+
+/** Default scratch directories of agents that are gone (killed before they could remove their own). */
+function removeStaleScratchDirs(): void {
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const suffix = name.startsWith(SCRATCH_PREFIX) ? name.slice(SCRATCH_PREFIX.length) : '';
+    if (!/^\d+$/.test(suffix)) continue;
+    const pid = Number(suffix);
+    if (pid === process.pid || isAlive(pid)) continue;
+    rmSync(join(tmpdir(), name), { recursive: true, force: true });
+  }
 }
 
 /**
@@ -46,6 +67,10 @@ export function agentLogger(level: string, name: string) {
 
 export async function runWorkerAgent(options: WorkerAgentOptions): Promise<void> {
   const log = agentLogger(options.logLevel, options.name);
+  // A scratch directory the agent makes is its own, removed when it stops; one
+  // that was there before (--scratch-dir) is the operator's, and stays.
+  if (options.scratchDir === defaultScratchDir()) removeStaleScratchDirs();
+  const ownsScratchDir = !existsSync(options.scratchDir);
   const catalog = Catalog.load(options.typesFile);
   const known = catalog.names();
   const unknown = options.types?.filter((t) => !known.includes(t)) ?? [];
@@ -82,5 +107,6 @@ export async function runWorkerAgent(options: WorkerAgentOptions): Promise<void>
     `Worker ${options.name} ready: ${pool.concurrency} slots, servers ${options.servers.join(', ')}\n`,
   );
   await stopped;
+  if (ownsScratchDir) rmSync(options.scratchDir, { recursive: true, force: true });
   log.info('stopped');
 }
