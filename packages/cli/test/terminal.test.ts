@@ -319,4 +319,22 @@ describe.skipIf(!hasTmux).each(SIZES)('in a $columns×$rows terminal', (size) =>
     const status = await screenOf(`bsubio status ${shownId}`, size);
     expect(status).toContain(`ID:          ${newest!.id}`);
   });
+
+  it("status keeps a failed job's long error under its value, within the width", async () => {
+    const job = await client.createAndSubmit('pdf/extract', Buffer.from('%PDF-1.7\nthis PDF was cut short'));
+    const failed = await client.waitForJob(job.id);
+    const error = `${failed.error_code} ${failed.error_message}`;
+    expect(error.length).toBeGreaterThan(80);
+    const lines = await screenOf(`bsubio status ${job.id}`, size);
+    expectNoWrap(lines, size.columns);
+    const at = lines.findIndex((line) => line.startsWith('Error:       '));
+    // The lines after it that go on in the value's column.
+    const under: string[] = [];
+    for (const line of lines.slice(at + 1)) {
+      if (!/^ {13}\S/.test(line)) break;
+      under.push(line.slice(13));
+    }
+    expect([lines[at]!.slice(13), ...under].join(' ')).toBe(error);
+    expect(under.length).toBeGreaterThan(0);
+  });
 });

@@ -1,7 +1,7 @@
 import type { Job } from 'bsubio';
 import { type Command, expectArgs, JSON_FLAG } from '../command.js';
 import type { Context } from '../context.js';
-import { formatBytes, json, localTime, paintStatus, relativeTime } from '../format.js';
+import { formatBytes, json, localTime, paintStatus, relativeTime, visibleLength } from '../format.js';
 import { aboutJob } from '../job-errors.js';
 import { resolveJobId } from '../job-id.js';
 
@@ -25,10 +25,19 @@ With --json, print the job object exactly as the API returns it.`,
   },
 };
 
-/** The `status` text: one "Label: value" line per known field. */
+/** The values start in this column, after "Label:" and spaces. */
+const VALUE_COLUMN = 13;
+
+/**
+ * The `status` text: one "Label: value" line per known field. On a terminal
+ * a value too long for the width goes on under itself, where the terminal
+ * would have wrapped it to the first column; in a pipe each field stays on
+ * one line, for scripts.
+ */
 export function describeJob(ctx: Context, job: Job): string {
   const p = ctx.out;
-  const rows: [string, string | null | undefined][] = [
+  const width = ctx.stdout.isTTY ? Math.max(20, (ctx.stdout.columns || 80) - 1 - VALUE_COLUMN) : Infinity;
+  const rows: [string, string | null | undefined, ((text: string) => string)?][] = [
     ['ID', job.id],
     ['Type', job.type],
     ['Status', paintStatus(job.status, p)],
@@ -50,14 +59,40 @@ export function describeJob(ctx: Context, job: Job): string {
     [
       'Error',
       job.error_code || job.error_message
-        ? p.red(`${job.error_code ?? ''} ${job.error_message ?? ''}`.trim())
+        ? `${job.error_code ?? ''} ${job.error_message ?? ''}`.trim()
         : undefined,
+      p.red,
     ],
   ];
   return rows
-    .filter((row): row is [string, string] => typeof row[1] === 'string' && row[1] !== '')
-    .map(([label, value]) => `${`${label}:`.padEnd(13)}${value}\n`)
+    .filter((row): row is [string, string, ((text: string) => string)?] => !!row[1])
+    .map(([label, value, paint = (text: string) => text]) =>
+      wrapWords(value, width)
+        .map((line, i) => `${(i === 0 ? `${label}:` : '').padEnd(VALUE_COLUMN)}${paint(line)}\n`)
+        .join(''),
+    )
     .join('');
+}
+
+/** `text` in lines of at most `width` characters, broken between words (a longer word on its own). */
+export function wrapWords(text: string, width: number): string[] {
+  if (visibleLength(text) <= width) return [text];
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line ? `${line} ${word}` : word;
+    }
+    while (line.length > width) {
+      lines.push(line.slice(0, width));
+      line = line.slice(width);
+    }
+  }
+  if (line) lines.push(line);
+  return lines;
 }
 
 const when = (iso: string) => `${localTime(iso)} (${relativeTime(iso)})`;
