@@ -6,15 +6,15 @@
  * nor the AWS SDK. SIGTERM drains: no new claims, running jobs get the grace
  * period, the rest go back.
  */
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { Catalog } from './catalog.js';
-import { isAlive } from './cgroup.js';
 import { WorkerPool } from './pool.js';
 import { RemoteBackend } from './remote-backend.js';
 import { sandboxMechanisms } from './sandbox.js';
+import { removeDirsOfGoneProcesses } from './stale-dirs.js';
 
 export interface WorkerAgentOptions {
   servers: string[];
@@ -34,27 +34,8 @@ export function defaultWorkerName(): string {
   return `worker-${hostname()}-${process.pid}`;
 }
 
-const SCRATCH_PREFIX = 'bsubio-worker-';
-
 export function defaultScratchDir(): string {
-  return join(tmpdir(), `${SCRATCH_PREFIX}${process.pid}`);
-}
-
-/** Default scratch directories of agents that are gone (killed before they could remove their own). */
-function removeStaleScratchDirs(): void {
-  let names: string[];
-  try {
-    names = readdirSync(tmpdir());
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const suffix = name.startsWith(SCRATCH_PREFIX) ? name.slice(SCRATCH_PREFIX.length) : '';
-    if (!/^\d+$/.test(suffix)) continue;
-    const pid = Number(suffix);
-    if (pid === process.pid || isAlive(pid)) continue;
-    rmSync(join(tmpdir(), name), { recursive: true, force: true });
-  }
+  return join(tmpdir(), `bsubio-worker-${process.pid}`);
 }
 
 /**
@@ -69,7 +50,7 @@ export async function runWorkerAgent(options: WorkerAgentOptions): Promise<void>
   const log = agentLogger(options.logLevel, options.name);
   // A scratch directory the agent makes is its own, removed when it stops; one
   // that was there before (--scratch-dir) is the operator's, and stays.
-  if (options.scratchDir === defaultScratchDir()) removeStaleScratchDirs();
+  if (options.scratchDir === defaultScratchDir()) removeDirsOfGoneProcesses(/^bsubio-worker-(\d+)$/);
   const ownsScratchDir = !existsSync(options.scratchDir);
   const catalog = Catalog.load(options.typesFile);
   const known = catalog.names();

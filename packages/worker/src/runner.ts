@@ -9,7 +9,6 @@ import {
   existsSync,
   linkSync,
   mkdirSync,
-  readdirSync,
   renameSync,
   rmSync,
   statSync,
@@ -23,7 +22,6 @@ import type { JobErrorCode } from '@bsubio/protocol';
 import { ARCHIVE_TYPES, ArchiveError, unpackArchive } from './archive.js';
 import type { ClaimedJob, JobOutcome, PipelineStep, WorkerBackend } from './backend.js';
 import { type Catalog, TOOLS_DIR, type TypeDefinition, type TypeLimits } from './catalog.js';
-import { isAlive } from './cgroup.js';
 import { resolveCommand, resolveEnv } from './command.js';
 import { hostDirForNobody, SANDBOX_NODE_MODULES } from './node-packages.js';
 import { checkParams } from './params.js';
@@ -37,6 +35,7 @@ import {
   sandboxDropsPrivileges,
 } from './sandbox.js';
 import { extensionFor, matchAccepted, sniffFile } from './sniff.js';
+import { removeDirsOfGoneProcesses } from './stale-dirs.js';
 
 export interface RunnerOptions {
   backend: WorkerBackend;
@@ -79,7 +78,7 @@ let sandboxBase: Promise<string> | undefined;
 function sandboxBaseDir(scratchDir: string): Promise<string> {
   if (!sandboxDropsPrivileges()) return Promise.resolve(scratchDir);
   sandboxBase ??= (async () => {
-    removeStaleSandboxBases();
+    removeDirsOfGoneProcesses(new RegExp(`^${SANDBOX_BASE_PREFIX}(\\d+)-`));
     const dir = await mkdtemp(join(tmpdir(), `${SANDBOX_BASE_PREFIX}${process.pid}-`));
     chmodSync(dir, 0o711);
     // It may hold a copy of Node.js (hostDirForNobody): 170 MiB a process
@@ -91,22 +90,6 @@ function sandboxBaseDir(scratchDir: string): Promise<string> {
 }
 
 const SANDBOX_BASE_PREFIX = 'bsubio-sandbox-';
-
-/** Sandbox base directories of processes that are gone (killed before their exit could remove them). */
-function removeStaleSandboxBases(): void {
-  let names: string[];
-  try {
-    names = readdirSync(tmpdir());
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    if (!name.startsWith(SANDBOX_BASE_PREFIX)) continue;
-    const pid = /^(\d+)-/.exec(name.slice(SANDBOX_BASE_PREFIX.length))?.[1];
-    if (pid === undefined || Number(pid) === process.pid || isAlive(Number(pid))) continue;
-    rmSync(join(tmpdir(), name), { recursive: true, force: true });
-  }
-}
 
 /**
  * The helper scripts as the sandbox's user can read them. The package may be
