@@ -114,6 +114,16 @@ async function settledMemory(inspectorUrl, pid) {
       once: true,
     });
   });
+  // An inspector that goes away or stops answering fails the measurement, never hangs it.
+  const failAll = (why) => {
+    for (const answer of answers.values()) answer({ error: { message: why } });
+    answers.clear();
+  };
+  socket.addEventListener('close', () => failAll('the inspector closed the connection'));
+  const timer = setTimeout(() => {
+    failAll('the inspector did not answer in 120 s');
+    socket.close();
+  }, 120_000);
   let lastId = 0;
   const send = (method, params = {}) =>
     new Promise((resolve, reject) => {
@@ -135,6 +145,7 @@ async function settledMemory(inspectorUrl, pid) {
       rssMb: Number(procStats(pid).rssMb.toFixed(1)),
     };
   } finally {
+    clearTimeout(timer);
     socket.close();
   }
 }

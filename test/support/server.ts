@@ -76,7 +76,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
   );
 
-  const url = await new Promise<string>((resolve, reject) => {
+  const started = new Promise<string>((resolve, reject) => {
     let stdout = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -95,6 +95,18 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
       reject(new Error(`server exited with ${code} before listening:\n${stderr}`));
     });
   });
+  let url: string;
+  try {
+    url = await started;
+  } catch (error) {
+    // A server that never listened (what some tests want) leaves no
+    // directories behind: the caller gets no server to clean up.
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await exited;
+    if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    if (!options.home) rmSync(home, { recursive: true, force: true });
+    throw error;
+  }
 
   const keyFile = (() => {
     for (const path of [
