@@ -215,7 +215,7 @@ export class AccountService {
   /** What the approval page shows about a code, or a 404. */
   async describeDevice(userCode: string): Promise<DeviceCodeRow> {
     const row = await this.accounts.findByUserCode(normalizeUserCode(userCode));
-    if (!row || row.status !== 'pending' || Date.now() >= Number(row.expires_at)) {
+    if (row?.status !== 'pending' || Date.now() >= Number(row.expires_at)) {
       throw new ApiError(
         'not_found',
         'No waiting sign-in has this code; it may have expired or been used. Run bsubio register again.',
