@@ -22,6 +22,7 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { isAlive } from '../packages/worker/src/cgroup.js';
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..');
@@ -119,15 +120,6 @@ function startBin(cwd: string, args: string[], extraEnv: Record<string, string>,
       reject(new Error(`${args[0]} exited with ${code}:\n${err}`));
     });
   });
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 beforeAll(async () => {
@@ -292,10 +284,10 @@ describe('installed from the tarballs, outside the repository', () => {
     expect(existsSync(scratch)).toBe(true);
     const npx = processOf['bsubio-worker']!;
     process.kill(-npx.pid!, 'SIGTERM');
-    for (let waited = 0; isRunning(pid) && waited < 60_000; waited += 100) {
+    for (let waited = 0; isAlive(pid) && waited < 60_000; waited += 100) {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    expect(isRunning(pid)).toBe(false);
+    expect(isAlive(pid)).toBe(false);
     expect(stderrOf['bsubio-worker']!()).toContain('"msg":"stopped"');
     expect(existsSync(scratch)).toBe(false);
   });

@@ -1,23 +1,14 @@
 /** The bsubio-server command: first start, users and keys, help, bad settings. */
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SERVER_BIN, startServer } from '../../../test/support/server.js';
+import { tempDir } from '../../../test/support/temp-dirs.js';
 import { Api, expectError } from './client.js';
 
 const run = promisify(execFile);
-const dirs: string[] = [];
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  dirs.push(dir);
-  return dir;
-}
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
 
 async function cli(args: string[], env: Record<string, string>) {
   try {

@@ -2,18 +2,9 @@
  * Types files with shell-script tools that take their time, so tests can act
  * on jobs while they run (cancel, stop the server, follow their logs).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll } from 'vitest';
-
-// The directories of the types files written by this test file, removed
-// when its tests are done (this module is imported by each test file anew).
-const written = new Set<string>();
-afterAll(() => {
-  for (const dir of written) rmSync(dir, { recursive: true, force: true });
-  written.clear();
-});
+import { tempDir } from '../../../test/support/temp-dirs.js';
 
 const base = {
   mime_in: ['*/*'],
@@ -31,9 +22,7 @@ export function shellType(type: string, name: string, description: string, scrip
 
 /** A types file with exactly these types (full definitions). */
 export function writeTypesFile(types: object[]): string {
-  const dir = mkdtempSync(join(tmpdir(), 'bsubio-types-'));
-  written.add(dir);
-  const path = join(dir, 'types.json');
+  const path = join(tempDir('bsubio-types-'), 'types.json');
   writeFileSync(path, JSON.stringify({ types }));
   return path;
 }

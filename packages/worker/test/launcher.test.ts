@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { detectCgroups } from '../src/cgroup.js';
+import { detectCgroups, isAlive } from '../src/cgroup.js';
 import { SandboxLauncher, sandboxLauncher } from '../src/launcher.js';
 import { buildGatedSandboxCommand, runSandboxed, type SandboxRequest } from '../src/sandbox.js';
 
@@ -31,15 +31,6 @@ function request(argv: string[], extra: Partial<SandboxRequest> = {}): SandboxRe
   };
 }
 const stdoutOf = (req: SandboxRequest) => readFileSync(req.stdoutPath, 'utf8');
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function until(what: string, check: () => boolean, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -219,8 +210,8 @@ describe.each(['c', 'perl'] as const)('the %s launcher', (kind) => {
     const sandboxPids = childrenOf(launcherPid);
     expect(sandboxPids.length).toBeGreaterThan(0);
     server.kill('SIGKILL');
-    await until('the launcher to exit', () => !alive(launcherPid));
-    await until('the sandbox to exit', () => sandboxPids.every((p) => !alive(p)));
+    await until('the launcher to exit', () => !isAlive(launcherPid));
+    await until('the sandbox to exit', () => sandboxPids.every((p) => !isAlive(p)));
   });
 });
 

@@ -3,18 +3,9 @@
  * its own HOME (so its config file is the test's) and no colour unless asked.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll } from 'vitest';
-
-// The HOMEs made by homeWith for this test file, removed when its tests are
-// done (this module is imported by each test file anew).
-const homes = new Set<string>();
-afterAll(() => {
-  for (const home of homes) rmSync(home, { recursive: true, force: true });
-  homes.clear();
-});
+import { tempDir } from '../../../../test/support/temp-dirs.js';
 
 /** The built CLI; BSUBIO_CLI_BIN runs the same tests against another build (say, an older one). */
 export const BIN = process.env.BSUBIO_CLI_BIN || join(import.meta.dirname, '..', '..', 'bin', 'bsubio.js');
@@ -84,8 +75,7 @@ export function bsubio(args: string[], options: RunOptions): Promise<Result> {
 
 /** A HOME whose ~/.config/bsubio/config.json holds `config`. */
 export function homeWith(config: Record<string, string> | undefined): string {
-  const home = mkdtempSync(join(tmpdir(), 'bsubio-cli-home-'));
-  homes.add(home);
+  const home = tempDir('bsubio-cli-home-');
   if (config) {
     mkdirSync(join(home, '.config', 'bsubio'), { recursive: true });
     writeFileSync(join(home, '.config', 'bsubio', 'config.json'), JSON.stringify(config));
