@@ -16,7 +16,16 @@ import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { buildSandboxCommand, Catalog } from '../packages/worker/dist/index.js';
-import { loadedJob, percentile, ROOT, report, startBenchServer, submitAndWait } from './support.mjs';
+import {
+  loadedJob,
+  machineCpuMs,
+  percentile,
+  processCpuMs,
+  ROOT,
+  report,
+  startBenchServer,
+  submitAndWait,
+} from './support.mjs';
 
 const execFileP = promisify(execFile);
 const corpus = resolve(ROOT, '..', 'shared', 'corpus', 'pdf');
@@ -72,6 +81,25 @@ const pdftotextInSandbox = (path) =>
       readOnly: [{ host: path, sandbox: '/in/input.pdf' }],
     }),
   );
+
+/**
+ * CPU spent while fn runs: the whole machine's, the server process's own
+ * (its JavaScript and system calls, not the tools it starts), and this
+ * bench process's (the HTTP client, or the spawning of the direct sides).
+ */
+async function cpuOf(serverPid, fn) {
+  const machine = machineCpuMs();
+  const server = processCpuMs(serverPid);
+  const client = process.cpuUsage();
+  const wallMs = await fn();
+  const { user, system } = process.cpuUsage(client);
+  return {
+    wallMs,
+    machineMs: machineCpuMs() - machine,
+    serverMs: processCpuMs(serverPid) - server,
+    clientMs: (user + system) / 1000,
+  };
+}
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -160,14 +188,48 @@ try {
     const directMs = [];
     const sandboxMs = [];
     const bsubioMs = [];
+    // CPU totals over all rounds, per side: where the time of the ratio goes.
+    const cpu = { direct: [], sandbox: [], bsubio: [] };
+    const pid = server.child.pid;
     for (let round = 0; round < ROUNDS; round++) {
-      directMs.push(await timedPool(pdfs, PARALLEL, (pdf) => pdftotext(pdf.path)));
-      sandboxMs.push(await timedPool(pdfs, PARALLEL, (pdf) => pdftotextInSandbox(pdf.path)));
-      bsubioMs.push(await timedPool(pdfs, PARALLEL, (pdf) => job(server, 'pdf/extract', pdf.bytes)));
+      const direct = await cpuOf(pid, () => timedPool(pdfs, PARALLEL, (pdf) => pdftotext(pdf.path)));
+      const sandbox = await cpuOf(pid, () =>
+        timedPool(pdfs, PARALLEL, (pdf) => pdftotextInSandbox(pdf.path)),
+      );
+      const bsubio = await cpuOf(pid, () =>
+        timedPool(pdfs, PARALLEL, (pdf) => job(server, 'pdf/extract', pdf.bytes)),
+      );
+      directMs.push(direct.wallMs);
+      sandboxMs.push(sandbox.wallMs);
+      bsubioMs.push(bsubio.wallMs);
+      cpu.direct.push(direct);
+      cpu.sandbox.push(sandbox);
+      cpu.bsubio.push(bsubio);
       console.log(
         `  round ${round + 1}: pdftotext direct ${directMs.at(-1).toFixed(0)} ms, in the sandbox ${sandboxMs.at(-1).toFixed(0)} ms, via bsubio ${bsubioMs.at(-1).toFixed(0)} ms`,
       );
     }
+    // Machine CPU per PDF, median over rounds: on 2 cores kept busy by the
+    // tool, every millisecond the service adds per job is wall time too.
+    const perPdf = (side, key) => median(cpu[side].map((r) => r[key] / pdfs.length));
+    const cpuDirect = perPdf('direct', 'machineMs');
+    const cpuSandbox = perPdf('sandbox', 'machineMs');
+    const cpuBsubio = perPdf('bsubio', 'machineMs');
+    console.log(
+      `  CPU per PDF (whole machine, median of rounds): direct ${cpuDirect.toFixed(1)} ms, in the sandbox ${cpuSandbox.toFixed(1)} ms, via bsubio ${cpuBsubio.toFixed(1)} ms; ` +
+        `of bsubio's, the server process ${perPdf('bsubio', 'serverMs').toFixed(1)} ms and this bench's HTTP client ${perPdf('bsubio', 'clientMs').toFixed(1)} ms ` +
+        `(the direct sides' spawning: ${perPdf('direct', 'clientMs').toFixed(1)} and ${perPdf('sandbox', 'clientMs').toFixed(1)} ms); ` +
+        `a ratio of 1.10 allows ${(cpuDirect * 0.1).toFixed(1)} ms over direct`,
+    );
+    report({
+      item: 5,
+      what: `processing, for reference: machine CPU per PDF through pdf/extract vs pdftotext (bsubio's: server ${perPdf('bsubio', 'serverMs').toFixed(1)} ms, HTTP client ${perPdf('bsubio', 'clientMs').toFixed(1)} ms; in the sandbox ${cpuSandbox.toFixed(1)} ms)`,
+      unit: 'ms',
+      better: 'lower',
+      ours: cpuBsubio,
+      peer: cpuDirect,
+      peerName: `pdftotext -layout run directly (busy time of /proc/stat per PDF, median of ${ROUNDS} rounds)`,
+    });
     const d = median(directMs);
     const sb = median(sandboxMs);
     const b = median(bsubioMs);

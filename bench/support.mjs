@@ -95,6 +95,25 @@ export function listeningUrl(child, what) {
   });
 }
 
+/**
+ * CPU time in milliseconds, from /proc (clock ticks of USER_HZ, 100 on
+ * Linux): the whole machine's busy time (user, nice, system, irq, softirq:
+ * not idle or iowait), and one process's own user + system time.
+ */
+export function machineCpuMs() {
+  const [, user, nice, system, , , irq, softirq] = readFileSync('/proc/stat', 'utf8')
+    .slice(0, 200)
+    .split('\n')[0]
+    .trim()
+    .split(/\s+/)
+    .map(Number);
+  return (user + nice + system + irq + softirq) * 10;
+}
+export function processCpuMs(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 /** The p-th percentile (0-100) of a list of numbers. */
 export function percentile(values, p) {
   const sorted = [...values].sort((a, b) => a - b);
