@@ -29,6 +29,52 @@ export function paintStatus(status: JobState, p: Paint): string {
 const ANSI = /\x1b\[[0-9;]*m/g;
 export const visibleLength = (text: string) => text.replace(ANSI, '').length;
 
+/**
+ * The units a line is broken between: words, except that a command given
+ * for the user to run ('bsubio logs <id>', or in parentheses) stays whole,
+ * to be copied at once.
+ */
+const WRAP_UNITS = /'bsubio [^']*'\S*|\(bsubio [^)]*\)\S*|[^ ]+/g;
+
+/** `text` in lines of at most `width` characters, broken between words (a longer word on its own). */
+export function wrapWords(text: string, width: number): string[] {
+  if (visibleLength(text) <= width) return [text];
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.match(WRAP_UNITS) ?? []) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line ? `${line} ${word}` : word;
+    }
+    while (line.length > width) {
+      lines.push(line.slice(0, width));
+      line = line.slice(width);
+    }
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
+/**
+ * A message for people on `stream`: on a terminal, broken between words to
+ * its width, each further line indented by `indent` spaces, so that a job id
+ * or a command to copy is never cut in two where the terminal would wrap it;
+ * elsewhere (a pipe, a log) one line, as scripts expect.
+ */
+export function forTerminal(text: string, stream: NodeJS.WriteStream, indent: number): string {
+  if (!stream.isTTY) return text;
+  const columns = stream.columns || 80;
+  // The last column left free: some terminals wrap on writing into it.
+  const width = Math.max(20, columns - 1 - indent);
+  const [first = '', ...rest] = wrapWords(text, width + indent);
+  if (rest.length === 0) return first;
+  // The first line has the whole width; the rest are rewrapped below the indent.
+  const tail = wrapWords(rest.join(' '), width);
+  return [first, ...tail.map((line) => ' '.repeat(indent) + line)].join('\n');
+}
+
 /** Rows of cells, each column padded to its widest cell; the last column is not padded. */
 export function table(rows: string[][]): string {
   const widths: number[] = [];

@@ -136,6 +136,22 @@ describe('submit', () => {
     );
   });
 
+  it('of several files, each failed one gets a line naming it once, then one error line counts them', async () => {
+    writeFileSync(join(dir, 'broken.json'), '{"a": ');
+    writeFileSync(join(dir, 'fine.json'), '{"a": 1}');
+    const result = await run(['submit', '-w', 'json_format', 'broken.json', 'fine.json']);
+    expect(result.code).toBe(1);
+    const lines = result.stderr.trimEnd().split('\n');
+    const failure = lines.filter((line) => line.startsWith('broken.json: '));
+    expect(failure).toHaveLength(1);
+    // In a pipe, one line each; the file is named before it, not again inside.
+    expect(failure[0]).toMatch(
+      /^broken\.json: job (\S+) failed with EEXIT: .+ Run 'bsubio logs \1' to see its stderr\.$/,
+    );
+    expect(lines.at(-1)).toBe('Error: 1 of 2 files failed. See the lines above.');
+    expect(result.stdout).toContain('"a": 1');
+  });
+
   it('an unknown type is one line that suggests the nearest type', async () => {
     expect(errorOf(await run(['submit', 'pdf/extrct', 'report.pdf']))).toBe(
       'Error: unknown job type "pdf/extrct"; did you mean pdf/extract? Run \'bsubio types\' to list them.',

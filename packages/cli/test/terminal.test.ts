@@ -3,7 +3,7 @@
  * 120×40 and at 80×24) against a real server, asserting on the screen as
  * tmux shows it — what a user would see and copy — not on pipes.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -75,6 +75,16 @@ async function ended(line: string, size: { columns: number; rows: number }) {
 async function idsOf(...inputs: string[]): Promise<string[]> {
   const { jobs } = (await client.jobs.listJobs({ limit: inputs.length })).data;
   return inputs.map((input) => jobs.find((job) => job.input_name === input)?.id ?? `no job for ${input}`);
+}
+
+/** The screen with each error's lines (the CLI breaks it between words, under its first word) joined again. */
+function unwrapErrors(lines: string[]): string {
+  const out: string[] = [];
+  for (const line of lines) {
+    if (/^ {7}\S/.test(line) && out.at(-1)?.startsWith('Error: ')) out[out.length - 1] += ` ${line.slice(7)}`;
+    else out.push(line);
+  }
+  return out.join('\n');
 }
 
 /** Nothing on screen is wider than the terminal (tmux would have wrapped it onto the next line). */
@@ -197,8 +207,9 @@ describe.skipIf(!hasTmux).each(SIZES)('in a $columns×$rows terminal', (size) =>
   });
 
   it('an impossible chain is refused before any upload, naming the step', async () => {
-    const { lines, joined } = await ended('bsubio submit test/slow,pdf/info f1.txt', size);
-    expect(joined).toContain(
+    const { lines } = await ended('bsubio submit test/slow,pdf/info f1.txt', size);
+    expectNoWrap(lines, size.columns);
+    expect(unwrapErrors(lines)).toContain(
       'Step 2 (pdf/info) does not accept text/plain, which step 1 (test/slow) produces',
     );
     expect(lines).toContain('exit=1');
@@ -292,7 +303,8 @@ describe.skipIf(!hasTmux).each(SIZES)('in a $columns×$rows terminal', (size) =>
   it('binary output is not dumped on the terminal: cat and submit -w refuse it with a hint', async () => {
     const png = await client.processFile('image/thumbnail', join(dir, 'red.png'));
     const cat = await ended(`bsubio cat ${png.job.id}`, size);
-    expect(cat.joined).toContain(
+    expectNoWrap(cat.lines, size.columns);
+    expect(unwrapErrors(cat.lines)).toContain(
       `Error: the output of job ${png.job.id} is binary (image/png); not writing it to the terminal. Redirect it to a file (bsubio cat ${png.job.id} > file) or pipe it.`,
     );
     expect(cat.lines).toContain('exit=1');
@@ -300,7 +312,8 @@ describe.skipIf(!hasTmux).each(SIZES)('in a $columns×$rows terminal', (size) =>
 
     const before = (await client.jobs.listJobs({ limit: 1 })).data.total;
     const submit = await ended('bsubio submit -w image/thumbnail red.png', size);
-    expect(submit.joined).toContain(
+    expectNoWrap(submit.lines, size.columns);
+    expect(unwrapErrors(submit.lines)).toContain(
       'Error: the output of image/thumbnail is binary (image/png); not writing it to the terminal. Add -o <file> to save it, or pipe it:',
     );
     expect(submit.lines).toContain('exit=1');
@@ -318,6 +331,45 @@ describe.skipIf(!hasTmux).each(SIZES)('in a $columns×$rows terminal', (size) =>
     expect(newest!.id.startsWith(shownId)).toBe(true);
     const status = await screenOf(`bsubio status ${shownId}`, size);
     expect(status).toContain(`ID:          ${newest!.id}`);
+  });
+
+  it('several files with long names that differ at the end: each row shows its own end and extension', async () => {
+    // Longer than the name column at either width, and alike up to the page number.
+    const names = [1, 2, 3].map((n) => `quarterly-report-of-the-northern-region-page-00${n}.txt`);
+    for (const [i, name] of names.entries()) writeFileSync(join(dir, name), `page ${i + 1}\n`);
+    const lines = await screenOf(`bsubio submit -w passthru ${names.join(' ')}`, size);
+    const ids = await idsOf(...names);
+    for (const [i, id] of ids.entries()) {
+      const row = lines.find((line) => line.includes(id));
+      expect(row, `row of ${names[i]}`).toMatch(new RegExp(`^quar\\S*…\\S*${i + 1}\\.txt `));
+    }
+    expectNoWrap(lines, size.columns);
+  });
+
+  it('a long error wraps between words under its first word, and the command it suggests stays whole', async () => {
+    const job = await client.createAndSubmit('pdf/extract', Buffer.from('%PDF-1.7\nthis PDF was cut short'));
+    await client.waitForJob(job.id);
+    // In a pipe: one line, for scripts.
+    const { BSUBIO_API_KEY, BSUBIO_BASE_URL, ...env } = process.env;
+    const piped = spawnSync(process.execPath, [BIN, 'cat', job.id], {
+      env: { ...env, HOME: home, NO_COLOR: '1' },
+      encoding: 'utf8',
+    }).stderr;
+    expect(piped).toMatch(/^Error: job .*'bsubio logs \S+' to see its stderr\.\n$/);
+    expect(piped.length).toBeGreaterThan(size.columns + 1);
+    // On the screen: the same words, broken between them, each further line
+    // under the first word of the message; the id whole within its command.
+    const lines = await screenOf(`bsubio cat ${job.id}`, size);
+    expectNoWrap(lines, size.columns);
+    const at = lines.findIndex((line) => line.startsWith('Error: job '));
+    const under: string[] = [];
+    for (const line of lines.slice(at + 1)) {
+      if (!/^ {7}\S/.test(line)) break;
+      under.push(line.slice(7));
+    }
+    expect(under.length).toBeGreaterThan(0);
+    expect([lines[at], ...under].join(' ')).toBe(piped.trimEnd());
+    expect(lines.some((line) => line.includes(`'bsubio logs ${job.id}'`))).toBe(true);
   });
 
   it("status keeps a failed job's long error under its value, within the width", async () => {

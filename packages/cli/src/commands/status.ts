@@ -1,7 +1,7 @@
 import type { Job } from 'bsubio';
 import { type Command, expectArgs, JSON_FLAG } from '../command.js';
 import type { Context } from '../context.js';
-import { formatBytes, json, localTime, paintStatus, relativeTime, visibleLength } from '../format.js';
+import { formatBytes, json, localTime, paintStatus, relativeTime, wrapWords } from '../format.js';
 import { aboutJob } from '../job-errors.js';
 import { resolveJobId } from '../job-id.js';
 
@@ -72,27 +72,6 @@ export function describeJob(ctx: Context, job: Job): string {
         .join(''),
     )
     .join('');
-}
-
-/** `text` in lines of at most `width` characters, broken between words (a longer word on its own). */
-export function wrapWords(text: string, width: number): string[] {
-  if (visibleLength(text) <= width) return [text];
-  const lines: string[] = [];
-  let line = '';
-  for (const word of text.split(' ')) {
-    if (line && line.length + 1 + word.length > width) {
-      lines.push(line);
-      line = word;
-    } else {
-      line = line ? `${line} ${word}` : word;
-    }
-    while (line.length > width) {
-      lines.push(line.slice(0, width));
-      line = line.slice(width);
-    }
-  }
-  if (line) lines.push(line);
-  return lines;
 }
 
 const when = (iso: string) => `${localTime(iso)} (${relativeTime(iso)})`;

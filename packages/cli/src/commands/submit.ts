@@ -5,7 +5,7 @@ import { type Command, expectArgs } from '../command.js';
 import type { Context } from '../context.js';
 import { CliError, errorLine } from '../errors.js';
 import { followJob } from '../follow.js';
-import { json } from '../format.js';
+import { forTerminal, json } from '../format.js';
 import { failedJob } from '../job-errors.js';
 import { contentTypeOf } from '../mime.js';
 import { binaryRefusal, typeWritesBinary, writeOutputToStdout } from '../output.js';
@@ -124,7 +124,7 @@ uploaded) and exits with status 130.`,
       throw binaryRefusal(
         `the output of ${spec.type}`,
         binary,
-        `Add -o <file> to save it, or pipe it: bsubio submit -w ${type} ${files.join(' ')} > out${spec.output.ext}`,
+        `Add -o <file> to save it, or pipe it: 'bsubio submit -w ${type} ${files.join(' ')} > out${spec.output.ext}'.`,
       );
     }
     const targets = output === undefined ? undefined : outputPaths(output, files, extensionFor(spec, params));
@@ -295,7 +295,8 @@ class SubmitRun {
           status: 'failed',
           detail: `${job.error_code ?? ''} ${job.error_message ?? ''}`.trim(),
         });
-        throw failedJob(job, file);
+        // With several files, the report of failures names the file before it.
+        throw failedJob(job, this.files.length === 1 ? file : undefined);
       }
       this.progress.update(index, { status: 'finished' });
       const target = this.options.targets?.[index];
@@ -382,7 +383,8 @@ class SubmitRun {
     const sorted = this.failures.sort((a, b) => a.index - b.index);
     if (this.files.length === 1) throw sorted[0]!.error;
     for (const { index, error } of sorted) {
-      this.ctx.say(`${this.files[index]}: ${errorLine(error, { jobId: this.jobs[index]?.id })}`);
+      const line = `${this.files[index]}: ${errorLine(error, { jobId: this.jobs[index]?.id })}`;
+      this.ctx.say(forTerminal(line, this.ctx.stderr, 2));
     }
     throw new CliError(
       `${sorted.length} of ${this.files.length} files failed`,
