@@ -105,6 +105,17 @@ describe('dashboard', () => {
     expect(api.headers.get('content-type')).toContain('application/json');
   });
 
+  it("takes /jobs, where a job page's address leads without its id, to the jobs list with its filter", async () => {
+    for (const path of ['/jobs', '/jobs/']) {
+      await page.goto(`${dash.server.url}${path}?state=failed`);
+      await page.getByRole('heading', { name: 'Jobs' }).waitFor();
+      expect(page.url()).toBe(`${dash.server.url}/?state=failed`);
+    }
+    const api = await fetch(`${dash.server.url}/jobs`, { redirect: 'manual' });
+    expect(api.status).toBe(302);
+    expect(api.headers.get('location')).toBe('/');
+  });
+
   it('uploads a dropped PDF with its type proposed from its bytes, and submits it', async () => {
     await page.getByRole('link', { name: 'Upload', exact: true }).first().click();
     await page.getByRole('heading', { name: 'Upload files' }).waitFor();

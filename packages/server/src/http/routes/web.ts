@@ -66,6 +66,14 @@ export function registerWebRoutes(app: FastifyInstance, { webDir }: AppDeps): vo
   for (const page of PAGES) {
     app.get(page, publicRoute, async (_request, reply) => sendIndex(reply, 200));
   }
+  // The jobs list is at /, a job's page at /jobs/<id>: a person who cuts the
+  // id off the address (or types /jobs) means the list, with any filter.
+  for (const path of ['/jobs', '/jobs/']) {
+    app.get(path, publicRoute, async (request, reply) => {
+      const query = request.url.indexOf('?');
+      return reply.redirect(query === -1 ? '/' : `/${request.url.slice(query)}`, 302);
+    });
+  }
   app.get('/favicon.ico', publicRoute, async (_request, reply) => reply.redirect('/assets/favicon.svg', 301));
   app.get('/*', publicRoute, async (request, reply) => {
     const path = request.url.split('?')[0]!;
