@@ -33,9 +33,10 @@ onSignedOut(() => {
   }
 });
 
-export async function signOut(): Promise<void> {
+/** Sign out and go to the sign-in page (`to`: one that leads back, from loginHref()). */
+export async function signOut(to = '/login'): Promise<void> {
   await accountApi.signOut().catch(() => {});
   account.value = null;
-  navigate('/login');
+  navigate(to);
   say('Signed out.');
 }

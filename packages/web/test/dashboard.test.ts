@@ -12,7 +12,16 @@ import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makePdf } from '../../../test/support/pdf.js';
-import { type Dashboard, EMAIL, ROOT, shot, startDashboard, UI_TIMEOUT } from './support.js';
+import {
+  type Dashboard,
+  EMAIL,
+  horizontalOverflow,
+  PASSWORD,
+  ROOT,
+  shot,
+  startDashboard,
+  UI_TIMEOUT,
+} from './support.js';
 
 const run = promisify(execFile);
 const CLI_BIN = join(ROOT, 'packages', 'cli', 'bin', 'bsubio.js');
@@ -114,6 +123,38 @@ describe('dashboard', () => {
     const api = await fetch(`${dash.server.url}/jobs`, { redirect: 'manual' });
     expect(api.status).toBe(302);
     expect(api.headers.get('location')).toBe('/');
+  });
+
+  it('signed in with an API key, keys and devices say why they need a password and lead to it, then back', async () => {
+    const keyPage = await dash.newPage({ width: 390, height: 844 });
+    try {
+      await keyPage.goto(`${dash.server.url}/login`);
+      await keyPage.getByLabel('API key', { exact: true }).fill(dash.key);
+      await keyPage.getByRole('button', { name: 'Sign in with key' }).click();
+      await keyPage.getByRole('heading', { name: 'Jobs' }).waitFor();
+      for (const [path, title] of [
+        ['/device?code=ABCD-EFGH', 'Approve a device'],
+        ['/keys', 'API keys'],
+      ] as const) {
+        await keyPage.goto(`${dash.server.url}${path}`);
+        await keyPage.getByRole('heading', { name: title }).waitFor();
+        await keyPage.getByRole('heading', { name: 'Sign in with your password for this' }).waitFor();
+        // No form that could only fail, no list left "Loading…".
+        expect(await keyPage.getByRole('button', { name: /Create key|Look up/ }).count()).toBe(0);
+        expect(await keyPage.getByText('Loading keys…').count()).toBe(0);
+        expect(await keyPage.getByText(`bsubio-server user add ${EMAIL} --password`).count()).toBe(1);
+        expect(await horizontalOverflow(keyPage)).toBe(0);
+      }
+      await keyPage.getByRole('button', { name: 'Sign in with a password' }).click();
+      await keyPage.waitForURL(/\/login\?next=%2Fkeys$/);
+      await keyPage.getByLabel('Email', { exact: true }).fill(EMAIL);
+      await keyPage.getByLabel('Password', { exact: true }).fill(PASSWORD);
+      await keyPage.getByRole('button', { name: 'Sign in', exact: true }).click();
+      await keyPage.getByRole('button', { name: 'Create key' }).waitFor();
+      expect(new URL(keyPage.url()).pathname).toBe('/keys');
+    } finally {
+      await keyPage.close();
+    }
   });
 
   it('uploads a dropped PDF with its type proposed from its bytes, and submits it', async () => {

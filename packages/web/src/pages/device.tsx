@@ -8,12 +8,25 @@ import type { PendingDevice } from 'bsubio';
 import { useEffect, useRef } from 'preact/hooks';
 import { accountApi, describe } from '../api.js';
 import { PageTitle } from '../components/page-title.js';
+import { PasswordSignInNeeded } from '../components/password-needed.js';
 import { formatExact } from '../format.js';
 import { say } from '../messages.js';
 import { navigate, route, withQuery } from '../router.js';
 import { account } from '../session.js';
 
 export function DevicePage() {
+  const email = account.value?.email;
+  if (account.value?.via === 'key_session' && email)
+    return (
+      <>
+        <PageTitle title="Approve a device" />
+        <PasswordSignInNeeded what="Approving a device" email={email} />
+      </>
+    );
+  return <DeviceApproval />;
+}
+
+function DeviceApproval() {
   const code = route.value.query.get('code') ?? '';
   const device = useSignal<PendingDevice | undefined>(undefined);
   const outcome = useSignal<{ text: string; ok: boolean } | undefined>(undefined);

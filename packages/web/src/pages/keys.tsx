@@ -7,14 +7,29 @@ import { useEffect, useRef } from 'preact/hooks';
 import { accountApi, describe } from '../api.js';
 import { CopyButton } from '../components/copy-button.js';
 import { PageTitle } from '../components/page-title.js';
+import { PasswordSignInNeeded } from '../components/password-needed.js';
 import { RelativeTime } from '../components/time.js';
 import { say, sayError } from '../messages.js';
+import { account } from '../session.js';
 
 /** What is typed in the label field survives a trip to the sign-in page. */
 const labelDraft = signal('');
 
 export function KeysPage() {
+  const email = account.value?.email;
+  if (account.value?.via === 'key_session' && email)
+    return (
+      <>
+        <PageTitle title="API keys" />
+        <PasswordSignInNeeded what="Managing API keys" email={email} />
+      </>
+    );
+  return <KeysManager />;
+}
+
+function KeysManager() {
   const keys = useSignal<ApiKeyInfo[] | undefined>(undefined);
+  const loadError = useSignal('');
   const created = useSignal<CreatedKey | undefined>(undefined);
   const newKeyField = useRef<HTMLInputElement>(null);
 
@@ -22,8 +37,13 @@ export function KeysPage() {
     accountApi.listKeys().then(
       (list) => {
         keys.value = list;
+        loadError.value = '';
       },
-      (err: unknown) => sayError(describe(err)),
+      (err: unknown) => {
+        // Shown where the list goes, with a retry: not "Loading…" for ever.
+        if (keys.value === undefined) loadError.value = describe(err);
+        else sayError(describe(err));
+      },
     );
   useEffect(() => void load(), []);
 
@@ -84,7 +104,20 @@ export function KeysPage() {
           </div>
         </section>
       )}
-      {keys.value === undefined ? (
+      {keys.value === undefined && loadError.value ? (
+        <p class="error">
+          Could not load your keys: {loadError.value}{' '}
+          <button
+            type="button"
+            onClick={() => {
+              loadError.value = '';
+              void load();
+            }}
+          >
+            Retry
+          </button>
+        </p>
+      ) : keys.value === undefined ? (
         <p class="loading">Loading keys…</p>
       ) : keys.value.length === 0 ? (
         <p class="empty">No API keys yet. Create one for the command line or your programs.</p>
