@@ -77,6 +77,15 @@ describe('dashboard', () => {
     );
     expect(icon.status).toBe(200);
     expect(icon.headers.get('content-type')).toBe('image/svg+xml');
+    // Both forms alike: each button under its last field, not beside it when it happens to fit.
+    for (const [field, button] of [
+      ['Password', 'Sign in'],
+      ['API key', 'Sign in with key'],
+    ]) {
+      const input = (await page.getByLabel(field!, { exact: true }).boundingBox())!;
+      const submit = (await page.getByRole('button', { name: button, exact: true }).boundingBox())!;
+      expect(submit.y, `${button} is below ${field}`).toBeGreaterThanOrEqual(input.y + input.height);
+    }
     await page.getByLabel('Email', { exact: true }).fill(EMAIL);
     await page.getByLabel('Password', { exact: true }).fill('dashboard password');
     await page.getByRole('button', { name: 'Sign in', exact: true }).click();
