@@ -193,6 +193,16 @@ describe('dashboard', () => {
     await page.locator('.title-row .state-finished').waitFor();
     await page.locator('pre.output', { hasText: 'Hello from the dashboard' }).waitFor();
     await page.locator('.timeline .step-finished.reached').waitFor();
+    // The command line it offers works in the real CLI.
+    const command = (await page
+      .locator('.details dd', { hasText: /^bsubio / })
+      .locator('code')
+      .textContent())!;
+    expect(command).toMatch(/^bsubio cat [0-9a-f-]{36}$/);
+    const { stdout } = await run(process.execPath, [CLI_BIN, ...command.split(' ').slice(1)], {
+      env: { ...process.env, HOME: cliHome, BSUBIO_API_KEY: dash.key, BSUBIO_BASE_URL: dash.server.url },
+    });
+    expect(stdout).toContain('Hello from the dashboard');
   });
 
   it('downloads the output', async () => {

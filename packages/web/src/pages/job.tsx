@@ -162,7 +162,7 @@ function JobDetails({ job }: { job: Job }) {
         )}
         <dt>Command line</dt>
         <dd>
-          <code>bsubio output {job.id}</code> <CopyButton value={`bsubio output ${job.id}`} what="Command" />
+          <code>{cliCommand(job)}</code> <CopyButton value={cliCommand(job)} what="Command" />
         </dd>
       </dl>
       <div class="actions">
@@ -260,4 +260,11 @@ function QueuePosition({ job }: { job: Job }) {
       .
     </p>
   );
+}
+
+/** The bsubio CLI command that goes on from here: the output, why it failed, or the wait for its end. */
+function cliCommand(job: Job): string {
+  if (job.status === 'finished') return `bsubio cat ${job.id}`;
+  if (job.status === 'failed') return `bsubio logs ${job.id}`;
+  return `bsubio wait ${job.id}`;
 }
