@@ -30,6 +30,17 @@ const ANSI = /\x1b\[[0-9;]*m/g;
 export const visibleLength = (text: string) => text.replace(ANSI, '').length;
 
 /**
+ * A file name cut in the middle to `width`: its end tells files apart
+ * (scan-001.pdf, scan-002.pdf) and shows the extension, where a cut end
+ * would not.
+ */
+export function cutMiddle(name: string, width: number): string {
+  if (name.length <= width) return name;
+  const tail = Math.floor((width - 1) / 2);
+  return `${name.slice(0, width - 1 - tail)}…${name.slice(name.length - tail)}`;
+}
+
+/**
  * The units a line is broken between: words, except that a command given
  * for the user to run ('bsubio logs <id>', or in parentheses) stays whole,
  * to be copied at once.

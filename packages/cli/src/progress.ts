@@ -7,7 +7,7 @@
  * failure is reported by the command's error line, not here.
  */
 import type { Paint } from './format.js';
-import { formatBytes, formatDuration } from './format.js';
+import { cutMiddle, formatBytes, formatDuration } from './format.js';
 
 export interface Row {
   label: string;
@@ -153,7 +153,7 @@ class LiveTable implements Progress {
 
   private line(row: Row, layout: { label: number; id: number; state: number }): string {
     const p = this.paint;
-    const label = fitName(row.label, layout.label).padEnd(layout.label);
+    const label = cutMiddle(row.label, layout.label).padEnd(layout.label);
     const id = (row.id ? fit(row.id, layout.id) : '').padEnd(layout.id);
     const elapsed = row.startedAt ? formatDuration((row.endedAt ?? Date.now()) - row.startedAt) : '';
     let plain: string;
@@ -188,16 +188,6 @@ function uploadBar(row: Row, width: number): string {
   const bar = Math.max(0, Math.min(24, width - 1 - tail.length));
   const filled = Math.round(fraction * bar);
   return fit(`${'█'.repeat(filled)}${'░'.repeat(bar - filled)} ${tail}`, width);
-}
-
-/**
- * A file name cut in the middle: its end tells files apart (scan-001.pdf,
- * scan-002.pdf) and shows the extension, where a cut end would not.
- */
-function fitName(name: string, width: number): string {
-  if (name.length <= width) return name;
-  const tail = Math.floor((width - 1) / 2);
-  return `${name.slice(0, width - 1 - tail)}…${name.slice(name.length - tail)}`;
 }
 
 function fit(text: string, width: number): string {

@@ -324,11 +324,14 @@ describe.skipIf(!hasTmux).each(SIZES)('in a $columns×$rows terminal', (size) =>
   it('jobs fits the width; the id start it shows is taken by status', async () => {
     const lines = await screenOf('bsubio jobs --limit 8', size);
     expectNoWrap(lines, size.columns);
-    expect(lines[0]).toMatch(/^JOB ID +TYPE +STATUS +CREATED/);
+    // The input, how people tell their jobs apart, stays even at 80 columns (the ids shorten first).
+    expect(lines[0]).toMatch(/^JOB ID +TYPE +STATUS +CREATED +INPUT$/);
     expect(lines[1]).toMatch(/^-+$/);
     const shownId = lines[2]!.split(' ')[0]!;
     const [newest] = (await client.jobs.listJobs({ limit: 1 })).data.jobs;
     expect(newest!.id.startsWith(shownId)).toBe(true);
+    expect(newest!.input_name).toBeTruthy();
+    expect(lines[2]!.endsWith(` ${newest!.input_name}`), lines[2]).toBe(true);
     const status = await screenOf(`bsubio status ${shownId}`, size);
     expect(status).toContain(`ID:          ${newest!.id}`);
   });

@@ -2,7 +2,7 @@ import type { Job } from 'bsubio';
 import { type Command, expectArgs, JSON_FLAG } from '../command.js';
 import type { Context } from '../context.js';
 import { CliError } from '../errors.js';
-import { json, localTime, paintStatus, relativeTime, table, visibleLength } from '../format.js';
+import { cutMiddle, json, localTime, paintStatus, relativeTime, table, visibleLength } from '../format.js';
 import { isJobState, JOB_STATES } from '../states.js';
 
 export const jobs: Command = {
@@ -16,8 +16,9 @@ the input file. Past 100, bsubio pages through the server's listing.
 Piped or redirected, the table is the Go CLI's: a header line, a dashed
 line, fixed columns and absolute times (YYYY-MM-DD HH:MM), with the input
 file added last. On a terminal, times are relative ("5m ago") and the table
-fits the width: the input is cut, then the ids are shortened to a start that
-is still unique, which every command taking a job id accepts.`,
+fits the width: the input is cut in the middle (down to 12 characters), then
+the ids are shortened to a start that is still unique, which every command
+taking a job id accepts; only then does the input narrow further or go.`,
   flags: [
     {
       name: 'status',
@@ -107,7 +108,7 @@ function forTerminal(ctx: Context, list: Job[]): string {
         job.type,
         paintStatus(job.status, ctx.out),
         relativeTime(job.created_at, now),
-        ...(withInput ? [cut(job.input_name ?? '', inputWidth)] : []),
+        ...(withInput ? [cutMiddle(job.input_name ?? '', inputWidth)] : []),
       ]),
     ];
     const lines = table(rows).split('\n');
@@ -116,14 +117,26 @@ function forTerminal(ctx: Context, list: Job[]): string {
     return { text: lines.join('\n'), widest };
   };
   let shown = render();
-  // Too wide: the input gives way first (down to 12 characters, then gone), then the ids.
-  if (shown.widest > width && inputWidth > 0) {
-    inputWidth = Math.max(0, inputWidth - (shown.widest - width));
-    if (inputWidth < 12) inputWidth = 0;
+  // Too wide: the input gives way first, down to 12 characters; then the ids
+  // shorten to a start that tells them apart (every command takes one); only
+  // then does the input, which is how people know their jobs, narrow further
+  // or go.
+  const narrowInput = (least: number) => {
+    if (shown.widest <= width || inputWidth === 0) return;
+    inputWidth = Math.max(least, inputWidth - (shown.widest - width));
     shown = render();
-  }
+  };
+  const fullInput = inputWidth;
+  narrowInput(12);
   if (shown.widest > width) {
     idLength = shortestUniquePrefix(list.map((job) => job.id));
+    // The room the ids gave back goes to the input.
+    inputWidth = fullInput;
+    shown = render();
+  }
+  narrowInput(8);
+  if (shown.widest > width && inputWidth > 0) {
+    inputWidth = 0;
     shown = render();
   }
   return shown.text;
@@ -135,8 +148,4 @@ function shortestUniquePrefix(ids: string[]): number {
     if (new Set(ids.map((id) => id.slice(0, length))).size === ids.length) return length;
   }
   return 36;
-}
-
-function cut(text: string, width: number): string {
-  return text.length <= width ? text : `${text.slice(0, Math.max(1, width - 1))}…`;
 }
