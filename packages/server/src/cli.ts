@@ -4,6 +4,7 @@
  *   bsubio-server [serve] [flags]      start the service
  *   bsubio-server user add <email>     create a user; prints only its API key
  *                                      (--password: also a dashboard password)
+ *   bsubio-server user password <email>  set or change a user's dashboard password
  *   bsubio-server key add <email>      another key for a user; prints only the key
  *   bsubio-server key revoke <prefix>  revoke the key with this prefix
  *   bsubio-server worker --server URL --token T   run a remote worker agent
@@ -24,6 +25,8 @@ Usage:
   bsubio-server [serve] [flags]      start the service (SQLite + files + in-process workers)
   bsubio-server user add <email>     create a user and print its API key
                                      (--password: also set a password for the dashboard)
+  bsubio-server user password <email>
+                                     set or change a user's dashboard password
   bsubio-server key add <email>      add another API key for a user and print it
   bsubio-server key revoke <prefix>  revoke the API key whose prefix starts with <prefix>
   bsubio-server worker --server URL --token TOKEN [flags]
@@ -53,13 +56,18 @@ bsub.io CLI and SDKs read) unless that file exists.
 Flags (flag, environment variable):
 ${settingsHelp}
 `,
-  user: `Usage: bsubio-server user add <email> [--password] [--data-dir DIR]
+  user: `Usage:
+  bsubio-server user add <email> [--password] [--data-dir DIR]
+  bsubio-server user password <email> [--data-dir DIR]
 
-Creates a user and prints only the new API key on stdout.
-  --password       also set a password for signing in to the dashboard: asked
-                   for (not echoed) on a terminal, else read from the first
-                   line of stdin (at least 8 characters)
+add creates a user and prints only the new API key on stdout; password sets
+or changes the password an existing user signs in to the dashboard with (the
+user local@localhost made on first start has none until then).
+  --password       with add: also set a password for signing in to the
+                   dashboard
   --data-dir DIR   data directory (env BSUBIO_DATA_DIR, default ./data)
+A password is asked for (not echoed) on a terminal, else read from the first
+line of stdin; it has at least 8 characters.
 `,
   key: `Usage:
   bsubio-server key add <email> [--data-dir DIR]     print a new API key for the user
@@ -112,15 +120,24 @@ export async function main(argv: string[]): Promise<number> {
         if (rest.length > 0) return usage(`unexpected argument "${rest[0]}"`);
         return await serve(values);
       case 'user':
-        if (rest[0] !== 'add' || rest.length !== 2)
-          return usage('use "bsubio-server user add <email>"', 'user');
-        return await withUsers(values, async (users, setPassword) => {
-          // Asked before the user exists, so a bad password leaves nothing half made.
-          const password = values.password ? await readPassword() : undefined;
-          const { user, apiKey } = await users.createUser(rest[1]!);
-          if (password !== undefined) await setPassword(user.email, password);
-          process.stdout.write(`${apiKey}\n`);
-        });
+        if (rest[0] === 'add' && rest.length === 2) {
+          return await withUsers(values, async (users, setPassword) => {
+            // Asked before the user exists, so a bad password leaves nothing half made.
+            const password = values.password ? await readPassword() : undefined;
+            const { user, apiKey } = await users.createUser(rest[1]!);
+            if (password !== undefined) await setPassword(user.email, password);
+            process.stdout.write(`${apiKey}\n`);
+          });
+        }
+        if (rest[0] === 'password' && rest.length === 2) {
+          return await withUsers(values, async (users, setPassword) => {
+            // The user first: nobody types a password for an email that is not there.
+            const user = await users.requireUser(rest[1]!);
+            await setPassword(user.email, await readPassword('nothing was changed'));
+            process.stderr.write(`Set the dashboard password of ${user.email}.\n`);
+          });
+        }
+        return usage('use "bsubio-server user add <email>" or "bsubio-server user password <email>"', 'user');
       case 'key':
         if (rest[0] === 'add' && rest.length === 2) {
           return await withUsers(values, async (users) => {
@@ -216,7 +233,7 @@ async function withStore(flags: Record<string, unknown>, action: (db: Db) => Pro
 }
 
 /** A password: asked for without echo on a terminal, else the first line of stdin. */
-async function readPassword(): Promise<string> {
+async function readPassword(ifTooShort = 'nothing was created'): Promise<string> {
   let password: string;
   if (process.stdin.isTTY) {
     password = await new Promise<string>((resolve, reject) => {
@@ -252,7 +269,7 @@ async function readPassword(): Promise<string> {
     password = text.split(/\r?\n/)[0] ?? '';
   }
   if (password.length < 8) {
-    throw new ConfigError('the password must have at least 8 characters; nothing was created.');
+    throw new ConfigError(`the password must have at least 8 characters; ${ifTooShort}.`);
   }
   return password;
 }

@@ -336,4 +336,8 @@ async function ensureLocalUser(
       ? `Created user ${LOCAL_USER_EMAIL}; its API key is saved in ${target} for the bsubio CLI and SDKs.`
       : `Created user ${LOCAL_USER_EMAIL}; ${config.clientConfigPath} already exists, so its API key is saved in ${target}.`,
   );
+  // What a person opening the dashboard next needs: the user has a key, no password.
+  notice(
+    `Dashboard: ${baseUrl}/ (sign in with that API key, or give ${LOCAL_USER_EMAIL} a password: bsubio-server user password ${LOCAL_USER_EMAIL}).`,
+  );
 }

@@ -1,5 +1,5 @@
 /** The bsubio-server command: first start, users and keys, help, bad settings. */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -22,6 +22,21 @@ async function cli(args: string[], env: Record<string, string>) {
   }
 }
 
+/** The CLI with `input` on its stdin (how a password is given when it is not a terminal). */
+async function cliWithInput(args: string[], env: Record<string, string>, input: string) {
+  const child = spawn(process.execPath, [SERVER_BIN, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d));
+  child.stderr.on('data', (d: Buffer) => (stderr += d));
+  child.stdin.end(input);
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  return { code, stdout, stderr };
+}
+
 describe('first start', () => {
   it('creates a local user and writes the client config file with mode 0600', async () => {
     const server = await startServer();
@@ -34,6 +49,9 @@ describe('first start', () => {
       expect(config.base_url).toBe(server.url);
       expect(statSync(path).mode & 0o777).toBe(0o600);
       expect(server.stderr()).toContain(`its API key is saved in ${path}`);
+      expect(server.stderr()).toContain(
+        `Dashboard: ${server.url}/ (sign in with that API key, or give local@localhost a password: bsubio-server user password local@localhost).`,
+      );
       expect(server.stderr()).not.toContain(config.api_key);
       // The key works.
       const api = new Api(server.url, config.api_key);
@@ -95,6 +113,50 @@ describe('users and keys', () => {
       expect(revoked.code).toBe(0);
       await expectError(a.request('/v1/jobs'), 401);
       expect((await b.list()).total).toBe(1);
+    } finally {
+      await server.cleanup();
+    }
+  });
+
+  it('user password sets the password of an existing user and signs out the sessions of the old one', async () => {
+    const server = await startServer();
+    const env = { BSUBIO_DATA_DIR: server.dataDir, HOME: server.home };
+    const signIn = (password: string) =>
+      fetch(`${server.url}/v1/auth/session`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-bsubio-csrf': '1' },
+        body: JSON.stringify({ email: 'local@localhost', password }),
+      });
+    const sessionOf = async (cookie: string) =>
+      (await fetch(`${server.url}/v1/auth/session`, { headers: { cookie } })).status;
+    try {
+      // The user made on first start has a key and no password.
+      expect((await signIn('first password')).status).toBe(401);
+      const set = await cliWithInput(['user', 'password', 'local@localhost'], env, 'first password\n');
+      expect(set).toMatchObject({
+        code: 0,
+        stdout: '',
+        stderr: 'Set the dashboard password of local@localhost.\n',
+      });
+      const first = await signIn('first password');
+      expect(first.status).toBe(200);
+      const cookie = first.headers.get('set-cookie')!.split(';')[0]!;
+      expect(await sessionOf(cookie)).toBe(200);
+
+      await cliWithInput(['user', 'password', 'LOCAL@localhost'], env, 'second password\n');
+      expect(await sessionOf(cookie)).toBe(401);
+      expect((await signIn('first password')).status).toBe(401);
+      expect((await signIn('second password')).status).toBe(200);
+
+      const short = await cliWithInput(['user', 'password', 'local@localhost'], env, 'short\n');
+      expect(short.code).toBe(1);
+      expect(short.stderr).toContain('at least 8 characters; nothing was changed.');
+      expect((await signIn('second password')).status).toBe(200);
+      const nobody = await cliWithInput(['user', 'password', 'nobody@example.com'], env, 'third password\n');
+      expect(nobody.code).toBe(1);
+      expect(nobody.stderr).toBe(
+        'bsubio-server: No user with email nobody@example.com; create one with "bsubio-server user add nobody@example.com".\n',
+      );
     } finally {
       await server.cleanup();
     }

@@ -151,7 +151,7 @@ describe('dashboard', () => {
         // No form that could only fail, no list left "Loading…".
         expect(await keyPage.getByRole('button', { name: /Create key|Look up/ }).count()).toBe(0);
         expect(await keyPage.getByText('Loading keys…').count()).toBe(0);
-        expect(await keyPage.getByText(`bsubio-server user add ${EMAIL} --password`).count()).toBe(1);
+        expect(await keyPage.getByText(`bsubio-server user password ${EMAIL}`).count()).toBe(1);
         expect(await horizontalOverflow(keyPage)).toBe(0);
       }
       await keyPage.getByRole('button', { name: 'Sign in with a password' }).click();

@@ -71,10 +71,15 @@ export class UserService {
   }
 
   async addKey(email: string): Promise<string> {
+    return this.issueKey((await this.requireUser(email)).id);
+  }
+
+  /** The user with this email, or a UserError that says how to create one. */
+  async requireUser(email: string): Promise<UserRow> {
     const user = await this.users.findByEmail(email.trim().toLowerCase());
     if (!user)
       throw new UserError(`No user with email ${email}; create one with "bsubio-server user add ${email}".`);
-    return this.issueKey(user.id);
+    return user;
   }
 
   /** Revoke the one live key whose prefix starts with `prefix`. */

@@ -13,8 +13,19 @@ export class AccountRepository {
     return this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
+  /**
+   * A new password ends every session opened with a password: whoever knew
+   * the old one is signed out. Sessions opened with a key live and die with
+   * their key. The sessions go after the change, so none opened with the old
+   * password in between survives it.
+   */
   async setPassword(userId: string, hash: string): Promise<void> {
     await this.db.updateTable('users').set({ password_hash: hash }).where('id', '=', userId).execute();
+    await this.db
+      .deleteFrom('sessions')
+      .where('user_id', '=', userId)
+      .where('api_key_id', 'is', null)
+      .execute();
   }
 
   // ---- sessions -------------------------------------------------------------

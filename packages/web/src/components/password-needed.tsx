@@ -21,7 +21,7 @@ export function PasswordSignInNeeded({ what, email }: { what: string; email: str
         </button>
       </p>
       <p class="hint">
-        No password yet? An operator sets one with <code>bsubio-server user add {email} --password</code>.
+        No password yet? An operator sets one with <code>bsubio-server user password {email}</code>.
       </p>
     </section>
   );

@@ -92,7 +92,7 @@ export function LoginPage() {
         </form>
       </div>
       <p class="hint">
-        An operator sets a password with <code>bsubio-server user add &lt;email&gt; --password</code>.
+        An operator sets your password with <code>bsubio-server user password &lt;email&gt;</code>.
       </p>
     </>
   );
