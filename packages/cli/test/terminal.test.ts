@@ -87,6 +87,16 @@ function unwrapErrors(lines: string[]): string {
   return out.join('\n');
 }
 
+/** The lines after lines[at] that go on in column `indent` (what the CLI broke to the width), without the indent. */
+function goingOn(lines: string[], at: number, indent: number): string[] {
+  const under: string[] = [];
+  for (const line of lines.slice(at + 1)) {
+    if (!line.startsWith(' '.repeat(indent)) || line[indent] === ' ' || line.length === indent) break;
+    under.push(line.slice(indent));
+  }
+  return under;
+}
+
 /** Nothing on screen is wider than the terminal (tmux would have wrapped it onto the next line). */
 function expectNoWrap(lines: string[], columns: number) {
   for (const line of lines) expect(line.length, line).toBeLessThan(columns);
@@ -365,11 +375,7 @@ describe.skipIf(!hasTmux).each(SIZES)('in a $columns×$rows terminal', (size) =>
     const lines = await screenOf(`bsubio cat ${job.id}`, size);
     expectNoWrap(lines, size.columns);
     const at = lines.findIndex((line) => line.startsWith('Error: job '));
-    const under: string[] = [];
-    for (const line of lines.slice(at + 1)) {
-      if (!/^ {7}\S/.test(line)) break;
-      under.push(line.slice(7));
-    }
+    const under = goingOn(lines, at, 7);
     expect(under.length).toBeGreaterThan(0);
     expect([lines[at], ...under].join(' ')).toBe(piped.trimEnd());
     expect(lines.some((line) => line.includes(`'bsubio logs ${job.id}'`))).toBe(true);
@@ -383,12 +389,7 @@ describe.skipIf(!hasTmux).each(SIZES)('in a $columns×$rows terminal', (size) =>
     const lines = await screenOf(`bsubio status ${job.id}`, size);
     expectNoWrap(lines, size.columns);
     const at = lines.findIndex((line) => line.startsWith('Error:       '));
-    // The lines after it that go on in the value's column.
-    const under: string[] = [];
-    for (const line of lines.slice(at + 1)) {
-      if (!/^ {13}\S/.test(line)) break;
-      under.push(line.slice(13));
-    }
+    const under = goingOn(lines, at, 13);
     expect([lines[at]!.slice(13), ...under].join(' ')).toBe(error);
     expect(under.length).toBeGreaterThan(0);
   });

@@ -5,9 +5,31 @@
  * form that cannot work: why, and the way to a password sign-in that comes
  * back here.
  */
-import { loginHref, signOut } from '../session.js';
+import type { ComponentChildren } from 'preact';
+import { account, loginHref, signOut } from '../session.js';
+import { PageTitle } from './page-title.js';
 
-export function PasswordSignInNeeded({ what, email }: { what: string; email: string }) {
+/** `children` (a page), unless the session was opened with an API key: then why not, and the way on. */
+export function PasswordSessionOnly({
+  title,
+  what,
+  children,
+}: {
+  title: string;
+  what: string;
+  children: ComponentChildren;
+}) {
+  const email = account.value?.email;
+  if (account.value?.via !== 'key_session' || !email) return <>{children}</>;
+  return (
+    <>
+      <PageTitle title={title} />
+      <PasswordSignInNeeded what={what} email={email} />
+    </>
+  );
+}
+
+function PasswordSignInNeeded({ what, email }: { what: string; email: string }) {
   return (
     <section class="password-needed" aria-labelledby="password-needed-title">
       <h2 id="password-needed-title">Sign in with your password for this</h2>

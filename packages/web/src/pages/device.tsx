@@ -8,22 +8,18 @@ import type { PendingDevice } from 'bsubio';
 import { useEffect, useRef } from 'preact/hooks';
 import { accountApi, describe } from '../api.js';
 import { PageTitle } from '../components/page-title.js';
-import { PasswordSignInNeeded } from '../components/password-needed.js';
+import { PasswordSessionOnly } from '../components/password-needed.js';
 import { formatExact } from '../format.js';
 import { say } from '../messages.js';
 import { navigate, route, withQuery } from '../router.js';
 import { account } from '../session.js';
 
 export function DevicePage() {
-  const email = account.value?.email;
-  if (account.value?.via === 'key_session' && email)
-    return (
-      <>
-        <PageTitle title="Approve a device" />
-        <PasswordSignInNeeded what="Approving a device" email={email} />
-      </>
-    );
-  return <DeviceApproval />;
+  return (
+    <PasswordSessionOnly title="Approve a device" what="Approving a device">
+      <DeviceApproval />
+    </PasswordSessionOnly>
+  );
 }
 
 function DeviceApproval() {

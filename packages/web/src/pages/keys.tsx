@@ -7,24 +7,19 @@ import { useEffect, useRef } from 'preact/hooks';
 import { accountApi, describe } from '../api.js';
 import { CopyButton } from '../components/copy-button.js';
 import { PageTitle } from '../components/page-title.js';
-import { PasswordSignInNeeded } from '../components/password-needed.js';
+import { PasswordSessionOnly } from '../components/password-needed.js';
 import { RelativeTime } from '../components/time.js';
 import { say, sayError } from '../messages.js';
-import { account } from '../session.js';
 
 /** What is typed in the label field survives a trip to the sign-in page. */
 const labelDraft = signal('');
 
 export function KeysPage() {
-  const email = account.value?.email;
-  if (account.value?.via === 'key_session' && email)
-    return (
-      <>
-        <PageTitle title="API keys" />
-        <PasswordSignInNeeded what="Managing API keys" email={email} />
-      </>
-    );
-  return <KeysManager />;
+  return (
+    <PasswordSessionOnly title="API keys" what="Managing API keys">
+      <KeysManager />
+    </PasswordSessionOnly>
+  );
 }
 
 function KeysManager() {
