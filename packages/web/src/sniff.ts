@@ -3,6 +3,7 @@
  * or the browser's guess (a renamed PNG is still a PNG), so that a file a type
  * cannot take is refused before it is uploaded, with the reason.
  */
+import { zipContentType } from '@bsubio/protocol/file-kinds';
 import type { ProcessingType } from 'bsubio';
 
 const SIGNATURES: [string, number[], number?][] = [
@@ -48,10 +49,31 @@ function looksLikeText(bytes: Uint8Array): boolean {
   }
 }
 
+/** How the kinds of file that are ZIP archives inside are named for people. */
+const ZIP_KINDS: Record<string, string> = {
+  'application/vnd.openxmlformats-officedocument.wordprocessingml.document': 'a Word (.docx) document',
+  'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': 'an Excel (.xlsx) workbook',
+  'application/vnd.openxmlformats-officedocument.presentationml.presentation':
+    'a PowerPoint (.pptx) presentation',
+  'application/vnd.oasis.opendocument.text': 'an OpenDocument text',
+  'application/vnd.oasis.opendocument.spreadsheet': 'an OpenDocument spreadsheet',
+  'application/vnd.oasis.opendocument.presentation': 'an OpenDocument presentation',
+  'application/epub+zip': 'an EPUB book',
+};
+
+/** A ZIP file's kind (an office document?), from its first and last bytes. */
+async function zipKind(file: Blob, head: Uint8Array): Promise<string> {
+  const tail = new Uint8Array(await file.slice(Math.max(0, file.size - 65536)).arrayBuffer());
+  const latin1 = new TextDecoder('latin1');
+  return zipContentType(latin1.decode(head), latin1.decode(tail));
+}
+
 export async function sniff(file: Blob & { name?: string }): Promise<Sniffed> {
   const bytes = new Uint8Array(await file.slice(0, 4096).arrayBuffer());
-  for (const [mime, signature, offset] of SIGNATURES) {
-    if (matches(bytes, signature, offset)) return { mime, label: labelOf(mime) };
+  for (const [signatureMime, signature, offset] of SIGNATURES) {
+    if (!matches(bytes, signature, offset)) continue;
+    const mime = signatureMime === 'application/zip' ? await zipKind(file, bytes) : signatureMime;
+    return { mime, label: ZIP_KINDS[mime] ?? labelOf(mime) };
   }
   if (bytes.length === 0) return { mime: 'application/octet-stream', label: 'an empty file' };
   if (looksLikeText(bytes)) {

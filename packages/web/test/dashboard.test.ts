@@ -5,7 +5,7 @@
  * One server and one browser for the file.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -293,6 +293,51 @@ describe('dashboard', () => {
       env: { ...process.env, HOME: cliHome, BSUBIO_API_KEY: '', BSUBIO_BASE_URL: '' },
     });
     expect(stdout).toContain('pdf/extract');
+  });
+
+  it('knows office documents from plain ZIP files by what is inside, and proposes a type for each', async () => {
+    // Real documents, made by the real tools.
+    const work = mkdtempSync(join(tmpdir(), 'bsubio-office-'));
+    try {
+      writeFileSync(join(work, 'note.md'), '# Note\n\nA *real* document.\n');
+      await run('pandoc', [join(work, 'note.md'), '-o', join(work, 'note.docx')]);
+      await run('pandoc', [join(work, 'note.md'), '-o', join(work, 'note.odt')]);
+      await run('python3', [
+        '-c',
+        `import zipfile; zipfile.ZipFile('${join(work, 'pages.zip')}', 'w').writestr('a.txt', 'x')`,
+      ]);
+      const { types } = (await (await dash.api('/v1/types')).json()) as {
+        types: { type: string; input: { mime_in: string[] }; available?: boolean }[];
+      };
+      const firstTaking = (mime: string) =>
+        types.find((t) => t.available !== false && t.input.mime_in.includes(mime))!.type;
+      await page.goto(`${dash.server.url}/upload`);
+      await page.getByRole('heading', { name: 'Upload files' }).waitFor();
+      await page.getByLabel('Processing type').selectOption('');
+      await dropFiles(
+        ['note.docx', 'note.odt', 'pages.zip'].map((name) => ({
+          name,
+          type: '',
+          base64: readFileSync(join(work, name)).toString('base64'),
+        })),
+      );
+      const expected = [
+        [
+          'note.docx',
+          'a Word (.docx) document',
+          'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
+        ],
+        ['note.odt', 'an OpenDocument text', 'application/vnd.oasis.opendocument.text'],
+        ['pages.zip', 'a ZIP archive', 'application/zip'],
+      ];
+      for (const [name, label, mime] of expected) {
+        await page.locator('.file-entry', { hasText: name! }).getByText(label!).waitFor();
+        expect(await page.getByLabel(`Type for ${name}`).inputValue()).toBe(firstTaking(mime!));
+      }
+      expect(firstTaking(expected[0]![2]!)).not.toBe(firstTaking('application/zip'));
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 
   it('has logged no script error on any of these pages', () => {

@@ -5,6 +5,7 @@
  * failing deep inside pdftotext.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { zipContentType } from '@bsubio/protocol/file-kinds';
 
 export interface Sniffed {
   mime: string;
@@ -100,27 +101,9 @@ function result(mime: string, damage?: string): Sniffed {
 
 const ascii = (buf: Buffer, start: number, end: number) => buf.toString('latin1', start, end);
 
+/** Office Open XML, OpenDocument or EPUB, which are ZIP files inside, or a plain ZIP. */
 function sniffContainer(head: Buffer, tail: Buffer): string {
-  // Office Open XML and OpenDocument are ZIP files told apart by the names
-  // inside; the central directory at the end lists them all.
-  if (ascii(head, 30, 38) === 'mimetype') {
-    const declared = ascii(head, 38, 38 + 60);
-    if (declared.startsWith('application/vnd.oasis.opendocument.text'))
-      return 'application/vnd.oasis.opendocument.text';
-    if (declared.startsWith('application/vnd.oasis.opendocument.spreadsheet'))
-      return 'application/vnd.oasis.opendocument.spreadsheet';
-    if (declared.startsWith('application/vnd.oasis.opendocument.presentation'))
-      return 'application/vnd.oasis.opendocument.presentation';
-    if (declared.startsWith('application/epub+zip')) return 'application/epub+zip';
-  }
-  const names = ascii(head, 0, head.length) + ascii(tail, 0, tail.length);
-  if (names.includes('word/document'))
-    return 'application/vnd.openxmlformats-officedocument.wordprocessingml.document';
-  if (names.includes('xl/workbook'))
-    return 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
-  if (names.includes('ppt/presentation'))
-    return 'application/vnd.openxmlformats-officedocument.presentationml.presentation';
-  return 'application/zip';
+  return zipContentType(ascii(head, 0, head.length), ascii(tail, 0, tail.length));
 }
 
 function sniffIsoMedia(head: Buffer): string {
