@@ -8,20 +8,27 @@
  * page also regenerates docs/screenshots/ (desktop, phone, dark): this file
  * is the screenshot script (`scripts/run npx vitest run packages/web/test/pages.test.ts`).
  */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { CDPSession, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makePdf } from '../../../test/support/pdf.js';
+import { tempDir } from '../../../test/support/temp-dirs.js';
 import {
   DASHBOARD_CSP,
   type Dashboard,
   horizontalOverflow,
   MIB,
+  ROOT,
   seriousAxeViolations,
   shot,
   signIn,
   startDashboard,
   UI_TIMEOUT,
 } from './support.js';
+
+const CLI_BIN = join(ROOT, 'packages', 'cli', 'bin', 'bsubio.js');
 
 const PNG = Buffer.from(
   'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==',
@@ -329,6 +336,15 @@ describe('the dashboard for daily use', () => {
     await heading.waitFor();
     expect(await heading.evaluate((h) => getComputedStyle(h).color)).toBe('rgb(200, 30, 40)');
     expect(await page.locator('iframe.html').getAttribute('sandbox')).toBe('');
+    // Not text: the command line it offers writes the output to a file, and works as given.
+    const command = (await page.locator('.details dd code', { hasText: /^bsubio / }).textContent())!;
+    expect(command).toBe(`bsubio cat ${id} > page.html`);
+    const work = tempDir('bsubio-cat-');
+    execFileSync('bash', ['-c', command.replace(/^bsubio /, `"${process.execPath}" "${CLI_BIN}" `)], {
+      cwd: work,
+      env: { ...process.env, HOME: work, BSUBIO_API_KEY: dash.key, BSUBIO_BASE_URL: url },
+    });
+    expect(readFileSync(join(work, 'page.html'), 'utf8')).toContain('Styled by its own CSS');
     await shot(page, 'job-html');
   });
 

@@ -11,7 +11,7 @@ import { CopyButton } from '../components/copy-button.js';
 import { LogsPanel } from '../components/logs-panel.js';
 import { OutputPreview } from '../components/output-preview.js';
 import { PageTitle } from '../components/page-title.js';
-import { chainOf, PipelineSteps } from '../components/pipeline-steps.js';
+import { chainOf, outputTypeOf, PipelineSteps } from '../components/pipeline-steps.js';
 import { StateBadge } from '../components/state-badge.js';
 import { RelativeTime } from '../components/time.js';
 import { Timeline } from '../components/timeline.js';
@@ -20,7 +20,7 @@ import { canCancel, isTerminal, jobTitle, shownState } from '../job-model.js';
 import { forget, jobs, remember } from '../live.js';
 import { say, sayError } from '../messages.js';
 import { navigate } from '../router.js';
-import { loadTypes } from '../types.js';
+import { findType, loadTypes } from '../types.js';
 
 export function JobPage({ id }: { id: string }) {
   const missing = useSignal(false);
@@ -262,9 +262,21 @@ function QueuePosition({ job }: { job: Job }) {
   );
 }
 
-/** The bsubio CLI command that goes on from here: the output, why it failed, or the wait for its end. */
+/**
+ * The bsubio CLI command that goes on from here: the output (into a file
+ * when it is not text, which the CLI will not write to a terminal), why it
+ * failed, or the wait for its end.
+ */
 function cliCommand(job: Job): string {
-  if (job.status === 'finished') return `bsubio cat ${job.id}`;
   if (job.status === 'failed') return `bsubio logs ${job.id}`;
-  return `bsubio wait ${job.id}`;
+  if (job.status !== 'finished') return `bsubio wait ${job.id}`;
+  const output = findType(outputTypeOf(job))?.output;
+  if (!output || output.display === 'text' || output.display === 'json') return `bsubio cat ${job.id}`;
+  const base = (job.input_name ?? 'output').replace(/\.[^.]*$/, '') || 'output';
+  return `bsubio cat ${job.id} > ${shellWord(`${base}${output.ext}`)}`;
+}
+
+/** A file name as one shell word: quoted when it holds anything but plain characters. */
+function shellWord(name: string): string {
+  return /^[\w.,+-]+$/.test(name) ? name : `'${name.replaceAll("'", `'\\''`)}'`;
 }
