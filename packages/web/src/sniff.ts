@@ -3,7 +3,7 @@
  * or the browser's guess (a renamed PNG is still a PNG), so that a file a type
  * cannot take is refused before it is uploaded, with the reason.
  */
-import { zipContentType } from '@bsubio/protocol/file-kinds';
+import { FILE_KINDS, zipContentType } from '@bsubio/protocol/file-kinds';
 import type { ProcessingType } from 'bsubio';
 
 const SIGNATURES: [string, number[], number?][] = [
@@ -49,18 +49,6 @@ function looksLikeText(bytes: Uint8Array): boolean {
   }
 }
 
-/** How the kinds of file that are ZIP archives inside are named for people. */
-const ZIP_KINDS: Record<string, string> = {
-  'application/vnd.openxmlformats-officedocument.wordprocessingml.document': 'a Word (.docx) document',
-  'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': 'an Excel (.xlsx) workbook',
-  'application/vnd.openxmlformats-officedocument.presentationml.presentation':
-    'a PowerPoint (.pptx) presentation',
-  'application/vnd.oasis.opendocument.text': 'an OpenDocument text',
-  'application/vnd.oasis.opendocument.spreadsheet': 'an OpenDocument spreadsheet',
-  'application/vnd.oasis.opendocument.presentation': 'an OpenDocument presentation',
-  'application/epub+zip': 'an EPUB book',
-};
-
 /** A ZIP file's kind (an office document?), from its first and last bytes. */
 async function zipKind(file: Blob, head: Uint8Array): Promise<string> {
   const tail = new Uint8Array(await file.slice(Math.max(0, file.size - 65536)).arrayBuffer());
@@ -73,7 +61,7 @@ export async function sniff(file: Blob & { name?: string }): Promise<Sniffed> {
   for (const [signatureMime, signature, offset] of SIGNATURES) {
     if (!matches(bytes, signature, offset)) continue;
     const mime = signatureMime === 'application/zip' ? await zipKind(file, bytes) : signatureMime;
-    return { mime, label: ZIP_KINDS[mime] ?? labelOf(mime) };
+    return { mime, label: labelOf(mime) };
   }
   if (bytes.length === 0) return { mime: 'application/octet-stream', label: 'an empty file' };
   if (looksLikeText(bytes)) {
@@ -95,13 +83,24 @@ export async function sniff(file: Blob & { name?: string }): Promise<Sniffed> {
 }
 
 function labelOf(mime: string): string {
-  const [kind, sub = ''] = mime.split('/');
-  const name = sub.replace(/^x-/, '').toUpperCase();
-  if (kind === 'image') return `a ${name} image`;
-  if (kind === 'audio') return `${name} audio`;
-  if (kind === 'video') return `an ${name} video`;
-  if (mime === 'application/pdf') return 'a PDF document';
-  return `a ${name} archive`;
+  return FILE_KINDS[mime]?.label ?? `a file of type ${mime}`;
+}
+
+/**
+ * What a type takes, for people: extensions where known (".docx, .odt or
+ * .rtf files"), "any image" for image/*, the MIME type otherwise.
+ */
+export function describeAccepted(type: ProcessingType): string {
+  const words = type.input.mime_in.map((mime) => {
+    if (mime === '*/*' || mime === 'application/octet-stream') return 'any file';
+    if (mime.endsWith('/*')) return `any ${mime.slice(0, -2)}`;
+    return FILE_KINDS[mime]?.ext || mime;
+  });
+  const unique = [...new Set(words)];
+  const files = unique.every((w) => w.startsWith('.')) ? ' files' : '';
+  return unique.length === 1
+    ? `${unique[0]}${files}`
+    : `${unique.slice(0, -1).join(', ')} or ${unique.at(-1)}${files}`;
 }
 
 /** Whether `type` takes a file of kind `mime` (its `mime_in` may use wildcards such as `image/*` or `*\/*`). */

@@ -250,7 +250,7 @@ describe('the dashboard for daily use', () => {
     const reason = page.locator('.file-entry .outcome.error');
     await expect
       .poll(() => reason.textContent(), { timeout: UI_TIMEOUT })
-      .toContain('picture.pdf is a PNG image (image/png); test/pdf-only takes application/pdf.');
+      .toContain('picture.pdf is a PNG image; test/pdf-only takes .pdf files.');
     await page.getByRole('button', { name: 'Upload and submit' }).click();
     await page.getByText('0 of 1 file submitted; 1 refused before upload.').waitFor();
     await shot(page, 'upload-refused');

@@ -5,7 +5,7 @@
  * failing deep inside pdftotext.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { zipContentType } from '@bsubio/protocol/file-kinds';
+import { FILE_KINDS, zipContentType } from '@bsubio/protocol/file-kinds';
 
 export interface Sniffed {
   mime: string;
@@ -20,80 +20,13 @@ export interface Sniffed {
 const HEAD_BYTES = 64 * 1024;
 const TAIL_BYTES = 64 * 1024;
 
-const KNOWN: Record<string, { ext: string; label: string }> = {
-  'application/pdf': { ext: '.pdf', label: 'a PDF document' },
-  'image/png': { ext: '.png', label: 'a PNG image' },
-  'image/jpeg': { ext: '.jpg', label: 'a JPEG image' },
-  'image/gif': { ext: '.gif', label: 'a GIF image' },
-  'image/tiff': { ext: '.tif', label: 'a TIFF image' },
-  'image/bmp': { ext: '.bmp', label: 'a BMP image' },
-  'image/webp': { ext: '.webp', label: 'a WebP image' },
-  'image/heic': { ext: '.heic', label: 'a HEIF image' },
-  'image/svg+xml': { ext: '.svg', label: 'an SVG image' },
-  'video/mp4': { ext: '.mp4', label: 'an MP4 video' },
-  'video/quicktime': { ext: '.mov', label: 'a QuickTime video' },
-  'video/3gpp': { ext: '.3gp', label: 'a 3GP video' },
-  'video/webm': { ext: '.webm', label: 'a WebM video' },
-  'video/x-matroska': { ext: '.mkv', label: 'a Matroska video' },
-  'video/x-msvideo': { ext: '.avi', label: 'an AVI video' },
-  'video/x-flv': { ext: '.flv', label: 'a Flash video' },
-  'video/mp2t': { ext: '.ts', label: 'an MPEG transport stream' },
-  'video/mpeg': { ext: '.mpg', label: 'an MPEG video' },
-  'video/x-ms-asf': { ext: '.wmv', label: 'a Windows Media file' },
-  'video/ogg': { ext: '.ogv', label: 'an Ogg video' },
-  'audio/mp4': { ext: '.m4a', label: 'an MPEG-4 audio file' },
-  'audio/wav': { ext: '.wav', label: 'a WAV audio file' },
-  'audio/mpeg': { ext: '.mp3', label: 'an MP3 audio file' },
-  'audio/aac': { ext: '.aac', label: 'an AAC audio file' },
-  'audio/ogg': { ext: '.ogg', label: 'an Ogg audio file' },
-  'audio/flac': { ext: '.flac', label: 'a FLAC audio file' },
-  'audio/aiff': { ext: '.aiff', label: 'an AIFF audio file' },
-  'application/vnd.openxmlformats-officedocument.wordprocessingml.document': {
-    ext: '.docx',
-    label: 'a Word (.docx) document',
-  },
-  'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': {
-    ext: '.xlsx',
-    label: 'an Excel (.xlsx) workbook',
-  },
-  'application/vnd.openxmlformats-officedocument.presentationml.presentation': {
-    ext: '.pptx',
-    label: 'a PowerPoint (.pptx) presentation',
-  },
-  'application/vnd.oasis.opendocument.text': { ext: '.odt', label: 'an OpenDocument text' },
-  'application/vnd.oasis.opendocument.spreadsheet': { ext: '.ods', label: 'an OpenDocument spreadsheet' },
-  'application/vnd.oasis.opendocument.presentation': { ext: '.odp', label: 'an OpenDocument presentation' },
-  'application/msword': { ext: '.doc', label: 'a Word 97-2003 (.doc) document' },
-  'application/vnd.ms-excel': { ext: '.xls', label: 'an Excel 97-2003 (.xls) workbook' },
-  'application/vnd.ms-powerpoint': { ext: '.ppt', label: 'a PowerPoint 97-2003 (.ppt) presentation' },
-  'application/x-tar': { ext: '.tar', label: 'a tar archive' },
-  'application/zstd': { ext: '.zst', label: 'a zstd-compressed file' },
-  'application/x-xz': { ext: '.xz', label: 'an xz-compressed file' },
-  'application/x-bzip2': { ext: '.bz2', label: 'a bzip2-compressed file' },
-  'image/avif': { ext: '.avif', label: 'an AVIF image' },
-  'text/csv': { ext: '.csv', label: 'CSV text' },
-  'text/x-tex': { ext: '.tex', label: 'a LaTeX document' },
-  'text/x-typst': { ext: '.typ', label: 'a Typst document' },
-  'application/epub+zip': { ext: '.epub', label: 'an EPUB book' },
-  'application/zip': { ext: '.zip', label: 'a ZIP archive' },
-  'application/gzip': { ext: '.gz', label: 'a gzip file' },
-  'application/rtf': { ext: '.rtf', label: 'an RTF document' },
-  'application/x-ole-storage': { ext: '.doc', label: 'an old Microsoft Office file' },
-  'text/html': { ext: '.html', label: 'an HTML document' },
-  'application/json': { ext: '.json', label: 'a JSON document' },
-  'text/plain': { ext: '.txt', label: 'plain text' },
-  'text/markdown': { ext: '.md', label: 'Markdown text' },
-  'application/x-empty': { ext: '', label: 'an empty file' },
-  'application/octet-stream': { ext: '', label: 'binary data of no known format' },
-};
-
 /** The conventional extension of a MIME type, '' when unknown. */
 export function extensionFor(mime: string): string {
-  return KNOWN[mime]?.ext ?? '';
+  return FILE_KINDS[mime]?.ext ?? '';
 }
 
 function result(mime: string, damage?: string): Sniffed {
-  const known = KNOWN[mime] ?? { ext: '', label: mime };
+  const known = FILE_KINDS[mime] ?? { ext: '', label: mime };
   const sniffed: Sniffed = { mime, ext: known.ext, label: known.label };
   if (damage) sniffed.damage = damage;
   return sniffed;

@@ -16,7 +16,7 @@ import { formatBytes, plural } from '../format.js';
 import { remember } from '../live.js';
 import { say } from '../messages.js';
 import { navigate, route, withQuery } from '../router.js';
-import { acceptAttribute, accepts, proposeType, type Sniffed, sniff } from '../sniff.js';
+import { acceptAttribute, accepts, describeAccepted, proposeType, type Sniffed, sniff } from '../sniff.js';
 import { findType, isAvailable, loadTypes, types } from '../types.js';
 
 interface Entry {
@@ -45,7 +45,7 @@ function refusal(entry: Entry): string | undefined {
   if (!type) return `There is no type ${entry.type} on this server.`;
   if (!isAvailable(type)) return `${type.type} is not installed on this server.`;
   if (entry.sniffed && !accepts(type, entry.sniffed.mime)) {
-    return `${entry.file.name} is ${entry.sniffed.label} (${entry.sniffed.mime}); ${type.type} takes ${type.input.mime_in.join(', ')}.`;
+    return `${entry.file.name} is ${entry.sniffed.label}; ${type.type} takes ${describeAccepted(type)}.`;
   }
   return undefined;
 }
