@@ -263,7 +263,7 @@ describe('smaller things (11)', () => {
     const id = /job (\S+) \(in\.txt\) failed/.exec(submitted.stderr)?.[1];
     const cat = errorOf(await run(['cat', id!]));
     expect(cat).toMatch(
-      /failed with EINPUT: .*accepts application\/pdf; it has no output\. Run 'bsubio logs /,
+      /failed with EINPUT: .*accepts \.pdf files; it has no output\. Run 'bsubio logs /,
     );
     expect(cat).not.toContain('.;');
 

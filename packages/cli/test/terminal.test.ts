@@ -220,7 +220,7 @@ describe.skipIf(!hasTmux).each(SIZES)('in a $columns×$rows terminal', (size) =>
     const { lines } = await ended('bsubio submit test/slow,pdf/info f1.txt', size);
     expectNoWrap(lines, size.columns);
     expect(unwrapErrors(lines)).toContain(
-      'Step 2 (pdf/info) does not accept text/plain, which step 1 (test/slow) produces',
+      'Step 2 (pdf/info) does not accept plain text (text/plain), which step 1 (test/slow) produces; it accepts .pdf files.',
     );
     expect(lines).toContain('exit=1');
   });

@@ -81,6 +81,29 @@ export const FILE_KINDS: Record<string, { ext: string; label: string }> = {
 };
 
 /**
+ * What a type takes (its `mime_in`), for people: extensions where known
+ * (".docx, .odt or .rtf files"), "any image" for image/*, the MIME type
+ * otherwise.
+ */
+export function describeAccepted(mimeIn: string[]): string {
+  const words = mimeIn.map((mime) => {
+    if (mime === '*/*' || mime === 'application/octet-stream') return 'any file';
+    if (mime.endsWith('/*')) return `any ${mime.slice(0, -2)}`;
+    return FILE_KINDS[mime]?.ext || mime;
+  });
+  const unique = [...new Set(words)];
+  const files = unique.every((word) => word.startsWith('.')) ? ' files' : '';
+  const last = unique.at(-1) ?? 'nothing';
+  return unique.length <= 1 ? `${last}${files}` : `${unique.slice(0, -1).join(', ')} or ${last}${files}`;
+}
+
+/** A kind of file for people, with its MIME type: "plain text (text/plain)". */
+export function describeKind(mime: string): string {
+  const label = FILE_KINDS[mime]?.label;
+  return label ? `${label} (${mime})` : mime;
+}
+
+/**
  * The MIME type of a ZIP file from its first bytes and its last ones (where
  * the central directory lists every entry's name), both decoded as latin1:
  * OpenDocument and EPUB name their type in a first, stored entry called

@@ -173,7 +173,7 @@ describe('processFile', () => {
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BsubError);
     expect((error as BsubError).message).toMatch(
-      /Step 2 \(pdf\/extract\) does not accept text\/plain, which step 1 \(test\/linecount\) produces/,
+      /Step 2 \(pdf\/extract\) does not accept plain text \(text\/plain\), which step 1 \(test\/linecount\) produces/,
     );
     expect((await client.jobs.listJobs({ limit: 1 })).data.total).toBe(before);
   });

@@ -128,7 +128,7 @@ describe('an impossible chain is refused at create', () => {
       400,
     );
     expect(body.error).toBe(
-      'Step 2 (pdf/thumbnail) does not accept text/plain, which step 1 (pdf/extract) produces; it accepts application/pdf.',
+      'Step 2 (pdf/thumbnail) does not accept plain text (text/plain), which step 1 (pdf/extract) produces; it accepts .pdf files.',
     );
   });
 
@@ -146,7 +146,7 @@ describe('an impossible chain is refused at create', () => {
     await expectError(
       post(chain('office/pdf', 'pdf/thumbnail', 'pdf/extract')),
       400,
-      /^Step 3 \(pdf\/extract\) does not accept image\/png, which step 2 \(pdf\/thumbnail\) produces/,
+      /^Step 3 \(pdf\/extract\) does not accept a PNG image \(image\/png\), which step 2 \(pdf\/thumbnail\) produces/,
     );
     await expectError(post(chain('office/pdf', 'no/such')), 400, /"no\/such" in step 2/);
     await expectError(

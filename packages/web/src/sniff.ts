@@ -4,6 +4,9 @@
  * cannot take is refused before it is uploaded, with the reason.
  */
 import { FILE_KINDS, zipContentType } from '@bsubio/protocol/file-kinds';
+
+export { describeAccepted } from '@bsubio/protocol/file-kinds';
+
 import type { ProcessingType } from 'bsubio';
 
 const SIGNATURES: [string, number[], number?][] = [
@@ -84,23 +87,6 @@ export async function sniff(file: Blob & { name?: string }): Promise<Sniffed> {
 
 function labelOf(mime: string): string {
   return FILE_KINDS[mime]?.label ?? `a file of type ${mime}`;
-}
-
-/**
- * What a type takes, for people: extensions where known (".docx, .odt or
- * .rtf files"), "any image" for image/*, the MIME type otherwise.
- */
-export function describeAccepted(type: ProcessingType): string {
-  const words = type.input.mime_in.map((mime) => {
-    if (mime === '*/*' || mime === 'application/octet-stream') return 'any file';
-    if (mime.endsWith('/*')) return `any ${mime.slice(0, -2)}`;
-    return FILE_KINDS[mime]?.ext || mime;
-  });
-  const unique = [...new Set(words)];
-  const files = unique.every((w) => w.startsWith('.')) ? ' files' : '';
-  return unique.length === 1
-    ? `${unique[0]}${files}`
-    : `${unique.slice(0, -1).join(', ')} or ${unique.at(-1)}${files}`;
 }
 
 /** Whether `type` takes a file of kind `mime` (its `mime_in` may use wildcards such as `image/*` or `*\/*`). */

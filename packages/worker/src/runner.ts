@@ -19,6 +19,7 @@ import { cp, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, extname, join } from 'node:path';
 import type { JobErrorCode } from '@bsubio/protocol';
+import { describeAccepted } from '@bsubio/protocol/file-kinds';
 import { ARCHIVE_TYPES, ArchiveError, unpackArchive } from './archive.js';
 import type { ClaimedJob, JobOutcome, PipelineStep, WorkerBackend } from './backend.js';
 import { type Catalog, TOOLS_DIR, type TypeDefinition, type TypeLimits } from './catalog.js';
@@ -311,7 +312,7 @@ export class JobRunner {
     const sniffed = await sniffFile(fetched);
     const accepted = matchAccepted(sniffed.mime, mime_in);
     if (!accepted) {
-      const message = `The input is ${sniffed.label} (${sniffed.mime}), but "${tool.type}" accepts ${mime_in.join(', ')}.`;
+      const message = `The input is ${sniffed.label} (${sniffed.mime}), but "${tool.type}" accepts ${describeAccepted(mime_in)}.`;
       return fail('EINPUT', message, message);
     }
     if (sniffed.damage && accepted !== '*/*') {

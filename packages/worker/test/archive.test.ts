@@ -275,7 +275,7 @@ with tarfile.open('project.tar.xz', 'w:xz') as t:
       fileName: 'project.tar.xz',
     });
     expect(job.error_code).toBe('EINPUT');
-    expect(job.error_message).toMatch(/an xz-compressed file.*accepts application\/zip, application\/x-tar/);
+    expect(job.error_message).toMatch(/an xz-compressed file.*accepts \.zip, \.tar/);
   });
 
   it('left nothing outside the sandbox', () => {

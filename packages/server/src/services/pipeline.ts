@@ -15,6 +15,7 @@ import {
   MAX_PIPELINE_STEPS,
   type PipelineStepState,
 } from '@bsubio/protocol';
+import { describeAccepted, describeKind } from '@bsubio/protocol/file-kinds';
 import { type Catalog, type CatalogEntry, checkParams, matchAccepted, outputFormat } from '@bsubio/worker';
 import type { JobRow } from '../store/job-repository.js';
 import { ApiError } from './api-error.js';
@@ -116,7 +117,7 @@ export function checkPipeline(
     if (!matchAccepted(produced, next.mime_in)) {
       throw new ApiError(
         'bad_request',
-        `${capitalize(stepName(i + 1, steps[i + 1]!.type))} does not accept ${produced}, which ${stepName(i, steps[i]!.type)} produces; it accepts ${next.mime_in.join(', ')}.`,
+        `${capitalize(stepName(i + 1, steps[i + 1]!.type))} does not accept ${describeKind(produced)}, which ${stepName(i, steps[i]!.type)} produces; it accepts ${describeAccepted(next.mime_in)}.`,
       );
     }
   }

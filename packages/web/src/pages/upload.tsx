@@ -45,7 +45,7 @@ function refusal(entry: Entry): string | undefined {
   if (!type) return `There is no type ${entry.type} on this server.`;
   if (!isAvailable(type)) return `${type.type} is not installed on this server.`;
   if (entry.sniffed && !accepts(type, entry.sniffed.mime)) {
-    return `${entry.file.name} is ${entry.sniffed.label}; ${type.type} takes ${describeAccepted(type)}.`;
+    return `${entry.file.name} is ${entry.sniffed.label}; ${type.type} takes ${describeAccepted(type.input.mime_in)}.`;
   }
   return undefined;
 }
