@@ -262,9 +262,7 @@ describe('smaller things (11)', () => {
     expect(submitted.code).toBe(1);
     const id = /job (\S+) \(in\.txt\) failed/.exec(submitted.stderr)?.[1];
     const cat = errorOf(await run(['cat', id!]));
-    expect(cat).toMatch(
-      /failed with EINPUT: .*accepts \.pdf files; it has no output\. Run 'bsubio logs /,
-    );
+    expect(cat).toMatch(/failed with EINPUT: .*accepts \.pdf files; it has no output\. Run 'bsubio logs /);
     expect(cat).not.toContain('.;');
 
     const pdf = (await run(['submit', 'pdf/extract', 'doc.pdf'])).stdout.trim();
