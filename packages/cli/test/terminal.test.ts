@@ -308,6 +308,14 @@ describe.skipIf(!hasTmux).each(SIZES)('in a $columns×$rows terminal', (size) =>
     const ocr = await screenOf('bsubio types pdf/extract/ocr', size);
     expect(ocr.find((line) => line.startsWith('  dpi '))).toBe('  dpi  integer 100..600, default 300');
     expect(ocr.find((line) => line.startsWith('  lang '))).toMatch(/, default eng$/);
+    // Eleven long MIME types and a long pattern: the files as people name them, all within the width.
+    const office = await screenOf('bsubio types office/pdf', size);
+    expectNoWrap(office, size.columns);
+    const input = office.findIndex((line) => line.startsWith('Input: '));
+    expect([office[input]!.slice(8), ...goingOn(office, input, 8)].join(' ')).toBe(
+      '.docx, .doc, .odt, .rtf, .xlsx, .xls, .ods, .csv, .pptx, .ppt or .odp files',
+    );
+    expect(office.join('\n')).not.toContain('…');
   });
 
   it('binary output is not dumped on the terminal: cat and submit -w refuse it with a hint', async () => {

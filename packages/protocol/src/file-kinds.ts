@@ -82,12 +82,14 @@ export const FILE_KINDS: Record<string, { ext: string; label: string }> = {
 
 /**
  * What a type takes (its `mime_in`), for people: extensions where known
- * (".docx, .odt or .rtf files"), "any image" for image/*, the MIME type
- * otherwise.
+ * (".docx, .odt or .rtf files"), "any image" for image/*, "any text" for
+ * text/plain, the MIME type otherwise.
  */
 export function describeAccepted(mimeIn: string[]): string {
   const words = mimeIn.map((mime) => {
     if (mime === '*/*' || mime === 'application/octet-stream') return 'any file';
+    // Any text satisfies text/plain (see the worker's matchAccepted).
+    if (mime === 'text/plain') return 'any text';
     if (mime.endsWith('/*')) return `any ${mime.slice(0, -2)}`;
     return FILE_KINDS[mime]?.ext || mime;
   });

@@ -1,10 +1,11 @@
+import { describeAccepted } from '@bsubio/protocol/file-kinds';
 import type { ProcessingType } from 'bsubio';
 
 type ParamSpec = NonNullable<ProcessingType['params']>[number];
 
 import { type Command, expectArgs, JSON_FLAG } from '../command.js';
 import type { Context } from '../context.js';
-import { json, table, visibleLength } from '../format.js';
+import { json, table, visibleLength, wrapWords } from '../format.js';
 import { findType } from '../type-lookup.js';
 
 export const types: Command = {
@@ -14,10 +15,10 @@ export const types: Command = {
   description: `
 List the processing types the server offers: the name to pass to 'bsubio
 submit', the input it takes, the output it gives, its parameters and what it
-does. With a type, show all of it: every input MIME type, the description,
+does. With a type, show all of it: the files it takes, the description,
 and each parameter with its allowed values and default, to pass as
-'bsubio submit --param key=value'. No API key is needed. Types whose tool is
-not installed on this server are marked.`,
+'bsubio submit --param key=value'; --json adds the exact MIME types. No API
+key is needed. Types whose tool is not installed on this server are marked.`,
   flags: [JSON_FLAG],
   examples: ['bsubio types', 'bsubio types image/convert', "bsubio types --json | jq -r '.[].type'"],
   async run(ctx, { flags, args }) {
@@ -73,13 +74,16 @@ function describeType(ctx: Context, t: ProcessingType): string {
   const b = ctx.out.bold;
   const lines = [`${b(t.type)}: ${t.name}`, ''];
   const width = ctx.stdout.isTTY ? Math.max(40, (ctx.stdout.columns || 80) - 1) : 100;
-  lines.push(...wrap(t.description, width), '');
+  lines.push(...wrapWords(t.description, width), '');
   if (t.available === false)
     lines.push(ctx.out.red(`Not installed on this server. ${t.install_hint ?? ''}`.trim()), '');
-  // Long MIME lists (doc/md's) go on as many lines as they need, never past the width.
+  // Long lists go on as many lines as they need, never past the width.
   const field = (label: string, value: string) =>
-    wrap(value, width - 8).map((line, i) => (i === 0 ? `${b(label.padEnd(7))} ${line}` : `        ${line}`));
-  lines.push(...field('Input:', t.input.mime_in.join(', ')));
+    wrapWords(value, width - 8).map((line, i) =>
+      i === 0 ? `${b(label.padEnd(7))} ${line}` : `        ${line}`,
+    );
+  // The files it takes as people name them (office/pdf's eleven MIME types are in --json).
+  lines.push(...field('Input:', describeAccepted(t.input.mime_in)));
   lines.push(...field('Output:', `${t.output.mime_out.join(', ')} (${t.output.ext})`));
   if (t.aliases?.length) lines.push(`${b('Aliases:')} ${t.aliases.join(', ')}`);
   const params = t.params ?? [];
@@ -88,8 +92,14 @@ function describeType(ctx: Context, t: ProcessingType): string {
   else {
     lines.push(`${b('Parameters')} (bsubio submit --param key=value):`);
     for (const p of params) {
-      lines.push(`  ${b(p.name)}  ${allowed(p)}${p.default === undefined ? '' : `, default ${p.default}`}`);
-      lines.push(...wrap(p.description, width - 4).map((line) => `    ${line}`));
+      const spec = `${allowed(p)}${p.default === undefined ? '' : `, default ${p.default}`}`;
+      // A long pattern goes on under itself, not into the terminal's first column.
+      const [first = '', ...rest] = wrapWords(spec, Math.max(20, width - 4 - p.name.length));
+      lines.push(
+        `  ${b(p.name)}  ${first}`,
+        ...rest.map((line) => `${' '.repeat(4 + p.name.length)}${line}`),
+      );
+      lines.push(...wrapWords(p.description, width - 4).map((line) => `    ${line}`));
     }
   }
   lines.push('', `${b('Example:')} ${t.example.cmd}`);
@@ -151,26 +161,9 @@ function foldLastColumn(text: string, rows: string[][], width: number): string {
       return;
     }
     const head = line.slice(0, line.length - last.length);
-    const pieces = wrap(last, room);
+    const pieces = wrapWords(last, room);
     out.push(head + pieces[0]);
     for (const piece of pieces.slice(1)) out.push(' '.repeat(start) + piece);
   });
   return `${out.join('\n')}\n`;
-}
-
-/** Words into lines of at most `width` (a longer word is cut). */
-function wrap(text: string, width: number): string[] {
-  const lines: string[] = [];
-  let line = '';
-  for (const word of text.split(/\s+/).filter(Boolean)) {
-    const piece = word.length > width ? `${word.slice(0, width - 1)}…` : word;
-    if (line === '') line = piece;
-    else if (visibleLength(line) + 1 + piece.length <= width) line += ` ${piece}`;
-    else {
-      lines.push(line);
-      line = piece;
-    }
-  }
-  lines.push(line);
-  return lines;
 }
