@@ -181,7 +181,7 @@ describe('PDF types', () => {
     expect(job.status).toBe('failed');
     expect(job.error_code).toBe('EINPUT');
     expect(job.error_message).toContain('PNG image (image/png)');
-    expect(job.error_message).toContain('application/pdf');
+    expect(job.error_message).toContain('"pdf/extract" accepts .pdf files.');
   });
 });
 
