@@ -251,6 +251,9 @@ describe('the dashboard for daily use', () => {
     await expect
       .poll(() => reason.textContent(), { timeout: UI_TIMEOUT })
       .toContain('picture.pdf is a PNG image; test/pdf-only takes .pdf files.');
+    expect(await page.locator('#type-help').textContent()).toBe(
+      'Takes PDF documents only. Takes .pdf files.',
+    );
     await page.getByRole('button', { name: 'Upload and submit' }).click();
     await page.getByText('0 of 1 file submitted; 1 refused before upload.').waitFor();
     await shot(page, 'upload-refused');

@@ -154,7 +154,7 @@ export function UploadPage() {
         </select>
         <p id="type-help" class="hint">
           {topType
-            ? `${topType.description} Takes ${topType.input.mime_in.join(', ')}.`
+            ? `${topType.description} Takes ${describeAccepted(topType.input.mime_in)}.`
             : 'Each file gets the type that fits its kind; change it per file below.'}
         </p>
         {/* biome-ignore lint/a11y/noStaticElementInteractions: dropping is a mouse shortcut; the file button inside does the same by keyboard */}
