@@ -34,20 +34,23 @@ const LIVE_TESTS = [
 
 describe.skipIf(!ready)('the official Go SDK (run scripts/go-sdk-setup.sh to enable)', () => {
   let server: TestServer;
-  const files = scratch();
+  // Made in beforeAll: the body of a skipped describe still runs (to collect
+  // its tests), but its afterAll does not, so a directory made here was left.
+  let files: ReturnType<typeof scratch>;
 
   /** Pipeline jobs in the user's list while the SDK works: it must see them as ordinary jobs. */
   let finished: JobResult;
   let failed: JobResult;
 
   beforeAll(async () => {
+    files = scratch();
     server = await startServer({ env: { BSUBIO_WORKERS: '2' } });
     finished = await runJob(server, 'passthru', 'one\ntwo\nthree\n', { andThen: ['test/linecount'] });
     failed = await runJob(server, 'passthru', '{"not json', { andThen: ['json_format'] });
   });
   afterAll(async () => {
     await server?.cleanup();
-    files.cleanup();
+    files?.cleanup();
   });
 
   it('passes its live tests, unchanged, against bsubio', { timeout: 600_000 }, async () => {
