@@ -1,7 +1,8 @@
 /**
  * Every failure ends as one line on stderr that says what happened and what
- * to do, and exit status 1 (on a terminal main.ts breaks it to the width). Commands throw `CliError`; SDK errors are
- * translated here, once, so every command words the same failure alike.
+ * to do, and exit status 1 (on a terminal main.ts breaks it to the width).
+ * Commands throw `CliError`; SDK errors are translated here, once, so every
+ * command words the same failure alike.
  */
 import { BsubError } from 'bsubio';
 

@@ -47,21 +47,26 @@ export function cutMiddle(name: string, width: number): string {
  */
 const WRAP_UNITS = /'bsubio [^']*'\S*|\(bsubio [^)]*\)\S*|[^ ]+/g;
 
-/** `text` in lines of at most `width` characters, broken between words (a longer word on its own). */
-export function wrapWords(text: string, width: number): string[] {
-  if (visibleLength(text) <= width) return [text];
+/**
+ * `text` in lines of at most `width` characters (the first line:
+ * `firstWidth`), broken between words (a longer word on its own).
+ */
+export function wrapWords(text: string, width: number, firstWidth = width): string[] {
+  if (visibleLength(text) <= firstWidth) return [text];
   const lines: string[] = [];
+  const room = () => (lines.length === 0 ? firstWidth : width);
   let line = '';
   for (const word of text.match(WRAP_UNITS) ?? []) {
-    if (line && line.length + 1 + word.length > width) {
+    if (line && line.length + 1 + word.length > room()) {
       lines.push(line);
       line = word;
     } else {
       line = line ? `${line} ${word}` : word;
     }
-    while (line.length > width) {
-      lines.push(line.slice(0, width));
-      line = line.slice(width);
+    while (line.length > room()) {
+      const cut = room();
+      lines.push(line.slice(0, cut));
+      line = line.slice(cut);
     }
   }
   if (line) lines.push(line);
@@ -74,16 +79,15 @@ export function wrapWords(text: string, width: number): string[] {
  * or a command to copy is never cut in two where the terminal would wrap it;
  * elsewhere (a pipe, a log) one line, as scripts expect.
  */
-export function forTerminal(text: string, stream: NodeJS.WriteStream, indent: number): string {
+export function wrapForTerminal(text: string, stream: NodeJS.WriteStream, indent: number): string {
   if (!stream.isTTY) return text;
   const columns = stream.columns || 80;
   // The last column left free: some terminals wrap on writing into it.
   const width = Math.max(20, columns - 1 - indent);
-  const [first = '', ...rest] = wrapWords(text, width + indent);
-  if (rest.length === 0) return first;
-  // The first line has the whole width; the rest are rewrapped below the indent.
-  const tail = wrapWords(rest.join(' '), width);
-  return [first, ...tail.map((line) => ' '.repeat(indent) + line)].join('\n');
+  // The first line has the whole width; the rest go on below the indent.
+  return wrapWords(text, width, width + indent)
+    .map((line, i) => (i === 0 ? line : ' '.repeat(indent) + line))
+    .join('\n');
 }
 
 /** Rows of cells, each column padded to its widest cell; the last column is not padded. */

@@ -9,7 +9,7 @@ import { overview } from './commands/help.js';
 import { Context, type Io } from './context.js';
 import { CliError, errorLine } from './errors.js';
 import { parseFlags } from './flags.js';
-import { forTerminal, paint } from './format.js';
+import { paint, wrapForTerminal } from './format.js';
 import { commands, findCommand } from './registry.js';
 
 export async function main(argv: string[], io: Io = processIo()): Promise<number> {
@@ -64,7 +64,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     // knows why, so no error line, and the shell's status for SIGINT.
     if (controller.signal.aborted) return 130;
     const red = paint(Boolean(io.stderr.isTTY) && !io.env.NO_COLOR).red;
-    const line = forTerminal(`Error: ${errorLine(error)}`, io.stderr, 'Error: '.length);
+    const line = wrapForTerminal(`Error: ${errorLine(error)}`, io.stderr, 'Error: '.length);
     io.stderr.write(`${red('Error:')}${line.slice('Error:'.length)}\n`);
     if (debug && error instanceof Error && error.stack) io.stderr.write(`${error.stack}\n`);
     return 1;

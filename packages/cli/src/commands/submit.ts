@@ -5,7 +5,7 @@ import { type Command, expectArgs } from '../command.js';
 import type { Context } from '../context.js';
 import { CliError, errorLine } from '../errors.js';
 import { followJob } from '../follow.js';
-import { forTerminal, json } from '../format.js';
+import { json, wrapForTerminal } from '../format.js';
 import { failedJob } from '../job-errors.js';
 import { contentTypeOf } from '../mime.js';
 import { binaryRefusal, typeWritesBinary, writeOutputToStdout } from '../output.js';
@@ -384,7 +384,7 @@ class SubmitRun {
     if (this.files.length === 1) throw sorted[0]!.error;
     for (const { index, error } of sorted) {
       const line = `${this.files[index]}: ${errorLine(error, { jobId: this.jobs[index]?.id })}`;
-      this.ctx.say(forTerminal(line, this.ctx.stderr, 2));
+      this.ctx.say(wrapForTerminal(line, this.ctx.stderr, 2));
     }
     throw new CliError(
       `${sorted.length} of ${this.files.length} files failed`,
