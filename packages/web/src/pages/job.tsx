@@ -63,6 +63,7 @@ export function JobPage({ id }: { id: string }) {
 
 function JobDetails({ job }: { job: Job }) {
   const busy = useSignal(false);
+  const command = cliCommand(job);
   const timeline = useSignal<JobTimeline | undefined>(undefined);
   // Each change of the job (from the stream) moves the timeline on.
   useEffect(() => {
@@ -162,7 +163,7 @@ function JobDetails({ job }: { job: Job }) {
         )}
         <dt>Command line</dt>
         <dd>
-          <code>{cliCommand(job)}</code> <CopyButton value={cliCommand(job)} what="Command" />
+          <code>{command}</code> <CopyButton value={command} what="Command" />
         </dd>
       </dl>
       <div class="actions">
